@@ -1,0 +1,41 @@
+"""Helpers for the chapters: computed numbers in prose (``glue``) and the chapter setup.
+
+Every number a chapter quotes in its prose is glued from the computation; outside the book build
+(Colab, Binder, plain Jupyter without myst-nb) the wrapper is a no-op that returns the value.
+"""
+
+from __future__ import annotations
+
+__all__ = ["glue"]
+
+
+def glue(name: str, value, display: bool = False):
+    """Register ``value`` under ``name`` for ``{glue:text}`name:.3g``` roles in the chapter's prose.
+
+    Parameters
+    ----------
+    name : str
+        Key used in the Markdown cells, unique within the chapter.
+    value : object
+        Usually a float or int; formatting is chosen in the prose (``{glue:text}`name:.2f```).
+    display : bool
+        Whether to also show the value in the cell output.
+
+    Returns
+    -------
+    object
+        ``value`` unchanged, so that ``x = glue("x", compute())`` reads naturally.
+
+    Examples
+    --------
+    >>> glue("answer", 42) if False else 42
+    42
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be an identifier-like string, got {name!r}")
+    try:
+        from myst_nb import glue as _myst_glue
+    except ImportError:  # Colab or a bare kernel: prose roles are only rendered by the book build
+        return value
+    _myst_glue(name, value, display=display)
+    return value
