@@ -455,8 +455,9 @@ def test_cli_resume_after_sigkill(tmp_path):
         validate_result(json.loads((out / name).read_text()), source=name)
     calls_before = log.read_text().split()
 
-    argv, kw = cli("run", "--config", str(tmp_path / "sweep.json"), "--out", str(out),
-                   "--run-fn", f"{THIS_FILE}:fake_run", "--no-progress")
+    # second time through the environment variable instead of --run-fn
+    argv, kw = cli("run", "--config", str(tmp_path / "sweep.json"), "--out", str(out), "--no-progress",
+                   env_extra={ex.RUN_FN_ENV: f"{THIS_FILE}:fake_run"})
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, **kw)
     assert done.returncode == 0, done.stderr
     assert f"{8 - len(finished)} run, {len(finished)} already done, 0 failed of 8" in done.stdout
