@@ -522,3 +522,24 @@ def test_download_bad_input(tmp_path, kwargs, match):
 def test_download_file_bad_sha(tmp_path):
     with pytest.raises(ValueError, match="sha256 must be a 64-character"):
         download_file("http://127.0.0.1:1/x", tmp_path / "x", "xyz")
+
+
+def test_channel_stats_match_numpy():
+    # histogram-based statistics against numpy's float64 mean/std: the same numbers up to the
+    # summation order (relative 1e-12 is ~1e4 ulp of slack for 3e4 terms)
+    x = np.random.default_rng(13).integers(0, 256, size=(50, 3, 8, 8), dtype=np.uint8)
+    mean, std = data._channel_stats(x)
+    np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(std, x.astype(np.float64).std(axis=(0, 2, 3)), rtol=1e-12)
+    with pytest.raises(TypeError, match="raw images must be uint8"):
+        data._channel_stats(x.astype(np.float32))
+
+
+def test_constant_images_cannot_be_normalised(tmp_path):
+    files, _ = tiny_mnist(np.random.default_rng(2))
+    files["train-images-idx3-ubyte.gz"] = gzip.compress(idx_bytes(np.full((30, 28, 28), 7, dtype=np.uint8)))
+    (tmp_path / "mnist").mkdir()
+    for name, b in files.items():
+        (tmp_path / "mnist" / name).write_bytes(b)
+    with pytest.raises(ValueError, match="zero variance"):
+        load_dataset("mnist", data_dir=tmp_path)
