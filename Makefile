@@ -1,0 +1,60 @@
+# The two commands of the README:
+#   make book   set up .venv (once) and build the executed HTML book into _build/html
+#   make test   set up .venv (once), build the book (the execution test) and run the whole test suite
+# Re-running either is fast: the environment is reinstalled only when a requirements file changes, and
+# chapters are re-executed only when their code, or the library they import, changed.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+LIBSTAMP := _build/.hts_lib-stamp
+BOOK_FLAGS := -W -n --keep-going
+PYTEST_FLAGS ?= -q -m "not slow"
+export OMP_NUM_THREADS ?= 1
+export PYTHONHASHSEED := 0
+
+.PHONY: env book test test-fast browser clean student benchmarks help
+help:
+	@echo "make book | make test | make test-fast | make student | make benchmarks | make clean"
+
+$(STAMP): requirements.txt requirements-test.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v >= (3, 11) else "Python >= 3.11 is required, found %d.%d" % v)'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+	$(BIN)/python -m pip install -q -r requirements-test.txt
+	$(BIN)/python -m pip check
+	touch $(STAMP)
+
+env: $(STAMP)
+
+# The execution cache hashes code cells only: a change in hts_lib must invalidate it.
+$(LIBSTAMP): $(shell find hts_lib -name '*.py' 2>/dev/null)
+	rm -rf _build/.jupyter_cache
+	mkdir -p _build && touch $(LIBSTAMP)
+
+book: $(STAMP) $(LIBSTAMP)
+	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
+
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; \
+	else echo "The browser tests need Debian's chromium (/usr/bin/chromium); install it and re-run." >&2; exit 1; fi
+
+test: $(STAMP) browser book
+	@$(BIN)/pytest $(PYTEST_FLAGS) tests hts_lib; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "no tests ran: failing" >&2; exit 1; fi; exit $$rc
+
+# Library and notebook tests only (no book build, no browser): for quick iterations.
+test-fast: $(STAMP)
+	$(BIN)/pytest $(PYTEST_FLAGS) --ignore=tests/test_site.py tests hts_lib
+
+student: $(STAMP)
+	$(BIN)/python -m hts_lib.student --out student
+
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf _build student
