@@ -236,7 +236,7 @@ def top_hessian_eigenvalue(model: nn.Module, x, y, *, tol: float = 1e-4, max_hvp
     >>> est.converged, est.method
     (True, 'dense')
     """
-    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 
     tol = check_real("tol", tol, low=0.0, high=0.1, low_open=True)
     max_hvp = check_int("max_hvp", max_hvp, low=1)
@@ -255,17 +255,24 @@ def top_hessian_eigenvalue(model: nn.Module, x, y, *, tol: float = 1e-4, max_hvp
         out = hvp(torch.from_numpy(np.ascontiguousarray(np.ravel(v))))
         return out.detach().to("cpu", torch.float64).numpy()
 
+    v0 = rng.standard_normal(n)
+    if not np.any(matvec(v0)):
+        # H v0 = 0 for a random v0 means v0' H^2 v0 = 0, which for a symmetric H happens with
+        # probability one only when H = 0 (e.g. a collapsed ReLU net whose units are all dead).
+        # ARPACK would stop with "starting vector is zero"; the answer is exactly 0.
+        return SharpnessEstimate(0.0, True, count[0], tol, n_samples, "lanczos")
     op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
     ncv = min(n - 1, 20)
     maxiter = max(1, math.ceil(max_hvp / max(1, ncv - 1)))
     try:
-        lam = eigsh(op, k=1, which="LA", tol=tol, ncv=ncv, maxiter=maxiter, v0=rng.standard_normal(n),
-                    return_eigenvectors=False)
+        lam = eigsh(op, k=1, which="LA", tol=tol, ncv=ncv, maxiter=maxiter, v0=v0, return_eigenvectors=False)
         return SharpnessEstimate(float(lam[0]), True, count[0], tol, n_samples, "lanczos")
     except ArpackNoConvergence as exc:
         vals = np.asarray(exc.eigenvalues, dtype=float)
         lam = float(vals.max()) if vals.size else float("nan")
         return SharpnessEstimate(lam, False, count[0], tol, n_samples, "lanczos")
+    except ArpackError:  # any other ARPACK failure: report it as not converged rather than crash a sweep
+        return SharpnessEstimate(float("nan"), False, count[0], tol, n_samples, "lanczos")
 
 
 def hessian_trace(model: nn.Module, x, y, *, n_probes: int = 100, seed=0, loss_fn: Callable | None = None,

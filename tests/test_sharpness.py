@@ -91,6 +91,17 @@ def test_nonconvergence_is_reported():
     assert ok.converged and np.isfinite(ok.top_eigenvalue)
 
 
+def test_zero_hessian_of_a_collapsed_relu_net():
+    # layer1 = 0: every ReLU is dead (relu'(0) = 0 in torch), the output is 0 whatever the other
+    # weights, so the Hessian is exactly zero; ARPACK alone would fail ("starting vector is zero").
+    net = build_model("fc", (20,), 5, seed=0, width=32)
+    with torch.no_grad():
+        net.layer1.weight.zero_()
+    g = torch.Generator().manual_seed(0)
+    est = top_hessian_eigenvalue(net, torch.randn(100, 20, generator=g), torch.randint(0, 5, (100,), generator=g))
+    assert est.top_eigenvalue == 0.0 and est.converged
+
+
 def test_hutchinson_trace_within_three_standard_errors():
     net, x, y = _tiny_problem(seed=3)
     h = _exact_hessian(net, x, y)
