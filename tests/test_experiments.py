@@ -553,25 +553,49 @@ def test_import_does_not_need_torch():
 # ------------------------------------------------------------------------------------------
 # end to end with the real training
 # ------------------------------------------------------------------------------------------
-def test_end_to_end_real_training(tmp_path):
+@pytest.fixture(scope="module")
+def real_sweeps(tmp_path_factory):
+    """The same tiny sweep run twice with the real training (about 3 s on one core)."""
     pytest.importorskip("torch")
     pytest.importorskip("hts_lib.estimators")  # training estimates alpha with it
     training = pytest.importorskip("hts_lib.training")
     cfgs = grid_configs("smoke", {"n_steps": 60, "n_average": 20, "eval_every": 30, "n_train": 300, "n_test": 100,
                                   "width": 16, "eta": [0.05], "batch_size": [1, 10]})
-    rep = run_sweep(cfgs, tmp_path, progress=False)
-    assert rep.failed == () and rep.n_done == 2
-    res = load_results(tmp_path)
+    first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
+    reps = [run_sweep(cfgs, d, progress=False) for d in (first, second)]
+    return training, cfgs, first, reps, load_results(first), {r["run_id"]: r for r in load_results(second)}
+
+
+def test_end_to_end_real_training(real_sweeps):
+    training, cfgs, first, reps, res, again = real_sweeps
+    assert all(rep.failed == () and rep.n_done == 2 for rep in reps)
     for r in res:
         assert r["config"] == training.normalise_config(r["config"])  # stored config is the normalised one
         assert r["run_id"] == run_id(training.normalise_config(r["config"]))
-        assert r["provenance"]["torch"] is not None
+        assert r["provenance"]["torch"] is not None and r["device"] == "cpu"
         assert not r["diverged"] and 0 <= r["metrics"]["test_acc"] <= 1
         assert r["alpha"] and all(set(v) == {"alpha_stable", "hill"} for v in r["alpha"].values())
-    # same config again: deterministic on CPU, so a fresh run reproduces the stored result
-    again = run_sweep(cfgs, tmp_path / "again", progress=False)
-    a = {r["run_id"]: r for r in load_results(tmp_path / "again")}
+        # deterministic on CPU: a fresh run reproduces metrics, history and the point estimates
+        b = again[r["run_id"]]
+        assert (r["metrics"], r["metrics_average"], r["history"]) == (b["metrics"], b["metrics_average"],
+                                                                      b["history"])
+        for layer, ests in r["alpha"].items():
+            for name, est in ests.items():
+                assert est["alpha"] == b["alpha"][layer][name]["alpha"]
+    assert run_sweep(cfgs, first, progress=False).n_skipped == 2  # resume with the real normaliser
+
+
+@pytest.mark.xfail(strict=True, reason="hts_lib.training.weight_tail_indices calls the alpha_stable bootstrap "
+                                       "without a seed, so its interval differs between identical runs")
+def test_real_training_result_is_a_pure_function_of_config(real_sweeps):
+    # the contract: run_from_config is a pure function of the config on CPU; only the wall time
+    # (and the runner's provenance) may differ between two runs of the same config
+    _, _, _, _, res, again = real_sweeps
+
+    def comparable(d):
+        d = strip_provenance(d)
+        d.pop("wall_time_s")
+        return d
+
     for r in res:
-        b = a[r["run_id"]]
-        assert r["metrics"] == b["metrics"] and r["alpha"] == b["alpha"]
-    assert run_sweep(cfgs, tmp_path, progress=False).n_skipped == 2 and again.n_done == 2
+        assert comparable(r) == comparable(again[r["run_id"]])
