@@ -279,9 +279,10 @@ def sgd1d_lyapunov(eta: float, sigma: float = 1.0) -> float:
 
     Notes
     -----
-    :math:`\rho = 2\int_0^\infty \log|1 - c z^2|\,\varphi(z)\,dz`, ``c = eta sigma^2``; the integrable
-    log singularity at :math:`z_0 = c^{-1/2}` is handled by splitting the integral there
-    (QUADPACK's extrapolation copes with end-point log singularities).
+    :math:`\rho = 2\int_0^\infty \log|1 - c z^2|\,\varphi(z)\,dz`, ``c = eta sigma^2``. Writing
+    :math:`\log|1 - cz^2| = \log c + \log(z_0 + z) + \log|z_0 - z|` with :math:`z_0 = c^{-1/2}` isolates the
+    integrable log singularity, which QUADPACK's algebraic-logarithmic weights (``weight="alg-loga"`` /
+    ``"alg-logb"``) integrate exactly against the smooth normal density.
 
     Examples
     --------
@@ -291,12 +292,14 @@ def sgd1d_lyapunov(eta: float, sigma: float = 1.0) -> float:
     c = _sgd1d_c(eta, sigma)
     z0 = 1.0 / math.sqrt(c)
     phi = lambda z: math.exp(-0.5 * z * z - _LOG_SQRT_2PI)  # noqa: E731
-    f = lambda z: _log_abs_one_minus_cz2(z, c) * phi(z) if c * z * z != 1.0 else 0.0  # noqa: E731
-    total = 0.0
-    for a0, a1 in [(0.0, z0), (z0, z0 + 40.0), (z0 + 40.0, math.inf)]:
-        val, _ = integrate.quad(f, a0, a1, limit=400, epsabs=1e-14, epsrel=1e-12)
-        total += val
-    return 2.0 * total
+    opts = dict(limit=400, epsabs=1e-14, epsrel=1e-11)
+    if z0 > 12.0:  # the singularity sits where phi < 1e-31: integrate the smooth log1p form up to z = 12
+        val, _ = integrate.quad(lambda z: math.log1p(-c * z * z) * phi(z), 0.0, 12.0, **opts)
+        return 2.0 * val
+    left, _ = integrate.quad(phi, 0.0, z0, weight="alg-logb", wvar=(0.0, 0.0), **opts)  # log(z0 - z)
+    right, _ = integrate.quad(phi, z0, z0 + 40.0, weight="alg-loga", wvar=(0.0, 0.0), **opts)  # log(z - z0)
+    smooth, _ = integrate.quad(lambda z: math.log(z0 + z) * phi(z), 0.0, math.inf, **opts)
+    return 2.0 * (left + right + smooth) + math.log(c)
 
 
 def sgd1d_tail_index(eta: float, sigma: float = 1.0) -> float:

@@ -229,3 +229,11 @@ def test_bad_types_raise_type_error():
 def test_public_api_is_listed():
     for name in kesten.__all__:
         assert hasattr(kesten, name)
+
+
+@pytest.mark.parametrize("eta", [0.001, 0.005, 1 / 144 * 0.999, 1 / 144 * 1.001])
+def test_lyapunov_small_eta_matches_series(eta):
+    # E log(1 - c Z^2) = -sum_k c^k (2k-1)!! / k, an asymptotic series whose terms for c <= 0.007 are
+    # below 1e-13 by k = 8; the two code paths (smooth form for c < 1/144, weighted form above) must agree.
+    series = -sum(eta**k * math.prod(range(1, 2 * k, 2)) / k for k in range(1, 9))
+    assert sgd1d_lyapunov(eta) == pytest.approx(series, rel=1e-9, abs=1e-14)
