@@ -1019,4 +1019,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run the importable copy of this module, not __main__: joblib's worker processes must find the
+    # task functions by reference (hts_lib.experiments._execute_tagged), which __main__ cannot give.
+    from hts_lib.experiments import main as _main
+
+    sys.exit(_main())

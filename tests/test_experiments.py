@@ -471,6 +471,19 @@ def test_cli_resume_after_sigkill(tmp_path):
     assert sorted(set(calls_after)) == sorted(str(c["eta"]) for c in configs)
 
 
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_cli_parallel_in_subprocess(tmp_path, backend):
+    # `python -m` makes the module __main__: worker processes must still find the task functions
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"base": base_config(batch_size=1), "axes": {"eta": [0.01, 0.02, 0.03, 0.04]}}))
+    argv, kw = cli("run", "--config", str(cfg), "--out", str(tmp_path / "o"), "--jobs", "2", "--backend", backend,
+                   "--run-fn", f"{THIS_FILE}:fake_run", "--no-progress")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, **kw)
+    assert done.returncode == 0, done.stderr
+    assert "4 run, 0 already done, 0 failed of 4" in done.stdout
+    assert [r["config"]["eta"] for r in load_results(tmp_path / "o")] == [0.01, 0.02, 0.03, 0.04]
+
+
 def test_cli_grid_set_dry_run_status(tmp_path, capsys):
     out = tmp_path / "smoke"
     args = ["--grid", "smoke", "--set", "n_steps=50", "--set", "eta=[0.05]", "--set", "dataset=digits",
