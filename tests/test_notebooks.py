@@ -128,6 +128,11 @@ class TestChapter:
         # every coding solution calls its answer check
         assert all("check(" in c.source for c in sols if "def " in c.source), f"{path.name}: solution without check"
 
+    def test_no_dropdown_proofs(self, path):
+        # a prf:proof with class dropdown has no admonition title and breaks the theme's toggle script
+        md = _markdown(_read(path))
+        assert not re.search(r"\{prf:proof\}[^\n]*\n(:[^\n]*\n)*:class:[^\n]*dropdown", md), path.name
+
     def test_cite_keys_exist(self, path):
         md = _markdown(_read(path))
         keys = set()
