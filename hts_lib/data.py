@@ -668,6 +668,9 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str, *, expected_si
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
+        mask = os.umask(0o022)  # mkstemp gives 0o600; the data file gets the usual 0o666 less umask
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         h = hashlib.sha256()
         n = 0
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:

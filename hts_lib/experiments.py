@@ -414,10 +414,19 @@ def run_id(config: Mapping) -> str:
     return f"{prefix}_{digest}"
 
 
+@functools.lru_cache(maxsize=1)
+def _file_mode() -> int:
+    """Mode of a normally created file (0o666 less the umask); mkstemp alone would give 0o600."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, _file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -414,6 +414,9 @@ def test_download_mnist_and_read(server, tmp_path):
     assert [p.name for p in paths] == [f.filename for f in DOWNLOADS["mnist"]["files"]]
     assert listing(tmp_path / "mnist") == sorted(files)  # no temporary files left
     assert all(sha256_file(p) == sums[p.name] for p in paths)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert all((p.stat().st_mode & 0o777) == 0o666 & ~mask for p in paths)  # like any new file, not 0o600
     ds = load_dataset("mnist", data_dir=tmp_path)
     assert np.array_equal(ds.y_test, yte) and ds.n_train == len(ytr)
     # already present and verified: no second request

@@ -227,6 +227,9 @@ def test_run_sweep_writes_valid_files_with_provenance(tmp_path):
     if head:  # running inside the repository's git checkout
         assert results[0]["provenance"]["git_revision"].split("+")[0] == head
     assert sum(r["diverged"] for r in results) == 2  # eta/b = 0.1 and 0.2 exceed fake_run's 0.05
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert all((p.stat().st_mode & 0o777) == 0o666 & ~mask for p in files)  # like any new file, not 0o600
 
 
 def test_resume_skips_finished_runs(tmp_path):
@@ -598,8 +601,6 @@ def test_end_to_end_real_training(real_sweeps):
     assert run_sweep(cfgs, first, progress=False).n_skipped == 2  # resume with the real normaliser
 
 
-@pytest.mark.xfail(strict=True, reason="hts_lib.training.weight_tail_indices calls the alpha_stable bootstrap "
-                                       "without a seed, so its interval differs between identical runs")
 def test_real_training_result_is_a_pure_function_of_config(real_sweeps):
     # the contract: run_from_config is a pure function of the config on CPU; only the wall time
     # (and the runner's provenance) may differ between two runs of the same config
