@@ -464,12 +464,21 @@ def _now() -> str:
 
 @functools.lru_cache(maxsize=1)
 def _git_revision() -> str | None:
-    """HEAD of the repository holding hts_lib, with "+dirty" if tracked files changed; None if not in git."""
-    here = Path(__file__).resolve().parent
+    """Git revision of the code running now (see :func:`_git_revision_of`)."""
+    return _git_revision_of(Path(__file__).resolve().parent)
+
+
+def _git_revision_of(here: Path) -> str | None:
+    """HEAD of the repository holding the folder ``here``; None outside git.
+
+    "+dirty" is appended when the library folder itself differs from that commit (modified,
+    added or untracked files under hts_lib/), since that code produced the results; changes
+    elsewhere in the repository (chapters, tests) do not mark results dirty.
+    """
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here,
                                capture_output=True, text=True, timeout=30, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

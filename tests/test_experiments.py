@@ -232,6 +232,26 @@ def test_run_sweep_writes_valid_files_with_provenance(tmp_path):
     assert all((p.stat().st_mode & 0o777) == 0o666 & ~mask for p in files)  # like any new file, not 0o600
 
 
+def test_git_revision_and_dirty_flag(tmp_path):
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"]
+    repo, lib = tmp_path / "repo", tmp_path / "repo" / "lib"
+    lib.mkdir(parents=True)
+    assert ex._git_revision_of(lib) is None  # not a repository
+    (lib / "a.py").write_text("x = 1\n")
+    (repo / "notes.md").write_text("n\n")
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "c"]):
+        subprocess.run(git + cmd, cwd=repo, check=True, capture_output=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert ex._git_revision_of(lib) == head
+    (repo / "notes.md").write_text("changed\n")  # outside the library folder: still clean
+    assert ex._git_revision_of(lib) == head
+    (lib / "new.py").write_text("y = 2\n")  # untracked library code: dirty
+    assert ex._git_revision_of(lib) == head + "+dirty"
+    (lib / "new.py").unlink()
+    (lib / "a.py").write_text("x = 3\n")  # modified library code: dirty
+    assert ex._git_revision_of(lib) == head + "+dirty"
+
+
 def test_resume_skips_finished_runs(tmp_path):
     calls = []
 
