@@ -337,8 +337,23 @@ def sweep_grid(base_config: Mapping, **axes: Iterable) -> list[dict]:
 def grid_configs(name: str, overrides: Mapping | None = None) -> list[dict]:
     """Configs of the named grid in :data:`GRIDS`, with ``overrides`` applied.
 
-    An override whose value is a list becomes (or replaces) an axis; a scalar override fixes the key
-    in every config (removing the axis of that name if there is one).
+    Parameters
+    ----------
+    name : str
+        A key of :data:`GRIDS` (``"paper-fc"``, ``"paper-vgg"``, ``"smoke"``).
+    overrides : mapping, optional
+        An override whose value is a list becomes (or replaces) an axis; a scalar override fixes
+        the key in every config (removing the axis of that name if there is one).
+
+    Returns
+    -------
+    list of dict
+        The configs, as :func:`sweep_grid` builds them.
+
+    Raises
+    ------
+    ValueError
+        Unknown grid name (the message lists the named grids).
 
     Examples
     --------
@@ -829,12 +844,27 @@ def sweep_status(out_dir: str | os.PathLike, configs: Sequence[Mapping] | None =
                  normalise_fn: Callable[[dict], dict] | None = None) -> dict:
     """Count what a results folder holds (and, given the sweep's configs, what is left).
 
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        The folder given to :func:`run_sweep`.
+    configs : sequence of mapping, optional
+        The sweep's configs, to count how many are done.
+    normalise_fn : callable, optional
+        The normalisation the sweep used before computing run ids (the identity when None; pass
+        :func:`hts_lib.training.normalise_config` for sweeps run with the default ``run_fn``).
+
     Returns
     -------
     dict
         ``valid``, ``diverged`` (among valid), ``invalid``, ``failed`` (error files), ``temp``
         (leftover temporary files of killed writes) and, with ``configs``: ``total``, ``done``,
         ``missing`` (run ids without a valid result).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``out_dir`` does not exist.
     """
     out = Path(out_dir)
     if not out.is_dir():
