@@ -693,14 +693,16 @@ def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: in
 
     todo: dict[str, dict] = {}
     ids: list[str] = []
+    seen: set[str] = set()
     n_skipped = 0
     for i, cfg in enumerate(configs):
         if not isinstance(cfg, Mapping):
             raise ValueError(f"configs[{i}] must be a mapping, got {type(cfg).__name__}")
         norm = _to_jsonable(normalise_fn(dict(cfg)) if normalise_fn is not None else dict(cfg))
         rid = run_id(norm)
-        if rid in ids:
+        if rid in seen:
             continue
+        seen.add(rid)
         ids.append(rid)
         if _read_valid(out / f"{rid}.json", rid) is not None:
             n_skipped += 1
