@@ -28,6 +28,7 @@ import numpy as np
 from ._validate import check_array, check_int, check_positive, check_real, check_rng
 
 __all__ = [
+    "sgd1d_sampler",
     "sgd1d_mixed_moment",
     "sgd1d_moment_path",
     "MomentPaths",
@@ -44,6 +45,51 @@ MAX_ORDER = 16
 def _double_factorial_odd(m: int) -> int:
     """``(m - 1)!! = E z^m`` for ``z ~ N(0, 1)`` and even ``m`` (1 for ``m = 0``)."""
     return math.prod(range(m - 1, 0, -2)) if m > 0 else 1
+
+
+def sgd1d_sampler(eta: float, sigma: float = 1.0, noise: float = 1.0
+                  ) -> Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]:
+    """The pair ``(A, B)`` of one-dimensional SGD as a sampler ``sample_ab(rng, n) -> (A, B)``.
+
+    ``A = 1 - eta a^2`` and ``B = eta * noise * a * eps`` with ``a ~ N(0, sigma^2)`` and
+    ``eps ~ N(0, 1)``, drawn in the same order as :func:`hts_lib.kesten.simulate_sgd1d`, so that the
+    simulators of this module follow the same chains for the same seed.
+
+    Parameters
+    ----------
+    eta : float
+        Step size, ``eta > 0``.
+    sigma : float
+        Standard deviation of the input, ``> 0``.
+    noise : float
+        Standard deviation of the label noise, ``>= 0``.
+
+    Returns
+    -------
+    callable
+
+    Raises
+    ------
+    ValueError
+        An argument outside its range.
+
+    Used in chapter: "Moments, convergence and averaged iterates".
+
+    Examples
+    --------
+    >>> a, b = sgd1d_sampler(0.5)(np.random.default_rng(0), 3)
+    >>> a.shape, b.shape
+    ((3,), (3,))
+    """
+    eta = check_positive("eta", eta)
+    sigma = check_positive("sigma", sigma)
+    noise = check_real("noise", noise, low=0.0)
+
+    def sample_ab(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        a = rng.normal(0.0, sigma, n)
+        return 1.0 - eta * a * a, eta * noise * a * rng.standard_normal(n)
+
+    return sample_ab
 
 
 def sgd1d_mixed_moment(j: int, m: int, eta: float, sigma: float = 1.0, noise: float = 1.0) -> float:

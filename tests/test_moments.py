@@ -9,6 +9,7 @@ from scipy import integrate, stats
 from hts_lib.kesten import sgd1d_log_moment, simulate_kesten, simulate_sgd1d
 from hts_lib.moments import (
     kesten_moment_paths,
+    sgd1d_sampler,
     kesten_snapshots,
     sgd1d_mixed_moment,
     sgd1d_moment_path,
@@ -167,9 +168,19 @@ def test_average_of_a_stationary_chain_has_the_right_mean():
     assert abs(avg.mean() - 2.0) < 4 * avg.std(ddof=1) / math.sqrt(avg.size)
 
 
+def test_sgd1d_sampler_draws_the_chains_of_simulate_sgd1d():
+    # same draws in the same order as hts_lib.kesten.simulate_sgd1d: identical chains for one seed
+    x = simulate_kesten(sgd1d_sampler(0.7, sigma=1.3, noise=0.4), 50, 25, seed=4)
+    np.testing.assert_array_equal(x, simulate_sgd1d(0.7, 50, 25, sigma=1.3, noise=0.4, seed=4))
+
+
 # ------------------------------------------------------------------ bad input
 def test_bad_input():
     sab = sgd_sampler(0.5)
+    with pytest.raises(ValueError, match="eta must be"):
+        sgd1d_sampler(-0.5)
+    with pytest.raises(ValueError, match="noise must be"):
+        sgd1d_sampler(0.5, noise=-1)
     with pytest.raises(ValueError, match="j must be"):
         sgd1d_mixed_moment(-1, 0, 0.5)
     with pytest.raises(ValueError, match="eta must be"):
