@@ -11,7 +11,7 @@ import numpy as np
 
 from ._validate import check_array
 
-__all__ = ["PALETTE", "use_book_style", "survival_function", "plot_survival"]
+__all__ = ["PALETTE", "use_book_style", "survival_function", "plot_survival", "hill_plot", "survival_fit_plot"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order the book uses it.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -75,4 +75,151 @@ def plot_survival(ax, x, *, label: str | None = None, color=None, max_points: in
     (line,) = ax.loglog(v, p, label=label, color=color, **kwargs)
     ax.set_ylabel(r"$P(|X| > x)$")
     ax.set_xlabel(r"$x$")
+    return line
+
+
+# ----------------------------------------------------------------------------------------------
+# Tail-index diagnostics (chapter "Estimating a tail index")
+# ----------------------------------------------------------------------------------------------
+
+def _check_estimate(estimate):
+    from .estimators import TailEstimate
+
+    if not isinstance(estimate, TailEstimate):
+        raise TypeError(f"estimate must be a TailEstimate, got {type(estimate).__name__}")
+    return estimate
+
+
+def hill_plot(ax, x, *, estimate=None, k_values=None, level: float = 0.9, true_alpha: float | None = None,
+              direction=None, color=None, label: str | None = None):
+    r"""Hill plot: the Hill estimate against ``k`` with its pointwise interval band and the chosen ``k``.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    x : array_like
+        Samples ``(N,)`` or vectors ``(N, d)``, as for :func:`hts_lib.estimators.hill`.
+    estimate : TailEstimate, optional
+        The estimate to mark (a dashed vertical line at its ``k`` and its interval as an error bar);
+        default ``hill(x, level=level)``. Pass ``False`` to mark nothing.
+    k_values : array_like of int, optional
+        Values of ``k`` (default: about 200 geometrically spaced values).
+    level : float
+        Coverage of the band (pointwise exact-Pareto intervals).
+    true_alpha : float, optional
+        Draw the true tail index as a horizontal dotted line.
+    direction : array_like, optional
+        Projection direction for ``(N, d)`` input.
+    color : optional
+        Colour of the path and band (default: the first palette colour).
+    label : str, optional
+        Legend label of the path.
+
+    Returns
+    -------
+    matplotlib.lines.Line2D
+        The Hill path.
+
+    Raises
+    ------
+    TypeError
+        ``estimate`` is not a TailEstimate (nor None/False).
+    ValueError
+        Bad ``x`` or ``k_values`` (see :func:`hts_lib.estimators.hill_path`), or an ``estimate``
+        without ``k``.
+
+    Notes
+    -----
+    The band is :math:`[\,G_{(1-\ell)/2}(k)/S_k,\ G_{(1+\ell)/2}(k)/S_k\,]` with ``S_k`` the sum of the
+    ``k`` log-excesses and ``G_q(k)`` the Gamma(k) quantile: exact for a Pareto tail, blind to bias.
+    Used in chapter: "Estimating a tail index".
+    """
+    from .estimators import hill, hill_path
+
+    path = hill_path(x, k_values, level=level, direction=direction)
+    color = PALETTE[0] if color is None else color
+    ax.fill_between(path.k, path.ci_low, path.ci_high, color=color, alpha=0.2, lw=0,
+                    label=f"{100 * level:.0f}% pointwise band")
+    (line,) = ax.plot(path.k, path.alpha, color=color, label=label or r"Hill $\hat\alpha(k)$")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$k$ (upper order statistics used)")
+    ax.set_ylabel(r"$\hat\alpha$")
+    if estimate is None:
+        estimate = hill(x, level=level, direction=direction)
+    if estimate is not False:
+        est = _check_estimate(estimate)
+        if est.k is None:
+            raise ValueError(f"estimate has no k to mark (method {est.method!r})")
+        ax.axvline(est.k, color=PALETTE[1], ls="--", lw=1.2, label=f"chosen $k$ = {est.k}")
+        if np.isfinite(est.ci_low):
+            hi = est.ci_high if np.isfinite(est.ci_high) else est.alpha
+            ax.errorbar([est.k], [est.alpha], yerr=[[est.alpha - est.ci_low], [hi - est.alpha]], fmt="o",
+                        color=PALETTE[1], capsize=4, label=rf"$\hat\alpha$ = {est.alpha:.2f} ({est.method})")
+    if true_alpha is not None:
+        ax.axhline(true_alpha, color=PALETTE[7], ls=":", lw=1.2, label=rf"true $\alpha$ = {true_alpha:g}")
+    finite = path.alpha[np.isfinite(path.alpha) & (path.k >= 10)]
+    if finite.size:
+        top = float(np.quantile(finite, 0.98))
+        if true_alpha is not None:
+            top = max(top, true_alpha)
+        ax.set_ylim(0.0, 1.25 * top)
+    return line
+
+
+def survival_fit_plot(ax, x, estimate, *, direction=None, color=None, label: str | None = "data",
+                      max_points: int = 4000):
+    r"""Log-log empirical survival function of ``|x|`` with the fitted tail ``C x^(-alpha)``.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    x : array_like
+        Samples ``(N,)`` or vectors ``(N, d)`` (norms, or projections on ``direction``).
+    estimate : TailEstimate
+        The fit to draw. With a threshold ``x_min`` (Hill, moment, Pickands, power-law MLE) the line
+        runs from ``x_min`` to the largest value, through the empirical survival at ``x_min``; without
+        one (``alpha_stable``) it is anchored at the top 1 % of the data.
+    direction : array_like, optional
+    color : optional
+        Colour of the data (the fit uses the second palette colour).
+    label : str, optional
+        Legend label of the data.
+    max_points : int
+        Thinning of the empirical curve (see :func:`plot_survival`).
+
+    Returns
+    -------
+    matplotlib.lines.Line2D or None
+        The fitted line (``None`` when ``alpha`` is infinite: a light tail has no power law to draw).
+
+    Raises
+    ------
+    TypeError
+        ``estimate`` is not a TailEstimate.
+    ValueError
+        Bad ``x``.
+
+    Notes
+    -----
+    The line is :math:`\hat P(|X| > x) = p_0 (x / x_0)^{-\hat\alpha}` for :math:`x \ge x_0`, with
+    :math:`p_0` the fraction of samples at or above :math:`x_0`: on log-log axes a straight line of
+    slope :math:`-\hat\alpha`. Used in chapter: "Estimating a tail index".
+    """
+    from .estimators import _magnitudes
+
+    est = _check_estimate(estimate)
+    mags = _magnitudes(x, direction)
+    plot_survival(ax, mags, label=label, color=PALETTE[0] if color is None else color, max_points=max_points)
+    if not np.isfinite(est.alpha):
+        return None
+    if est.x_min is not None:
+        x0 = est.x_min
+        where = f"above $x_{{\\min}}$ = {x0:.3g}"
+    else:
+        x0 = float(np.quantile(mags, 0.99))
+        where = "anchored at the top 1%"
+    p0 = float(np.mean(mags >= x0))
+    grid = np.geomspace(x0, float(mags.max()), 50)
+    (line,) = ax.loglog(grid, p0 * (grid / x0) ** (-est.alpha), color=PALETTE[1], lw=2.2, ls="--",
+                        label=rf"fit: slope $-\hat\alpha$ = $-${est.alpha:.2f} ({est.method}, {where})")
     return line

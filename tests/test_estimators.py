@@ -124,7 +124,7 @@ def test_powerlaw_mle_agrees_with_powerlaw_package():
     # estimates must agree within one standard error alpha/sqrt(k) of the shorter tail
     ours = powerlaw_mle(x, n_candidates=2000)  # every k: an exhaustive search like the package's
     assert abs(ours.alpha - theirs) < theirs / math.sqrt(min(n_tail, ours.k))
-    # the default geometric grid of 300 candidates finds almost the same fit (within one Hill SE)
+    # the default geometric grid of 100 candidates finds almost the same fit (within one Hill SE)
     grid = powerlaw_mle(x)
     assert abs(grid.alpha - ours.alpha) < ours.alpha / math.sqrt(ours.k)
 
