@@ -596,7 +596,7 @@ def real_sweeps(tmp_path_factory):
     pytest.importorskip("hts_lib.estimators")  # training estimates alpha with it
     training = pytest.importorskip("hts_lib.training")
     cfgs = grid_configs("smoke", {"n_steps": 60, "n_average": 20, "eval_every": 30, "n_train": 300, "n_test": 100,
-                                  "width": 16, "eta": [0.05], "batch_size": [1, 10]})
+                                  "width": 16, "sharpness": True, "eta": [0.05], "batch_size": [1, 10]})
     first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
     reps = [run_sweep(cfgs, d, progress=False) for d in (first, second)]
     return training, cfgs, first, reps, load_results(first), {r["run_id"]: r for r in load_results(second)}
