@@ -549,7 +549,8 @@ def weight_tail_indices(weights: Mapping, *, m: Sequence[int] = AUTHORS_M, seed=
     Raises
     ------
     ValueError
-        If a layer has fewer than 4 weights, non-finite values, or no usable block size.
+        If a layer has fewer weights than the estimators need
+        (``hts_lib.estimators.MIN_SAMPLES``), non-finite values, or no usable block size.
 
     Notes
     -----
@@ -575,7 +576,7 @@ def weight_tail_indices(weights: Mapping, *, m: Sequence[int] = AUTHORS_M, seed=
     >>> 0.8 < out["layer1"]["hill"].alpha < 1.2  # Cauchy: alpha = 1
     True
     """
-    from .estimators import alpha_stable, hill
+    from .estimators import MIN_SAMPLES, alpha_stable, hill
 
     ms = [check_int("m", k, low=2) for k in m]
     if not ms:
@@ -585,7 +586,7 @@ def weight_tail_indices(weights: Mapping, *, m: Sequence[int] = AUTHORS_M, seed=
     for (name, w), stream in zip(weights.items(), streams):
         if isinstance(w, torch.Tensor):
             w = w.detach().cpu().double().numpy()
-        x = check_array(f"weights[{name!r}]", w, ndim=None, min_size=4).ravel()
+        x = check_array(f"weights[{name!r}]", w, ndim=None, min_size=MIN_SAMPLES).ravel()
         x = x - x.mean()
         usable = [k for k in ms if x.size // k >= 2]
         if not usable:
@@ -630,7 +631,8 @@ def run_from_config(config: Mapping) -> dict:
     dict
         Keys ``config`` (normalised), ``diverged``, ``diverged_at``, ``metrics``,
         ``metrics_average``, ``alpha`` (``{layer: {"alpha_stable": {...}, "hill": {...}}}`` of the
-        averaged weights; empty when diverged), ``sharpness`` (``{top_eigenvalue, converged,
+        averaged weights; empty when diverged; layers with fewer weights than the estimators need
+        are left out), ``sharpness`` (``{top_eigenvalue, converged,
         n_iter, trace, ...}`` at the final iterate, on the full training set; None when diverged
         or disabled), ``history`` (``[{step, train_loss, test_acc}]``), ``device``, ``n_params``,
         ``wall_time_s``. Non-finite floats are written as None.
@@ -677,7 +679,11 @@ def run_from_config(config: Mapping) -> dict:
                     device=cfg["device"])
     alpha, sharp = {}, None
     if not res.diverged:
-        alpha = weight_tail_indices(res.averaged_layer_weights(), seed=seeds[1])
+        from .estimators import MIN_SAMPLES
+
+        # layers too small for the estimators (e.g. a narrow first convolution) are left out
+        weights = {k: w for k, w in res.averaged_layer_weights().items() if w.size >= MIN_SAMPLES}
+        alpha = weight_tail_indices(weights, seed=seeds[1])
         if cfg["sharpness"]:
             from .sharpness import sharpness
 

@@ -242,12 +242,12 @@ def test_weight_tail_indices_drop_block_sizes_that_leave_one_block():
 
 
 def test_weight_tail_indices_bad_input():
-    with pytest.raises(ValueError, match="at least 4 values"):
-        weight_tail_indices({"layer1": np.ones(3)})
+    with pytest.raises(ValueError, match="at least 50 values"):  # the estimators' minimum sample size
+        weight_tail_indices({"layer1": np.ones(49)})
     with pytest.raises(ValueError, match="only finite values"):
-        weight_tail_indices({"layer1": np.array([1.0, np.nan, 2.0, 3.0, 4.0])})
+        weight_tail_indices({"layer1": np.r_[np.nan, np.arange(60.0)]})
     with pytest.raises(ValueError, match="no block size"):
-        weight_tail_indices({"layer1": np.arange(5.0)}, m=[5, 10])
+        weight_tail_indices({"layer1": np.arange(60.0)}, m=[40, 100])
     with pytest.raises(ValueError, match="m must be an integer >= 2"):
         weight_tail_indices({"layer1": np.arange(50.0)}, m=[1])
     with pytest.raises(ValueError, match="at least one block size"):
@@ -318,6 +318,13 @@ def test_run_from_config_cnn_with_trace_and_no_sharpness():
     assert r["sharpness"]["n_probes"] == 4 and r["sharpness"]["trace"] is not None
     r2 = run_from_config({**TINY, "sharpness": False, "n_steps": 20, "n_average": 5})
     assert r2["sharpness"] is None and r2["alpha"]
+
+
+def test_run_from_config_leaves_out_layers_too_small_to_estimate():
+    # width_scale 0.25 on the 8x8 digits: layer1 has 1 * 2 * 9 = 18 weights (< 50), layer2 2 * 4 * 9 = 72
+    r = run_from_config({**TINY, "model": "cnn", "width_scale": 0.25, "n_steps": 20, "n_average": 5,
+                         "sharpness": False})
+    assert list(r["alpha"]) == ["layer2", "layer3"]
 
 
 def test_run_from_config_bad_input():
