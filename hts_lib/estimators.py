@@ -717,7 +717,9 @@ def moment_estimator(x, k: int | None = None, *, level: float = 0.9, ci: str = "
 def _alpha_stable_core(arr: np.ndarray, ms: Sequence[int]) -> np.ndarray:
     """Per-``m`` estimates (Corollary 2.4) on rows of ``arr`` (shape ``(N, d)``), in their given order."""
     norms = np.linalg.norm(arr, axis=1)
-    floor = np.finfo(float).eps * float(norms.max())  # scale-relative: keeps the estimator scale invariant
+    # floor for exact zeros only: relative to the smallest non-zero norm, so that it never touches a
+    # genuine value (data may span dozens of orders of magnitude) and the estimator stays scale invariant
+    floor = np.finfo(float).eps * float(norms[norms > 0].min())
     log_x = np.log(np.maximum(norms, floor))
     out = np.empty(len(ms))
     for j, m in enumerate(ms):
@@ -786,9 +788,10 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
     .. math:: \frac{1}{\hat\alpha_m} = \frac{1}{\log m}\left[\frac1{n}\sum_{j=1}^{n}\log|Y_j|
               - \frac1{nm}\sum_{i=1}^{nm}\log|X_i|\right], \qquad n = \lfloor N/m \rfloor,
 
-    is unbiased for ``1/alpha`` (the ``N - nm`` leftover rows are dropped). Norms of exact zeros are
-    floored at machine epsilon times the largest norm (the authors add machine epsilon; a relative
-    floor keeps ``alpha(c x) = alpha(x)``).
+    is unbiased for ``1/alpha`` (the ``N - nm`` leftover rows are dropped). Norms that are exactly zero
+    (a zero row, or a block sum that cancels) are floored at machine epsilon times the smallest non-zero
+    norm (the authors add machine epsilon to every norm; a relative floor keeps ``alpha(c x) = alpha(x)``
+    and leaves every non-zero value untouched, even for data spanning many orders of magnitude).
 
     *Ceiling flag.* ``"at_ceiling"`` when ``alpha >= 2 - max(0.05, 1.645 se)``, ``se`` the bootstrap
     standard error: the estimate cannot be told from the value 2 that every finite-variance law gives
