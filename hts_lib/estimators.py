@@ -93,7 +93,7 @@ class TailEstimate:
         Block sizes (``alpha_stable`` only).
     flags : tuple of str
         Warnings: ``"too_few_tail_samples"``, ``"light_tailed"``, ``"at_ceiling"``,
-        ``"not_centred"``, ``"few_blocks"``.
+        ``"not_centred"``, ``"few_blocks"``, ``"exact_zeros"``.
     ci_method : str
         How the interval was computed.
     """
@@ -791,7 +791,10 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
     is unbiased for ``1/alpha`` (the ``N - nm`` leftover rows are dropped). Norms that are exactly zero
     (a zero row, or a block sum that cancels) are floored at machine epsilon times the smallest non-zero
     norm (the authors add machine epsilon to every norm; a relative floor keeps ``alpha(c x) = alpha(x)``
-    and leaves every non-zero value untouched, even for data spanning many orders of magnitude).
+    and leaves every non-zero value untouched, even for data spanning many orders of magnitude). Zeros
+    are not stable samples and each one pulls the mean log-norm down by about 36: with 2 % zero rows an
+    SaS(1.5) sample of 2000 gave 0.96 instead of 1.39, so they set the flag ``"exact_zeros"``; remove
+    them (or find out why they are there) before estimating.
 
     *Ceiling flag.* ``"at_ceiling"`` when ``alpha >= 2 - max(0.05, 1.645 se)``, ``se`` the bootstrap
     standard error: the estimate cannot be told from the value 2 that every finite-variance law gives
@@ -840,6 +843,8 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
             flags.append("not_centred")
     if any(n // v < MIN_BLOCKS for v in ms):
         flags.append("few_blocks")
+    if np.any(np.all(arr == 0, axis=1)):
+        flags.append("exact_zeros")
     alpha = _median(_alpha_stable_core(arr, ms))
     lo = hi = math.nan
     se = 0.0

@@ -88,7 +88,9 @@ def test_alpha_stable_floor_leaves_wide_ranging_data_alone():
     # exact zeros are floored instead of giving log 0 = -inf (which would make the estimate 0)
     z = sample_symmetric_stable(1.5, 2000, seed=4)
     z[::50] = 0.0
-    assert 0.5 < alpha_stable(z, ci="none").alpha < 3.0
+    e = alpha_stable(z, ci="none")
+    assert 0.5 < e.alpha < 3.0 and "exact_zeros" in e.flags
+    assert "exact_zeros" not in alpha_stable(x, ci="none").flags
 
 
 def test_hill_fast_path_equals_full_sort():
