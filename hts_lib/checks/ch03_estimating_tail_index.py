@@ -1,0 +1,62 @@
+"""Checks for the coding exercises of the chapter "Estimating a tail index"."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..distributions import sample_pareto, sample_symmetric_stable
+from ..estimators import alpha_stable, hill
+from . import Case, register
+
+
+def _data():
+    rng = np.random.default_rng(2024)
+    return {
+        "Pareto(1.5), N=2000": sample_pareto(1.5, 2000, seed=rng),
+        "Student-t(3), N=5000": rng.standard_t(3.0, 5000),
+        "SaS(1.2), N=3000": sample_symmetric_stable(1.2, 3000, seed=rng),
+    }
+
+
+def _hill_reference(x, k):
+    return hill(x, k=k, ci="none").alpha
+
+
+@register("ch03-hill", "The Hill estimator at a given k", reference=_hill_reference)
+def _cases_hill():
+    return [Case(f"{name}, k={k}", args=(x, k), expected=hill(x, k=k, ci="none").alpha, rtol=1e-9,
+                 reason="deterministic: only floating-point rounding")
+            for name, x in _data().items() for k in (50, 500)]
+
+
+def _interval_reference(x, k, level):
+    e = hill(x, k=k, ci="gamma", level=level)
+    return np.array([e.ci_low, e.ci_high])
+
+
+@register("ch03-gamma-interval", "Exact interval for alpha from the Gamma law of the Hill sum",
+          reference=_interval_reference)
+def _cases_interval():
+    cases = []
+    for (name, x), (k, level) in zip(_data().items(), ((100, 0.9), (400, 0.95), (30, 0.8))):
+        e = hill(x, k=k, ci="gamma", level=level)
+        cases.append(Case(f"{name}, k={k}, level={level}", args=(x, k, level),
+                          expected=np.array([e.ci_low, e.ci_high]), rtol=1e-8,
+                          reason="deterministic: Gamma quantiles from scipy, rounding only"))
+    return cases
+
+
+def _block_reference(x, m):
+    return alpha_stable(x, m=m, ci="none").alpha
+
+
+@register("ch03-block", "The authors' block-sum estimator at one block size", reference=_block_reference)
+def _cases_block():
+    cases = []
+    rng = np.random.default_rng(7)
+    for alpha, n, m in ((1.5, 4000, 10), (0.8, 3001, 7), (1.8, 10_000, 100)):
+        x = sample_symmetric_stable(alpha, n, seed=rng)
+        cases.append(Case(f"SaS({alpha:g}), N={n}, m={m}", args=(x, m),
+                          expected=alpha_stable(x, m=m, ci="none").alpha, rtol=1e-9,
+                          reason="deterministic: only floating-point rounding"))
+    return cases
