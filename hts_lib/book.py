@@ -6,6 +6,8 @@ Every number a chapter quotes in its prose is glued from the computation; outsid
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["glue"]
 
 
@@ -28,11 +30,13 @@ def glue(name: str, value, display: bool = False):
 
     Examples
     --------
-    >>> glue("answer", 42) if False else 42
-    42
+    >>> glue("answer", np.float64(0.5), display=False) if False else float(np.float64(0.5))
+    0.5
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be an identifier-like string, got {name!r}")
+    if isinstance(value, np.generic):  # numpy scalars would be glued as their repr (e.g. 'np.float64(0.5)')
+        value = value.item()
     try:
         from myst_nb import glue as _myst_glue
     except ImportError:  # Colab or a bare kernel: prose roles are only rendered by the book build
