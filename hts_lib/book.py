@@ -30,7 +30,7 @@ def glue(name: str, value, display: bool = False):
 
     Examples
     --------
-    >>> glue("answer", np.float64(0.5), display=False) if False else float(np.float64(0.5))
+    >>> glue("answer", np.float64(0.5))
     0.5
     """
     if not isinstance(name, str) or not name.isidentifier():
