@@ -11,7 +11,8 @@ import numpy as np
 
 from ._validate import check_array
 
-__all__ = ["PALETTE", "use_book_style", "survival_function", "plot_survival", "hill_plot", "survival_fit_plot"]
+__all__ = ["PALETTE", "use_book_style", "survival_function", "plot_survival", "hill_plot", "survival_fit_plot",
+           "plot_protocol_table"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order the book uses it.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -223,3 +224,39 @@ def survival_fit_plot(ax, x, estimate, *, direction=None, color=None, label: str
     (line,) = ax.loglog(grid, p0 * (grid / x0) ** (-est.alpha), color=PALETTE[1], lw=2.2, ls="--",
                         label=rf"fit: slope $-\hat\alpha$ = $-${est.alpha:.2f} ({est.method}, {where})")
     return line
+
+
+def plot_protocol_table(ax, table, *, vmin: float = 0.0, vmax: float = 2.1, cmap: str = "cividis"):
+    r"""Annotated heat map of a :class:`hts_lib.synthetic.ProtocolTable`: ``alpha_hat`` per cell,
+    with what the estimate alone hides written under it.
+
+    Each cell shows ``alpha_hat`` (colour and first line) and, on the second line, the exact tail
+    index of the online model (``">50"`` when above 50) or ``"rho>0"`` when there is no stationary
+    law; cells with ``rho >= 0`` are hatched, and a third line gives the share of diverged runs when
+    it is not zero. Returns the image (for a colour bar).
+
+    Used in chapter: The paper's synthetic experiment, reproduced and examined.
+    """
+    import matplotlib.patches as mpatches
+
+    vals = np.asarray(table.alpha_hat, dtype=float)
+    nb, ne = vals.shape
+    im = ax.imshow(np.ma.masked_invalid(vals), origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
+    for i in range(nb):
+        for j in range(ne):
+            a_hat, a_ex, rho = vals[i, j], table.alpha_exact[i, j], table.rho[i, j]
+            line2 = r"$\rho>0$" if rho >= 0 else (r"$\alpha$>50" if np.isinf(a_ex) else rf"$\alpha$={a_ex:.2g}")
+            text = ("n/a" if np.isnan(a_hat) else f"{a_hat:.2f}") + "\n" + line2
+            if table.share_diverged[i, j] > 0:
+                text += f"\n{100 * table.share_diverged[i, j]:.0f}% div."
+            dark = (not np.isnan(a_hat)) and a_hat < 0.5 * (vmin + vmax)   # NaN cells are white
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
+            if rho >= 0:
+                ax.add_patch(mpatches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
+                                                edgecolor="0.6", lw=0))
+    ax.set_xticks(range(ne), [f"{e:.2f}" for e in table.etas])
+    ax.set_yticks(range(nb), [str(int(b)) for b in table.batch_sizes])
+    ax.set_xlabel(r"step size $\eta$")
+    ax.set_ylabel("batch size $b$")
+    ax.grid(False)
+    return im

@@ -211,3 +211,23 @@ def test_validation_experiment_hill_covers_exact_alpha():
         validation_experiment([1.0], model="both")
     with pytest.raises(ValueError, match="alpha"):
         validation_experiment([-1.0])
+
+
+def test_protocol_heat_map_annotates_every_cell():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hts_lib.plotting import plot_protocol_table
+
+    t = authors_protocol(etas=[0.05, 3.0], batch_sizes=[1, 3], seed=0, n_jobs=1, **SMALL)
+    fig, ax = plt.subplots()
+    im = plot_protocol_table(ax, t)
+    texts = [x.get_text() for x in ax.texts]
+    assert len(texts) == 4 and im.get_array().shape == (2, 2)
+    # unstable cells (eta = 3: rho > 0) are labelled and hatched, stable ones carry the exact alpha
+    assert sum(r"$\rho>0$" in s for s in texts) == int(t.unstable.sum()) == 2
+    assert len(ax.patches) == 2
+    assert any(r"$\alpha$" in s for s in texts)
+    plt.close(fig)
