@@ -12,7 +12,7 @@ import numpy as np
 from ._validate import check_array
 
 __all__ = ["PALETTE", "use_book_style", "survival_function", "plot_survival", "hill_plot", "survival_fit_plot",
-           "plot_protocol_table"]
+           "plot_protocol_table", "plot_tail_index_sweep"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order the book uses it.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -260,3 +260,124 @@ def plot_protocol_table(ax, table, *, vmin: float = 0.0, vmax: float = 2.1, cmap
     ax.set_ylabel("batch size $b$")
     ax.grid(False)
     return im
+
+
+def _sweep_columns(results, layer: str, estimator: str):
+    """eta/b, batch size, diverged flag, (alpha, ci_low, ci_high), at-ceiling flag, train accuracy."""
+    n = len(results)
+    ratio, batch = np.empty(n), np.empty(n, dtype=int)
+    diverged, ceiling = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    vals, train_acc = np.full((n, 3), np.nan), np.full(n, np.nan)
+    for i, r in enumerate(results):
+        cfg = r["config"]
+        ratio[i], batch[i], diverged[i] = cfg["eta"] / cfg["batch_size"], cfg["batch_size"], bool(r["diverged"])
+        metrics = r.get("metrics_average") or r.get("metrics") or {}
+        if metrics.get("train_acc") is not None:
+            train_acc[i] = metrics["train_acc"]
+        est = (r.get("alpha") or {}).get(layer, {}).get(estimator)
+        if est is not None:
+            vals[i] = [np.nan if v is None else v for v in (est["alpha"], est["ci_low"], est["ci_high"])]
+            ceiling[i] = "at_ceiling" in (est.get("flags") or ())
+    return ratio, batch, diverged, vals, ceiling, train_acc
+
+
+def plot_tail_index_sweep(ax, results, layer: str, estimator: str = "alpha_stable", *, legend: bool = True,
+                          min_train_acc: float | None = None):
+    """Tail index of one layer against eta/b for a sweep of training runs, one colour per batch size.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    results : sequence of dict
+        Result records of :func:`hts_lib.training.run_from_config` (e.g. from
+        :func:`hts_lib.experiments.load_results`).
+    layer : str
+        Layer name, e.g. ``"layer1"``.
+    estimator : {"alpha_stable", "hill"}
+        Which estimate to plot; Hill's goes on a logarithmic axis.
+    legend : bool
+        Draw a legend.
+    min_train_acc : float, optional
+        Runs whose training accuracy (of the averaged weights) is at most this value are drawn as
+        grey plus signs labelled "collapsed" instead of with their batch size (e.g. 0.2 for ten
+        classes: a network that fits nothing).
+
+    Returns
+    -------
+    dict
+        ``{"n_plotted", "n_diverged", "n_at_ceiling", "n_collapsed"}`` for captions and prose
+        (``n_plotted`` and ``n_at_ceiling`` count the runs drawn with their batch size).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``estimator`` or an empty ``results``.
+
+    Notes
+    -----
+    Points carry their interval as an error bar. Hollow markers are estimates flagged
+    ``at_ceiling`` (indistinguishable from the value 2 that every finite-variance law gives to the
+    block estimator). Runs that diverged have no estimate: they are drawn as crosses on the lower
+    edge of the axes, at their eta/b. Collapsed runs (see ``min_train_acc``) keep their estimate
+    but are set apart, since it describes a network that failed to train. For the block estimator
+    the vertical axis is limited to [0, 4] (its values live in (0, 2] for stable data), so that
+    the huge intervals of a tiny layer do not flatten the plot.
+
+    Used in chapter: Fully connected networks; Convolutional networks.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> est = {"alpha": 1.5, "ci_low": 1.4, "ci_high": 1.6, "flags": []}
+    >>> runs = [{"config": {"eta": 0.1, "batch_size": 5}, "diverged": False,
+    ...          "alpha": {"layer1": {"alpha_stable": est, "hill": est}}},
+    ...         {"config": {"eta": 0.5, "batch_size": 1}, "diverged": True, "alpha": {}}]
+    >>> fig, ax = plt.subplots()
+    >>> plot_tail_index_sweep(ax, runs, "layer1")
+    {'n_plotted': 1, 'n_diverged': 1, 'n_at_ceiling': 0, 'n_collapsed': 0}
+    >>> plt.close(fig)
+    """
+    if estimator not in ("alpha_stable", "hill"):
+        raise ValueError(f"estimator must be 'alpha_stable' or 'hill', got {estimator!r}")
+    results = list(results)
+    if not results:
+        raise ValueError("results is empty: nothing to plot")
+    ratio, batch, diverged, vals, ceiling, train_acc = _sweep_columns(results, layer, estimator)
+    ax.set_xscale("log")
+    if estimator == "hill":
+        ax.set_yscale("log")
+    collapsed = ~np.isnan(vals[:, 0]) & (train_acc <= min_train_acc if min_train_acc is not None else False)
+    has = ~np.isnan(vals[:, 0]) & ~collapsed
+    markers = "osD^v<>p"
+    for j, bb in enumerate(sorted(set(batch.tolist()))):
+        color, marker = PALETTE[j % len(PALETTE)], markers[j % len(markers)]
+        sel = has & (batch == bb)
+        if sel.any():
+            lo = np.clip(vals[sel, 0] - vals[sel, 1], 0, None)
+            hi = np.clip(vals[sel, 2] - vals[sel, 0], 0, None)
+            ax.errorbar(ratio[sel], vals[sel, 0], yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="none",
+                        ecolor=color, alpha=0.5, lw=1)
+        labelled = False
+        for hollow in (False, True):
+            s = sel & (ceiling == hollow)
+            if s.any():
+                ax.plot(ratio[s], vals[s, 0], marker, color=color, mfc="white" if hollow else color, ms=5,
+                        ls="none", label=None if labelled else f"$b = {bb}$")
+                labelled = True
+    if collapsed.any():
+        ax.plot(ratio[collapsed], vals[collapsed, 0], "P", color="0.5", ms=6, ls="none", label="collapsed")
+    if estimator == "alpha_stable":
+        # the estimator lives in (0, 2] for stable data; tiny layers can give huge intervals
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(max(lo, 0.0), min(hi, 4.0))
+    if diverged.any():
+        ax.plot(ratio[diverged], np.full(int(diverged.sum()), ax.get_ylim()[0]), "x", color="black", ms=6,
+                clip_on=False, label="diverged")
+    ax.set_xlabel(r"$\eta / b$")
+    ax.set_ylabel(r"$\hat\alpha$ (" + ("block estimator" if estimator == "alpha_stable" else "Hill") + ")")
+    if legend:
+        ax.legend(fontsize=8)
+    return {"n_plotted": int(has.sum()), "n_diverged": int(diverged.sum()), "n_at_ceiling": int(ceiling[has].sum()),
+            "n_collapsed": int(collapsed.sum())}
