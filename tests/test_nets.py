@@ -86,7 +86,7 @@ def test_vgg_width_scale_and_init_std():
     target = math.sqrt(2.0 / (9 * 32))
     # The sample sd of n normal draws has relative SE 1/sqrt(2n) ~ 1.0 %; allow 4 SE.
     assert abs(sd / target - 1) < 4 / math.sqrt(2 * w.numel())
-    assert all(float(m.bias.abs().max()) == 0.0 for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert all(float(m.bias.detach().abs().max()) == 0.0 for m in net.modules() if isinstance(m, torch.nn.Conv2d))
 
 
 def test_vgg_batch_norm_and_dropout_options():
