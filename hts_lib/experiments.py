@@ -57,6 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._json import to_jsonable
+
 __all__ = [
     "RESULT_SCHEMA",
     "GRIDS",
@@ -382,26 +384,7 @@ def grid_configs(name: str, overrides: Mapping | None = None) -> list[dict]:
 _ID_EXCLUDED_KEYS = ("data_dir",)
 
 
-def _to_jsonable(obj):
-    """numpy scalars/arrays to Python, tuples to lists, non-finite floats to None."""
-    if isinstance(obj, Mapping):
-        return {str(k): _to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _to_jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, numbers.Integral):
-        return int(obj)
-    if isinstance(obj, numbers.Real):
-        x = float(obj)
-        return x if math.isfinite(x) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _to_jsonable(dataclasses.asdict(obj))
-    raise TypeError(f"cannot store a {type(obj).__name__} in a JSON result: {obj!r}")
+_to_jsonable = to_jsonable  # the runner's name for it
 
 
 def run_id(config: Mapping) -> str:

@@ -23,17 +23,18 @@ import contextlib
 import copy
 import dataclasses
 import math
-import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ._json import to_jsonable
 import torch
 from torch import nn
 
 from ._validate import check_array, check_int, check_positive, check_rng
-from .nets import MODEL_NAMES, build_model, count_parameters, layer_weights
+from .nets import MODEL_NAMES, build_model, count_parameters
 
 __all__ = [
     "AUTHORS_M",
@@ -598,24 +599,7 @@ def weight_tail_indices(weights: Mapping, *, m: Sequence[int] = AUTHORS_M, seed=
 # ---------------------------------------------------------------------------------------------
 # One run from a config (the runner's entry point)
 # ---------------------------------------------------------------------------------------------
-def _jsonable(obj):
-    """Convert dataclasses, numpy scalars/arrays and tuples to JSON types; NaN/inf become None."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _jsonable(dataclasses.asdict(obj))
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, numbers.Integral):
-        return int(obj)
-    if isinstance(obj, numbers.Real):
-        x = float(obj)
-        return x if math.isfinite(x) else None
-    return obj
+_jsonable = to_jsonable
 
 
 def run_from_config(config: Mapping) -> dict:

@@ -1,9 +1,7 @@
 """Tests for hts_lib.training: the SGD loop, averaging, divergence, tail indices, run_from_config."""
 
 import copy
-import dataclasses
 import json
-import math
 from types import SimpleNamespace
 
 import numpy as np
