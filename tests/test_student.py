@@ -71,6 +71,16 @@ def test_no_solution_survives_and_stubs_are_kept(edition, path):
             assert sol_sigs.get(f.name) == ast.unparse(f.args), f"{path.name}: stub {f.name} differs from solution"
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_student_prose_only_uses_numbers_computed_outside_solutions(edition, path):
+    # a number glued inside a solution and quoted in the exercise text would be missing from the student edition
+    student = nbformat.read(edition / "chapters" / path.name, as_version=4)
+    md = "\n".join(c.source for c in student.cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in student.cells if c.cell_type == "code")
+    for name in set(re.findall(r"\{glue(?::\w+)?\}`([A-Za-z_]\w*)", md)):
+        assert re.search(rf"glue\(\s*[\"']{name}[\"']", code), f"{path.name}: {name} is glued only in a solution"
+
+
 def test_student_book_has_hidden_solutions_config(edition):
     cfg = (edition / "book" / "_config.yml").read_text()
     assert "hide_solutions: true" in cfg and "(student edition)" in cfg
