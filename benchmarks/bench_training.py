@@ -239,11 +239,6 @@ def main(full: bool) -> list[dict]:
 
 
 def write(rows: list[dict]) -> Path:
-    try:
-        from hts_lib.benchmarking import write_result  # shared helper, if present
-        return write_result("bench_training", rows)
-    except ImportError:
-        pass
     out = ROOT / "benchmarks" / "results" / "bench_training.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"name": "bench_training", "date": datetime.datetime.now().isoformat(timespec="seconds"),

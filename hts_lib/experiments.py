@@ -19,7 +19,7 @@ git revision, start and end times). The runner
 Command line (also installed as ``hts-experiments``)::
 
     python -m hts_lib.experiments run --grid paper-fc --out results/fc_mnist_subset --jobs 2
-    python -m hts_lib.experiments run --grid smoke --out /tmp/smoke --set n_steps=100
+    python -m hts_lib.experiments run --grid smoke --out results/smoke --set n_steps=100
     python -m hts_lib.experiments status --out results/fc_mnist_subset --grid paper-fc
     python -m hts_lib.experiments download mnist --dir data/
     python -m hts_lib.experiments grids

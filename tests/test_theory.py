@@ -116,7 +116,7 @@ def test_alpha_at_even_moment_points(d, b):
     for k in (1, 2, 3):
         eta = even_moment_step_size(k, b, d)
         assert even_moment(k, eta, b, d) == pytest.approx(1.0, abs=1e-13)
-        # Target 1e-6 relative (brief); measured worst case ~3e-12. 1e-9 keeps a wide margin
+        # Target 1e-6 relative (the accuracy target); measured worst case ~3e-12. 1e-9 keeps a wide margin
         # while still failing on any real quadrature error.
         assert tail_index(eta, b, d) == pytest.approx(2.0 * k, rel=1e-9)
 
