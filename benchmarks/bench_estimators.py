@@ -15,13 +15,8 @@ Writes ``benchmarks/results/bench_estimators.json``.
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import math
-import os
-import platform
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -30,18 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import best_of, write_result  # noqa: E402
 from hts_lib.distributions import sample_symmetric_stable  # noqa: E402
 from hts_lib.estimators import _select_k, alpha_stable, hill, powerlaw_mle  # noqa: E402
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    """Smallest wall time of ``repeat`` calls (the least disturbed by other work on a shared machine)."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def hill_full_sort(x: np.ndarray, k: int) -> float:
@@ -110,12 +96,7 @@ def main() -> int:
             rows.append(row(f"powerlaw_mle point estimate, N={n} (baseline: powerlaw.Fit)", t_ours, "s", t_peer,
                             "faster than the powerlaw package", t_ours < t_peer))
 
-    payload = {"name": "bench_estimators", "date": _dt.datetime.now().isoformat(timespec="seconds"),
-               "machine": f"{platform.platform()}, {os.cpu_count()} cpus", "python": platform.python_version(),
-               "numpy": np.__version__, "rows": rows}
-    out = ROOT / "benchmarks" / "results" / "bench_estimators.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=1) + "\n")
+    out = write_result("bench_estimators", rows)
     print(f"{'metric':78s} {'value':>8s} {'baseline':>9s} {'ratio':>7s} {'target':>10s} {'ok':>5s}")
     for r in rows:
         b = "" if r["baseline"] is None else f"{r['baseline']:.3f}"

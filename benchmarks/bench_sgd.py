@@ -20,10 +20,6 @@ Writes ``benchmarks/results/bench_sgd.json``.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -33,18 +29,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import best_of, write_result  # noqa: E402
 from hts_lib.sgd import _draw_indices, simulate_offline, simulate_online  # noqa: E402
 from hts_lib.synthetic import PAPER_BATCH_SIZES, PAPER_ETAS, authors_protocol, make_regression_data  # noqa: E402
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    """Smallest wall time of ``repeat`` calls (the least disturbed by other work on a shared machine)."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def authors_loop(A, Y, eta, b, n_chains, K, rng):
@@ -165,12 +152,7 @@ def main(argv=None) -> int:
         rows.append(row("full authors' grid: chain-steps per CPU second", chain_steps / cpu, "chain-steps/s",
                         1.0 / t_base, "report", None))
 
-    result = dict(name="bench_sgd", date=_dt.datetime.now().isoformat(timespec="seconds"),
-                  machine=f"{platform.platform()}, {os.cpu_count()} cpus", python=platform.python_version(),
-                  numpy=np.__version__, rows=rows)
-    out = ROOT / "benchmarks" / "results" / "bench_sgd.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    out = write_result("bench_sgd", rows)
 
     print(f"{'metric':<100} {'value':>12} {'unit':<14} {'baseline':>12} {'ratio':>9} {'target':<30} ok")
     for r in rows:

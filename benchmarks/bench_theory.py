@@ -20,11 +20,8 @@ Writes ``benchmarks/results/bench_theory.json``.
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import math
 import os
-import platform
 import sys
 import time
 import warnings
@@ -36,6 +33,7 @@ from scipy import integrate, optimize, special, stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import write_result  # noqa: E402
 from hts_lib import lyapunov as L  # noqa: E402
 from hts_lib import theory as T  # noqa: E402
 
@@ -293,12 +291,7 @@ def main() -> int:
                     "; ".join(f"{n}(eta={e}, b={b}, d={d}): z={z:+.2f}" for n, e, b, d, z in zs)
                     + f"; tail_index_mc alpha = {est.value:.4f} +- {est.stderr:.4f} in {t_amc:.1f} s wall"))
 
-    payload = {"name": "bench_theory", "date": _dt.datetime.now().isoformat(timespec="seconds"),
-               "machine": f"{platform.platform()}, {os.cpu_count()} cpus", "python": platform.python_version(),
-               "numpy": np.__version__, "rows": rows}
-    out = ROOT / "benchmarks" / "results" / "bench_theory.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=1) + "\n")
+    out = write_result("bench_theory", rows)
     print(f"{'metric':100s} {'value':>10s} {'baseline':>10s} {'ratio':>9s} {'target':>10s} {'ok':>5s}")
     for r in rows:
         b = "" if r["baseline"] is None else f"{r['baseline']:.3g}"

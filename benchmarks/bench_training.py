@@ -32,10 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -49,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from _common import best_of as _best_of, write_result  # noqa: E402
 from hts_lib.data import load_dataset  # noqa: E402
 from hts_lib.nets import build_model, count_parameters  # noqa: E402
 from hts_lib.training import run_from_config, train_sgd  # noqa: E402
@@ -91,12 +89,7 @@ def naive_step(rows: list[dict], b: int) -> float:
 
 
 def best_of(fn, repeat=N_REPEAT):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return _best_of(fn, repeat)
 
 
 def _status_kb(field: str) -> int:
@@ -239,13 +232,7 @@ def main(full: bool) -> list[dict]:
 
 
 def write(rows: list[dict]) -> Path:
-    out = ROOT / "benchmarks" / "results" / "bench_training.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"name": "bench_training", "date": datetime.datetime.now().isoformat(timespec="seconds"),
-               "machine": f"{platform.platform()} ({os.cpu_count()} cpus)", "python": platform.python_version(),
-               "numpy": np.__version__, "torch": torch.__version__, "rows": rows}
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    return out
+    return write_result("bench_training", rows, torch=torch.__version__)
 
 
 def show(rows: list[dict]) -> None:
