@@ -51,7 +51,7 @@ test-fast: $(STAMP)
 	$(BIN)/pytest $(PYTEST_FLAGS) --ignore=tests/test_site.py tests hts_lib
 
 student: $(STAMP)
-	$(BIN)/python -m hts_lib.student --out student --build
+	$(BIN)/python -m hts_lib.book.student --out student --build
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

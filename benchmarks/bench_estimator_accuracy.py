@@ -7,16 +7,16 @@ For every law and sample size N it draws independent samples and records, for ea
 median relative error |alpha_hat - alpha| / alpha, the coverage of the 90 % interval (with its Monte
 Carlo standard error sqrt(p(1-p)/R)) and the median k. Methods:
 
-* ``hill``: :func:`hts_lib.estimators.hill` with its defaults (plug-in k, undersmoothed interval);
+* ``hill``: :func:`hts_lib.tails.estimators.hill` with its defaults (plug-in k, undersmoothed interval);
 * ``hill_sqrtN``: the baseline, Hill at fixed k = floor(sqrt(N)) with the exact Gamma interval at that k;
 * ``hill_boot``: ``hill(ci="bootstrap")`` (200 resamples, k re-selected), on fewer replicates;
-* ``powerlaw_mle``: :func:`hts_lib.estimators.powerlaw_mle` (KS-optimal x_min, Gamma interval);
+* ``powerlaw_mle``: :func:`hts_lib.tails.estimators.powerlaw_mle` (KS-optimal x_min, Gamma interval);
 * ``powerlaw_pkg``: the ``powerlaw`` package (2.0), ``powerlaw.Fit(x, verbose=False)``, tail index
   ``alpha_pdf - 1``. Its default parameter range ``alpha_pdf in [0, 3]`` caps the tail index at 2, and
   its exhaustive x_min search is quadratic (measured: 0.3 s at N = 1e3 for alpha = 1, 6 s when the fit
   runs into the cap, 3.6 s at 1e4, 663 s at 1e5), so by default it runs on the first 10 replicates at
   N = 1e3 only (``--peer-max-n`` to change);
-* ``alpha_stable``: :func:`hts_lib.estimators.alpha_stable` (point estimate on every law; interval
+* ``alpha_stable``: :func:`hts_lib.tails.estimators.alpha_stable` (point estimate on every law; interval
   coverage on the stable laws at N <= 1e4).
 
 Writes ``benchmarks/results/estimator_accuracy.md`` and ``benchmarks/results/estimator_accuracy.json``.
@@ -42,9 +42,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hts_lib.distributions import sample_pareto, sample_symmetric_stable  # noqa: E402
-from hts_lib.estimators import alpha_stable, hill, powerlaw_mle  # noqa: E402
-from hts_lib.kesten import sgd1d_tail_index, simulate_sgd1d  # noqa: E402
+from hts_lib.tails.distributions import sample_pareto, sample_symmetric_stable  # noqa: E402
+from hts_lib.tails.estimators import alpha_stable, hill, powerlaw_mle  # noqa: E402
+from hts_lib.recursion.kesten import sgd1d_tail_index, simulate_sgd1d  # noqa: E402
 
 LEVEL = 0.9
 RESULTS = ROOT / "benchmarks" / "results"
@@ -212,9 +212,9 @@ def write_markdown(res: dict, summary: dict, meta: dict, path: Path) -> None:
              f"numpy {meta['numpy']}), seed {meta['seed']}, wall time {res['wall_s']:.0f} s.", "",
              "Relative error: |alpha_hat - alpha| / alpha (median over replicates). Coverage: fraction of 90 % "
              "intervals containing the true alpha, ± its Monte Carlo standard error sqrt(p(1-p)/R). "
-             "`hill` = `hts_lib.estimators.hill` defaults (plug-in k, undersmoothed interval); `hill_sqrtN` = "
+             "`hill` = `hts_lib.tails.estimators.hill` defaults (plug-in k, undersmoothed interval); `hill_sqrtN` = "
              "Hill at k = floor(sqrt(N)) with the exact Gamma interval; `hill_boot` = `hill(ci='bootstrap')`; "
-             "`powerlaw_mle` = `hts_lib.estimators.powerlaw_mle`; `powerlaw_pkg` = the `powerlaw` package "
+             "`powerlaw_mle` = `hts_lib.tails.estimators.powerlaw_mle`; `powerlaw_pkg` = the `powerlaw` package "
              "(alpha_pdf - 1; its default parameter range alpha_pdf in [0, 3] caps the tail index at 2, and its "
              "exhaustive x_min search is quadratic, so it ran on the first replicates at N = 1000 only); `alpha_stable` = the authors' block estimator (meaningful for alpha < 2 stable "
              "data only: its values cannot exceed about 2). rho is the second-order parameter of the law "

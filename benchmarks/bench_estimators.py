@@ -2,7 +2,7 @@
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_estimators.py   (about a minute)
 
-Targets (issue "hts_lib.estimators: tail-index estimation with honest uncertainty"):
+Targets (issue "hts_lib.tails.estimators: tail-index estimation with honest uncertainty"):
 * Hill on 1e7 samples with k given in under 1 s (np.partition of the k+1 largest values), compared with
   the same estimator computed after a full sort;
 * a 200-resample bootstrap interval on 1e5 samples in under 5 s, compared with a plain bootstrap loop that
@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import best_of, write_result  # noqa: E402
-from hts_lib.distributions import sample_symmetric_stable  # noqa: E402
-from hts_lib.estimators import _select_k, alpha_stable, hill, powerlaw_mle  # noqa: E402
+from hts_lib.tails.distributions import sample_symmetric_stable  # noqa: E402
+from hts_lib.tails.estimators import _select_k, alpha_stable, hill, powerlaw_mle  # noqa: E402
 
 
 def hill_full_sort(x: np.ndarray, k: int) -> float:

@@ -1,4 +1,4 @@
-"""Benchmark of the experiment runner (hts_lib.experiments.run_sweep): its own costs, not training.
+"""Benchmark of the experiment runner (hts_lib.nn.experiments.run_sweep): its own costs, not training.
 
 Measured against baselines run in the same process:
 
@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hts_lib.experiments import run_sweep, sweep_grid  # noqa: E402
+from hts_lib.nn.experiments import run_sweep, sweep_grid  # noqa: E402
 
 N_BOOKKEEPING = 200
 N_SLEEP, SLEEP_S = 12, 0.5

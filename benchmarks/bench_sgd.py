@@ -3,7 +3,7 @@
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_sgd.py            (about 5 minutes)
       OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_sgd.py --no-grid  (about 1 minute)
 
-Targets (issue "hts_lib.sgd: a fast, honest simulator of many SGD chains"):
+Targets (issue "hts_lib.simulate.sgd: a fast, honest simulator of many SGD chains"):
 * on the authors' workload (n = 10^4, d = 100, b = 5, offline SGD with batches without replacement), time per
   chain-step at least 100x below a straightforward per-chain loop written like the authors' code
   (for each chain, for each step: ``rng.permutation(n)[:b]``, gradient, update), both run in this process;
@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import best_of, write_result  # noqa: E402
-from hts_lib.sgd import _draw_indices, simulate_offline, simulate_online  # noqa: E402
-from hts_lib.synthetic import PAPER_BATCH_SIZES, PAPER_ETAS, authors_protocol, make_regression_data  # noqa: E402
+from hts_lib.simulate.sgd import _draw_indices, simulate_offline, simulate_online  # noqa: E402
+from hts_lib.simulate.synthetic import PAPER_BATCH_SIZES, PAPER_ETAS, authors_protocol, make_regression_data  # noqa: E402
 
 
 def authors_loop(A, Y, eta, b, n_chains, K, rng):

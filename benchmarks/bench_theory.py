@@ -1,8 +1,8 @@
-"""Accuracy and speed of the exact tail-index engine (hts_lib.theory) and of the general-data Monte Carlo.
+"""Accuracy and speed of the exact tail-index engine (hts_lib.recursion.exact) and of the general-data Monte Carlo.
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_theory.py   (a few minutes; mpmath references dominate)
 
-Targets (issue "hts_lib.theory: the exact tail-index engine for SGD on linear regression"):
+Targets (issue "hts_lib.recursion.exact: the exact tail-index engine for SGD on linear regression"):
 * accuracy: |alpha - alpha_exact| / alpha <= 1e-6 at the closed-form points alpha = 2, 4, 6 (roots of the exact
   even-moment polynomials) for d, b in {1, 2, 5, 10, 100, 1000}, and at alpha = 2k up to 48; rho to 1e-8 absolute
   against independent evaluations (30-digit mpmath for d = 1, nested adaptive QUADPACK otherwise); small alpha near
@@ -12,7 +12,7 @@ Targets (issue "hts_lib.theory: the exact tail-index engine for SGD on linear re
 * speed: one alpha in <= 10 ms median on one core (CPU time of this process, OMP_NUM_THREADS=1), against a plain
   Monte Carlo estimate of the same alpha at matched accuracy (1e-6 relative), extrapolated from a timed 1e6-sample
   run through its standard error; a 100 x 100 phase diagram in <= 30 s on 2 cores (joblib), against 1 core;
-* Monte Carlo for general data (hts_lib.lyapunov) reports standard errors and agrees with the exact engine within
+* Monte Carlo for general data (hts_lib.recursion.montecarlo) reports standard errors and agrees with the exact engine within
   3 SE on isotropic cases.
 
 Writes ``benchmarks/results/bench_theory.json``.
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import write_result  # noqa: E402
-from hts_lib import lyapunov as L  # noqa: E402
-from hts_lib import theory as T  # noqa: E402
+from hts_lib.recursion import montecarlo as L  # noqa: E402
+from hts_lib.recursion import exact as T  # noqa: E402
 
 GRID = [1, 2, 5, 10, 100, 1000]
 

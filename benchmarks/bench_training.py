@@ -1,4 +1,4 @@
-"""Benchmark of hts_lib.training on the paper's fully connected net (MNIST subset, CPU, 1 thread).
+"""Benchmark of hts_lib.nn.training on the paper's fully connected net (MNIST subset, CPU, 1 thread).
 
 Measured against baselines run in the same process (or, for memory, in sibling processes started
 the same way):
@@ -17,7 +17,7 @@ the same way):
    ``run_from_config`` at two step sizes per batch size (the parts of a run, training, tail
    indices and sharpness, are timed separately too); the baseline projection replaces only the
    training loop by the naive one. With ``--full`` the whole grid is also run through
-   ``hts_lib.experiments.run_sweep`` with two workers and timed.
+   ``hts_lib.nn.experiments.run_sweep`` with two workers and timed.
 
 The machine is shared: the last row records the load average, and timings taken under a load
 above the number of cores are inflated (the targets are stated for an otherwise idle machine).
@@ -47,9 +47,9 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from _common import best_of as _best_of, write_result  # noqa: E402
-from hts_lib.data import load_dataset  # noqa: E402
-from hts_lib.nets import build_model, count_parameters  # noqa: E402
-from hts_lib.training import run_from_config, train_sgd  # noqa: E402
+from hts_lib.nn.data import load_dataset  # noqa: E402
+from hts_lib.nn.nets import build_model, count_parameters  # noqa: E402
+from hts_lib.nn.training import run_from_config, train_sgd  # noqa: E402
 
 PAPER_ETAS = (0.0001, 0.001, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.045, 0.05, 0.06, 0.07, 0.075, 0.08, 0.09, 0.1)
 BATCH_SIZES = (1, 5, 10)
@@ -183,8 +183,8 @@ def main(full: bool) -> list[dict]:
                     growth < model_mb + 4))
 
     # 3. projected wall time of the paper grid on 2 cores: the parts of one run, then whole runs
-    from hts_lib.sharpness import sharpness
-    from hts_lib.training import weight_tail_indices
+    from hts_lib.nn.sharpness import sharpness
+    from hts_lib.nn.training import weight_tail_indices
 
     xtr, ytr = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
     parts = {}
@@ -216,7 +216,7 @@ def main(full: bool) -> list[dict]:
     rows.append(row("projected paper grid (48 runs) on 2 cores", projected, "s", naive_projected, "< 300 s",
                     projected < 300))
     if full:
-        from hts_lib.experiments import GRIDS, run_sweep, sweep_grid
+        from hts_lib.nn.experiments import GRIDS, run_sweep, sweep_grid
 
         grid = GRIDS["paper-fc"]
         with tempfile.TemporaryDirectory() as tmp:

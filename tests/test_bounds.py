@@ -1,4 +1,4 @@
-"""Tests for hts_lib.bounds: lower bounds on the tail index from norms of products of SGD multipliers."""
+"""Tests for hts_lib.recursion.bounds: lower bounds on the tail index from norms of products of SGD multipliers."""
 
 import math
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from hts_lib.bounds import norm_moment_root, product_norm_bound, product_norms
-from hts_lib.kesten import sgd1d_tail_index
-from hts_lib.lyapunov import gaussian_sampler, rademacher_sampler
-from hts_lib.theory import tail_index
+from hts_lib.recursion.bounds import norm_moment_root, product_norm_bound, product_norms
+from hts_lib.recursion.kesten import sgd1d_tail_index
+from hts_lib.recursion.montecarlo import gaussian_sampler, rademacher_sampler
+from hts_lib.recursion.exact import tail_index
 
 
 # ---------------------------------------------------------------------------------------------

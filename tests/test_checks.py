@@ -1,9 +1,9 @@
-"""Tests for hts_lib.checks: every registered check accepts its reference answer and rejects wrong ones."""
+"""Tests for hts_lib.book.checks: every registered check accepts its reference answer and rejects wrong ones."""
 
 import numpy as np
 import pytest
 
-from hts_lib import checks
+from hts_lib.book import checks
 
 
 def _all_ids():

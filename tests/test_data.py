@@ -1,4 +1,4 @@
-"""Tests of hts_lib.data: offline splits, file readers, and SHA-256-checked downloads.
+"""Tests of hts_lib.nn.data: offline splits, file readers, and SHA-256-checked downloads.
 
 The download code is exercised against a local HTTP server on 127.0.0.1 (ephemeral port) that
 serves tiny archives generated here in the real formats; nothing touches any other network.
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hts_lib import data
-from hts_lib.data import (DOWNLOADS, Dataset, download, download_file, load_dataset, read_cifar10, read_idx,
+from hts_lib.nn import data
+from hts_lib.nn.data import (DOWNLOADS, Dataset, download, download_file, load_dataset, read_cifar10, read_idx,
                           sha256_file)
 
 
@@ -328,7 +328,7 @@ def test_load_mnist_from_idx_files(tmp_path):
 
 
 def test_missing_files_say_how_to_download(tmp_path, monkeypatch):
-    with pytest.raises(FileNotFoundError, match=r"python -m hts_lib\.experiments download mnist --dir"):
+    with pytest.raises(FileNotFoundError, match=r"python -m hts_lib\.nn\.experiments download mnist --dir"):
         load_dataset("mnist", data_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match=r"download cifar10 --dir"):
         load_dataset("cifar10", data_dir=tmp_path)

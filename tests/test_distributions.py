@@ -1,4 +1,4 @@
-"""Tests for hts_lib.distributions: samplers of laws with a known tail index."""
+"""Tests for hts_lib.tails.distributions: samplers of laws with a known tail index."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hts_lib.distributions import (
+from hts_lib.tails.distributions import (
     _positive_stable,
     sample_elliptical_stable,
     sample_pareto,

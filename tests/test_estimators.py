@@ -1,4 +1,4 @@
-"""Tests for hts_lib.estimators: closed forms, seeded statistical checks, invariances, bad input."""
+"""Tests for hts_lib.tails.estimators: closed forms, seeded statistical checks, invariances, bad input."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hts_lib.distributions import sample_elliptical_stable, sample_pareto, sample_symmetric_stable
-from hts_lib.estimators import (
+from hts_lib.tails.distributions import sample_elliptical_stable, sample_pareto, sample_symmetric_stable
+from hts_lib.tails.estimators import (
     DEFAULT_M,
     MIN_SAMPLES,
     TailEstimate,
@@ -125,7 +125,7 @@ def test_powerlaw_mle_agrees_with_powerlaw_package():
     powerlaw = pytest.importorskip("powerlaw")
     import warnings
 
-    from hts_lib.estimators import _powerlaw_fit
+    from hts_lib.tails.estimators import _powerlaw_fit
 
     x = sample_pareto(1.8, 1500, seed=4) * 3.0 + np.random.default_rng(5).exponential(1.0, 1500)
     with warnings.catch_warnings():

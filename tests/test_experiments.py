@@ -1,4 +1,4 @@
-"""Tests of hts_lib.experiments: schema, grids, run ids, resumable atomic sweeps, parallel backends, CLI.
+"""Tests of hts_lib.nn.experiments: schema, grids, run ids, resumable atomic sweeps, parallel backends, CLI.
 
 Most tests use stand-in run functions defined here (deterministic, fast, torch-free); one
 end-to-end test runs the real training on a tiny config. The resume test starts the command line
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hts_lib import experiments as ex
-from hts_lib.experiments import (GRIDS, RESULT_SCHEMA, grid_configs, load_results, main, results_table, run_id,
+from hts_lib.nn import experiments as ex
+from hts_lib.nn.experiments import (GRIDS, RESULT_SCHEMA, grid_configs, load_results, main, results_table, run_id,
                                  run_sweep, sweep_grid, sweep_status, validate_result)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -454,7 +454,7 @@ def test_load_results_invalid_files(tmp_path):
 def cli(*args, env_extra=None, **popen_kw):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     env.update(env_extra or {})
-    return [sys.executable, "-m", "hts_lib.experiments", *args], dict(env=env, cwd=REPO, **popen_kw)
+    return [sys.executable, "-m", "hts_lib.nn.experiments", *args], dict(env=env, cwd=REPO, **popen_kw)
 
 
 def test_cli_resume_after_sigkill(tmp_path):
@@ -580,7 +580,7 @@ def test_cli_download_checks_sha(tmp_path, capsys, monkeypatch):
 
 
 def test_import_does_not_need_torch():
-    code = "import sys, hts_lib.experiments; print('torch' in sys.modules)"
+    code = "import sys, hts_lib.nn.experiments; print('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                        env={**os.environ, "PYTHONPATH": str(REPO)})
     assert r.stdout.strip() == "False", r.stderr
@@ -593,8 +593,8 @@ def test_import_does_not_need_torch():
 def real_sweeps(tmp_path_factory):
     """The same tiny sweep run twice with the real training (about 3 s on one core)."""
     pytest.importorskip("torch")
-    pytest.importorskip("hts_lib.estimators")  # training estimates alpha with it
-    training = pytest.importorskip("hts_lib.training")
+    pytest.importorskip("hts_lib.tails.estimators")  # training estimates alpha with it
+    training = pytest.importorskip("hts_lib.nn.training")
     cfgs = grid_configs("smoke", {"n_steps": 60, "n_average": 20, "eval_every": 30, "n_train": 300, "n_test": 100,
                                   "width": 16, "sharpness": True, "eta": [0.05], "batch_size": [1, 10]})
     first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")

@@ -1,4 +1,4 @@
-"""Tests for hts_lib.kesten: the scalar Kesten recursion and one-dimensional SGD."""
+"""Tests for hts_lib.recursion.kesten: the scalar Kesten recursion and one-dimensional SGD."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from hts_lib import kesten
-from hts_lib.kesten import (
+from hts_lib.recursion import kesten
+from hts_lib.recursion.kesten import (
     kesten_log_moment,
     kesten_lyapunov,
     kesten_tail_index,

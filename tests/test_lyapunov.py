@@ -1,10 +1,10 @@
-"""Tests for hts_lib.lyapunov: Monte Carlo Lyapunov exponent, moment function and tail index for
+"""Tests for hts_lib.recursion.montecarlo: Monte Carlo Lyapunov exponent, moment function and tail index for
 general data, and the exact second-moment (alpha < 2) criterion.
 
 Stochastic checks are seeded and compare with exact values within 3 standard errors (the
 standard errors come from independent replicas or batch means, as documented per function).
-Exact comparisons use hts_lib.theory (isotropic Gaussian data), the closed-form spectral radius of
-E[M (x) M], and one-dimensional quadrature (hts_lib.kesten) for non-Gaussian data.
+Exact comparisons use hts_lib.recursion.exact (isotropic Gaussian data), the closed-form spectral radius of
+E[M (x) M], and one-dimensional quadrature (hts_lib.recursion.kesten) for non-Gaussian data.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from hts_lib import theory
-from hts_lib.lyapunov import (
+from hts_lib.recursion import exact as theory
+from hts_lib.recursion.montecarlo import (
     MCEstimate,
     gaussian_sampler,
     lyapunov_exponent_mc,
@@ -89,7 +89,7 @@ def _uniform_log_moment(s, eta):
 
 
 def test_alpha_mc_uniform_d1_against_kesten_quadrature():
-    kesten = pytest.importorskip("hts_lib.kesten")
+    kesten = pytest.importorskip("hts_lib.recursion.kesten")
     eta = 1.2
     alpha = kesten.kesten_tail_index(lambda s: _uniform_log_moment(s, eta))
     assert 0.5 < alpha < 20

@@ -1,4 +1,4 @@
-"""Tests for hts_lib.moments: exact SGD moments along k, Monte Carlo moment paths, snapshots and averages."""
+"""Tests for hts_lib.recursion.moments: exact SGD moments along k, Monte Carlo moment paths, snapshots and averages."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from hts_lib.kesten import sgd1d_log_moment, simulate_kesten, simulate_sgd1d
-from hts_lib.moments import (
+from hts_lib.recursion.kesten import sgd1d_log_moment, simulate_kesten, simulate_sgd1d
+from hts_lib.recursion.moments import (
     kesten_moment_paths,
     sgd1d_sampler,
     kesten_snapshots,
@@ -17,7 +17,7 @@ from hts_lib.moments import (
 
 
 def sgd_sampler(eta, sigma=1.0, noise=1.0):
-    """(A, B) of one-dimensional SGD, drawn exactly as hts_lib.kesten.simulate_sgd1d draws them."""
+    """(A, B) of one-dimensional SGD, drawn exactly as hts_lib.recursion.kesten.simulate_sgd1d draws them."""
     def sample_ab(rng, n):
         a = rng.normal(0.0, sigma, n)
         return 1.0 - eta * a * a, eta * noise * a * rng.standard_normal(n)
@@ -45,7 +45,7 @@ def test_mixed_moment_closed_forms_and_odd_powers():
     assert sgd1d_mixed_moment(0, 2, c, sigma=2.0, noise=3.0) == pytest.approx(c * c * 9 * 4, rel=1e-14)
     for j in range(4):
         assert sgd1d_mixed_moment(j, 3, c) == 0.0  # odd powers of the symmetric B vanish exactly
-    # E A^s = exp(h(s)) for even s: the same numbers as the quadrature of hts_lib.kesten (1e-10 relative)
+    # E A^s = exp(h(s)) for even s: the same numbers as the quadrature of hts_lib.recursion.kesten (1e-10 relative)
     for s in (2, 4, 6):
         assert math.log(sgd1d_mixed_moment(s, 0, 0.9)) == pytest.approx(sgd1d_log_moment(s, 0.9), rel=1e-10)
 
@@ -169,7 +169,7 @@ def test_average_of_a_stationary_chain_has_the_right_mean():
 
 
 def test_sgd1d_sampler_draws_the_chains_of_simulate_sgd1d():
-    # same draws in the same order as hts_lib.kesten.simulate_sgd1d: identical chains for one seed
+    # same draws in the same order as hts_lib.recursion.kesten.simulate_sgd1d: identical chains for one seed
     x = simulate_kesten(sgd1d_sampler(0.7, sigma=1.3, noise=0.4), 50, 25, seed=4)
     np.testing.assert_array_equal(x, simulate_sgd1d(0.7, 50, 25, sigma=1.3, noise=0.4, seed=4))
 

@@ -1,4 +1,4 @@
-"""Tests for hts_lib.nets: architectures, parameter counts, naming, seeded initialisation."""
+"""Tests for hts_lib.nn.nets: architectures, parameter counts, naming, seeded initialisation."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hts_lib.nets import (MODEL_NAMES, build_model, count_parameters, fully_connected, layer_weights, small_cnn,
+from hts_lib.nn.nets import (MODEL_NAMES, build_model, count_parameters, fully_connected, layer_weights, small_cnn,
                           vgg)
 
 

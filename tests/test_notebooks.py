@@ -84,7 +84,7 @@ class TestChapter:
     def test_colab_setup_cell_pins_the_release(self, path):
         nb = _read(path)
         first_code = next(c for c in nb.cells if c.cell_type == "code")
-        version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), flags=re.M).group(1)
+        version = re.search(r'^__version__ = "([^"]+)"', (ROOT / "hts_lib" / "__init__.py").read_text(), flags=re.M).group(1)
         assert "google.colab" in first_code.source, f"{path.name}: first code cell is not the Colab setup"
         assert f"@v{version}" in first_code.source, f"{path.name}: Colab cell does not pin v{version}"
 

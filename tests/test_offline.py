@@ -1,13 +1,13 @@
-"""Tests for hts_lib.offline: offline SGD as a random linear recursion with the empirical multiplier law."""
+"""Tests for hts_lib.recursion.finite_data: offline SGD as a random linear recursion with the empirical multiplier law."""
 
 import math
 
 import numpy as np
 import pytest
 
-from hts_lib.kesten import sgd1d_tail_index
-from hts_lib.lyapunov import tail_index_mc
-from hts_lib.offline import dataset_sampler, offline_lyapunov_1d, offline_tail_index_1d
+from hts_lib.recursion.kesten import sgd1d_tail_index
+from hts_lib.recursion.montecarlo import tail_index_mc
+from hts_lib.recursion.finite_data import dataset_sampler, offline_lyapunov_1d, offline_tail_index_1d
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tests for the tail-index diagnostics in hts_lib.plotting (hill_plot, survival_fit_plot)."""
+"""Tests for the tail-index diagnostics in hts_lib.book.plotting (hill_plot, survival_fit_plot)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from hts_lib.distributions import sample_pareto, sample_symmetric_stable  # noqa: E402
-from hts_lib.estimators import alpha_stable, hill, hill_path  # noqa: E402
-from hts_lib.plotting import hill_plot, survival_fit_plot  # noqa: E402
+from hts_lib.tails.distributions import sample_pareto, sample_symmetric_stable  # noqa: E402
+from hts_lib.tails.estimators import alpha_stable, hill, hill_path  # noqa: E402
+from hts_lib.book.plotting import hill_plot, survival_fit_plot  # noqa: E402
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_survival_fit_for_alpha_stable_is_anchored_at_top_percent(ax):
 
 def test_survival_fit_light_tail_draws_no_line(ax):
     x = np.random.default_rng(4).standard_normal(5000)
-    from hts_lib.estimators import moment_estimator
+    from hts_lib.tails.estimators import moment_estimator
 
     est = moment_estimator(x)
     assert est.alpha == math.inf

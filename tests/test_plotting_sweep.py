@@ -1,4 +1,4 @@
-"""Tests for hts_lib.plotting.plot_tail_index_sweep (the Part III sweep plot)."""
+"""Tests for hts_lib.book.plotting.plot_tail_index_sweep (the Part III sweep plot)."""
 
 import matplotlib
 
@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from hts_lib.plotting import plot_tail_index_sweep  # noqa: E402
+from hts_lib.book.plotting import plot_tail_index_sweep  # noqa: E402
 
 
 def _record(eta, b, alpha=None, flags=(), diverged=False, train_acc=0.99):

@@ -1,4 +1,4 @@
-"""Tests for hts_lib.recursions: the generic random linear recursion and the block engine."""
+"""Tests for hts_lib.simulate.engine: the generic random linear recursion and the block engine."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hts_lib import kesten
-from hts_lib.recursions import (
+from hts_lib.recursion import kesten
+from hts_lib.simulate.engine import (
     DEFAULT_MAX_NORM,
     SimulationResult,
     default_block_size,
@@ -106,7 +106,7 @@ def _sgd_samplers(eta, b, d, noise=1.0):
 
 
 def test_second_moment_of_generic_recursion_matches_sgd_closed_form():
-    from hts_lib.sgd import stationary_second_moment
+    from hts_lib.simulate.sgd import stationary_second_moment
 
     eta, b, d = 0.2, 2, 3
     sm, sq = _sgd_samplers(eta, b, d)

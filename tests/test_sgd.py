@@ -1,4 +1,4 @@
-"""Tests for hts_lib.sgd: online and offline SGD chains, the stationary second moment, batches."""
+"""Tests for hts_lib.simulate.sgd: online and offline SGD chains, the stationary second moment, batches."""
 
 import math
 import warnings
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hts_lib import kesten
-from hts_lib.recursions import _block_rng, _root_entropy
-from hts_lib.sgd import (
+from hts_lib.recursion import kesten
+from hts_lib.simulate.engine import _block_rng, _root_entropy
+from hts_lib.simulate.sgd import (
     _draw_indices,
     sample_batch_indices,
     simulate_offline,
@@ -60,7 +60,7 @@ def test_second_moment_increases_with_eta():
 def test_contraction_factor_agrees_with_theory_h2():
     # E[M^T M] = m2 I means E||M e_1||^2 = m2, i.e. h(2) = log m2, which the theory module gets by
     # quadrature (independent method); tolerance: its quadrature accuracy (~1e-9 relative)
-    from hts_lib import theory
+    from hts_lib.recursion import exact as theory
     for eta, b, d in [(0.1, 1, 10), (0.5, 5, 10), (0.02, 5, 100), (1.0, 1, 1)]:
         m2 = 1 - 2 * eta + eta**2 * (d + b + 1) / b
         assert math.exp(theory.moment_function(2.0, eta, b, d)) == pytest.approx(m2, rel=1e-8)
@@ -257,7 +257,7 @@ def test_offline_interpolating_data_converges_to_solution():
 # ================================================================ theory: tail index
 
 def _hill_covers(x, alpha):
-    from hts_lib.estimators import hill
+    from hts_lib.tails.estimators import hill
 
     est = hill(x)
     return est.ci_low <= alpha <= est.ci_high, (est.alpha, est.ci_low, est.ci_high, alpha)
@@ -265,7 +265,7 @@ def _hill_covers(x, alpha):
 
 def test_hill_matches_kesten_tail_index_in_one_dimension():
     # d = b = 1, eta = 1.2 lies in the heavy-tailed window (0.667, 2.42): alpha = 0.785 exactly
-    # (hts_lib.kesten); Hill on 40,000 stationary chains must cover it with its interval.
+    # (hts_lib.recursion.kesten); Hill on 40,000 stationary chains must cover it with its interval.
     eta = 1.2
     alpha = kesten.sgd1d_tail_index(eta)
     res = simulate_online(eta, 1, 1, n_chains=40000, n_steps=400, burn_in=399, seed=31)
@@ -281,7 +281,7 @@ def test_hill_matches_theory_tail_index(eta, b, d):
     # paper digest Section 2.1 table: alpha = 1.0, 1.5, 1.5, 1.5. Stationary samples of ||x - x*||
     # (every direction has the same index) from 50,000 chains after 1,000 steps
     # (|rho| >= 0.035: 1000 steps is > 35 e-folds of the contraction).
-    from hts_lib.theory import tail_index
+    from hts_lib.recursion.exact import tail_index
 
     alpha = tail_index(eta, b, d)
     res = simulate_online(eta, b, d, n_chains=50_000, n_steps=1000, burn_in=999, seed=32)
@@ -291,7 +291,7 @@ def test_hill_matches_theory_tail_index(eta, b, d):
 
 
 def test_online_one_dimension_matches_kesten_simulator_in_law():
-    # same stationary law as hts_lib.kesten's scalar simulator (independent code);
+    # same stationary law as hts_lib.recursion.kesten's scalar simulator (independent code);
     # two-sample KS at the 0.1% level
     ours = simulate_online(0.9, 1, 1, n_chains=5000, n_steps=300, burn_in=299, seed=41).last[:, 0]
     ref = kesten.simulate_sgd1d(0.9, n_chains=5000, n_steps=300, seed=42)

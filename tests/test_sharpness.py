@@ -1,12 +1,12 @@
-"""Tests for hts_lib.sharpness against the exact Hessian of tiny networks."""
+"""Tests for hts_lib.nn.sharpness against the exact Hessian of tiny networks."""
 
 import numpy as np
 import pytest
 import torch
 from torch.func import functional_call
 
-from hts_lib.nets import build_model
-from hts_lib.sharpness import (DENSE_LIMIT, hessian_trace, hessian_vector_product, sharpness,
+from hts_lib.nn.nets import build_model
+from hts_lib.nn.sharpness import (DENSE_LIMIT, hessian_trace, hessian_vector_product, sharpness,
                                top_hessian_eigenvalue)
 
 

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 import yaml
 
-from hts_lib.student import make_student_edition, strip_solutions
+from hts_lib.book.student import make_student_edition, strip_solutions
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
@@ -22,7 +22,7 @@ CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 def edition(tmp_path_factory):
     out = tmp_path_factory.mktemp("student")
     # the one command an instructor runs (without --build: the build is tested separately below)
-    subprocess.run([sys.executable, "-m", "hts_lib.student", "--root", str(ROOT), "--out", str(out)],
+    subprocess.run([sys.executable, "-m", "hts_lib.book.student", "--root", str(ROOT), "--out", str(out)],
                    check=True, capture_output=True)
     return out
 

@@ -1,4 +1,4 @@
-"""Tests for hts_lib.synthetic: the authors' synthetic protocol as one call."""
+"""Tests for hts_lib.simulate.synthetic: the authors' synthetic protocol as one call."""
 
 import json
 import math
@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from hts_lib import synthetic
-from hts_lib.estimators import alpha_stable
-from hts_lib.sgd import simulate_offline
-from hts_lib.synthetic import authors_protocol, make_regression_data
+from hts_lib.simulate import synthetic
+from hts_lib.tails.estimators import alpha_stable
+from hts_lib.simulate.sgd import simulate_offline
+from hts_lib.simulate.synthetic import authors_protocol, make_regression_data
 
 SMALL = dict(dim=5, n=400, n_runs=200, n_steps=120, burn_in=60, ms=(2, 5, 10), progress=False,
              n_boot=0)
@@ -44,7 +44,7 @@ def test_cell_equals_direct_simulation_and_estimator():
 
 
 def test_table_shapes_records_and_theory_columns():
-    from hts_lib.theory import lyapunov_exponent, tail_index
+    from hts_lib.recursion.exact import lyapunov_exponent, tail_index
 
     t = authors_protocol(etas=[0.05, 3.0], batch_sizes=[1, 3], seed=0, n_jobs=1, **SMALL)
     assert t.alpha_hat.shape == (2, 2) and t.rho.shape == (2, 2)
@@ -172,8 +172,8 @@ def test_full_scale_cells_match_the_independent_rerun():
 # ================================================================ the corrected experiment
 
 def test_step_size_for_tail_index_inverts_the_theory():
-    from hts_lib.synthetic import step_size_for_tail_index
-    from hts_lib.theory import critical_step_sizes, tail_index
+    from hts_lib.simulate.synthetic import step_size_for_tail_index
+    from hts_lib.recursion.exact import critical_step_sizes, tail_index
 
     # alpha = 2 at the closed-form eta_crit = 2b / (sigma^2 (d+b+1)); Brent to machine precision,
     # tail_index itself accurate to ~1e-9 relative, so 1e-8 is a safe bound
@@ -194,7 +194,7 @@ def test_step_size_for_tail_index_inverts_the_theory():
 
 
 def test_validation_experiment_hill_covers_exact_alpha():
-    from hts_lib.synthetic import validation_experiment
+    from hts_lib.simulate.synthetic import validation_experiment
 
     # d = 2, b = 1: rho = -0.13 at alpha = 1, so 500 steps are ~65 e-folds, far past the start.
     # Hill's 90% interval on 1600 stationary norms must cover the exact value (seeded check; the
@@ -219,7 +219,7 @@ def test_protocol_heat_map_annotates_every_cell():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hts_lib.plotting import plot_protocol_table
+    from hts_lib.book.plotting import plot_protocol_table
 
     t = authors_protocol(etas=[0.05, 3.0], batch_sizes=[1, 3], seed=0, n_jobs=1, **SMALL)
     fig, ax = plt.subplots()

@@ -1,8 +1,8 @@
-"""Tests for hts_lib.theory: the exact tail-index engine for isotropic Gaussian data.
+"""Tests for hts_lib.recursion.exact: the exact tail-index engine for isotropic Gaussian data.
 
 Three kinds of checks:
 * closed forms and independent methods (exact even-moment polynomials, 30-digit mpmath quadrature,
-  the one-dimensional QUADPACK engine of hts_lib.kesten, Monte Carlo with explicit matrices);
+  the one-dimensional QUADPACK engine of hts_lib.recursion.kesten, Monte Carlo with explicit matrices);
 * properties (h(0) = 0, convexity, h'(0) = rho, monotonicity, the eta * sigma^2 invariance);
 * contracts (nan / inf conventions, ValueError naming the argument).
 """
@@ -15,8 +15,8 @@ import math
 import numpy as np
 import pytest
 
-from hts_lib import theory as T
-from hts_lib.theory import (
+from hts_lib.recursion import exact as T
+from hts_lib.recursion.exact import (
     ALPHA_MAX,
     critical_step_sizes,
     even_moment,
@@ -148,8 +148,8 @@ def test_even_moment_step_size_k1_is_eta_crit():
 # ----------------------------------------------------------------------------------------------
 
 def test_d1_b1_against_kesten_quadpack():
-    """d = b = 1 is scalar SGD: compare with hts_lib.kesten (adaptive QUADPACK, written separately)."""
-    kesten = pytest.importorskip("hts_lib.kesten")
+    """d = b = 1 is scalar SGD: compare with hts_lib.recursion.kesten (adaptive QUADPACK, written separately)."""
+    kesten = pytest.importorskip("hts_lib.recursion.kesten")
     for eta in (0.3, 0.7, 1.5, 2.04, 2.4):
         # kesten integrates to epsrel 1e-12 and roots to xtol 1e-12: agreement to 1e-9 relative
         assert tail_index(eta, 1, 1) == pytest.approx(kesten.sgd1d_tail_index(eta), rel=1e-9)

@@ -1,4 +1,4 @@
-"""Tests for hts_lib.training: the SGD loop, averaging, divergence, tail indices, run_from_config."""
+"""Tests for hts_lib.nn.training: the SGD loop, averaging, divergence, tail indices, run_from_config."""
 
 import copy
 import json
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from hts_lib.data import load_dataset
-from hts_lib.nets import build_model
-from hts_lib.training import (AUTHORS_M, DEFAULT_CONFIG, evaluate, normalise_config, resolve_device,
+from hts_lib.nn.data import load_dataset
+from hts_lib.nn.nets import build_model
+from hts_lib.nn.training import (AUTHORS_M, DEFAULT_CONFIG, evaluate, normalise_config, resolve_device,
                               run_from_config, train_sgd, weight_tail_indices)
 
 # A run that takes about a second: 300 real 8x8 digits, a width-16 net, 200 steps.
@@ -214,7 +214,7 @@ def test_train_sgd_bad_input(digits):
 
 # ---------------------------------------------------------------- tail indices of weights
 def test_weight_tail_indices_follow_the_authors_protocol():
-    from hts_lib.estimators import alpha_stable, hill
+    from hts_lib.tails.estimators import alpha_stable, hill
 
     rng = np.random.default_rng(0)
     w = rng.standard_t(3, size=(60, 50))
@@ -230,7 +230,7 @@ def test_weight_tail_indices_follow_the_authors_protocol():
 
 
 def test_weight_tail_indices_drop_block_sizes_that_leave_one_block():
-    from hts_lib.estimators import alpha_stable
+    from hts_lib.tails.estimators import alpha_stable
 
     rng = np.random.default_rng(1)
     w = rng.standard_normal(1280)  # the paper's layer 3 size: m = 1000 leaves a single block
@@ -285,7 +285,7 @@ def test_run_from_config_matches_the_contract(tiny_result):
 
 
 def test_run_from_config_validates_against_the_runner_schema(tiny_result):
-    from hts_lib import experiments
+    from hts_lib.nn import experiments
 
     record = {**tiny_result, "run_id": "test", "provenance": {
         "hts_lib_version": "0", "git_revision": None, "python": "3", "numpy": "2", "torch": "2",

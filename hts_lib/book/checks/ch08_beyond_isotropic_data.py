@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..lyapunov import second_moment_spectral_radius
-from ..offline import offline_tail_index_1d
+from hts_lib.recursion.montecarlo import second_moment_spectral_radius
+from hts_lib.recursion.finite_data import offline_tail_index_1d
 from . import Case, register
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..synthetic import step_size_for_tail_index
-from ..theory import critical_step_sizes
+from hts_lib.simulate.synthetic import step_size_for_tail_index
+from hts_lib.recursion.exact import critical_step_sizes
 from . import Case, register
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..estimators import alpha_stable
+from hts_lib.tails.estimators import alpha_stable
 from . import Case, register
 
 
@@ -12,7 +12,7 @@ from . import Case, register
 # ch11-vgg-params: parameter count of a VGG-style network
 # ---------------------------------------------------------------------------------------------
 def _vgg_count_from_library(config, in_channels: int, n_classes: int, hidden: int, image_size: int) -> int:
-    from ..nets import count_parameters, vgg
+    from hts_lib.nn.nets import count_parameters, vgg
 
     return count_parameters(vgg((in_channels, image_size, image_size), n_classes, config=tuple(config),
                                 hidden=hidden, bias=True))

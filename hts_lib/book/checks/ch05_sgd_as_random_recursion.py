@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..theory import even_moment_step_size, moment_function
+from hts_lib.recursion.exact import even_moment_step_size, moment_function
 from . import Case, register
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from ..distributions import sample_symmetric_stable
+from hts_lib.tails.distributions import sample_symmetric_stable
 from . import Case, register
 
 

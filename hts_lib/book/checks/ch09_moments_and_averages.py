@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from ..distributions import sample_symmetric_stable
-from ..moments import sgd1d_moment_path
+from hts_lib.tails.distributions import sample_symmetric_stable
+from hts_lib.recursion.moments import sgd1d_moment_path
 from . import Case, register
 
 

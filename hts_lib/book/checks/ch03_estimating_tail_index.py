@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..distributions import sample_pareto, sample_symmetric_stable
-from ..estimators import alpha_stable, hill
+from hts_lib.tails.distributions import sample_pareto, sample_symmetric_stable
+from hts_lib.tails.estimators import alpha_stable, hill
 from . import Case, register
 
 

@@ -6,7 +6,7 @@ import tracemalloc
 
 import numpy as np
 
-from ..estimators import alpha_stable
+from hts_lib.tails.estimators import alpha_stable
 from . import Case, register
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,23 @@
+"""The book's glue: glued numbers, the figure style, answer checks, the student edition.
+
+Modules:
+
+- ``glue``: glue numbers into the prose.
+- ``plotting``: the book's figure style and plots.
+- ``checks``: answer checks for the coding exercises.
+- ``student``: the student edition (solutions removed).
+"""
+
+from hts_lib.book.glue import (  # noqa: F401
+    glue,
+)
+from hts_lib.book.plotting import (  # noqa: F401
+    PALETTE, use_book_style, survival_function, plot_survival, hill_plot, survival_fit_plot,
+    plot_protocol_table, plot_tail_index_sweep,
+)
+from hts_lib.book.checks import check, exercises
+
+__all__ = [
+    'glue', 'PALETTE', 'use_book_style', 'survival_function', 'plot_survival', 'hill_plot',
+    'survival_fit_plot', 'plot_protocol_table', 'plot_tail_index_sweep', 'check', 'exercises',
+]

@@ -1,0 +1,383 @@
+"""One figure style for the whole book, and the plots that chapters share.
+
+White backgrounds (readable in the theme's dark mode), the Okabe-Ito colour-blind-safe palette,
+readable fonts, and log-log survival plots for tails. Chapters call :func:`use_book_style` once
+in their imports cell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hts_lib.validation import check_array
+
+__all__ = ["PALETTE", "use_book_style", "survival_function", "plot_survival", "hill_plot", "survival_fit_plot",
+           "plot_protocol_table", "plot_tail_index_sweep"]
+
+#: Okabe & Ito (2008) colour-blind-safe palette, in the order the book uses it.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+
+def use_book_style() -> None:
+    """Set matplotlib defaults used by every figure in the book (white background, palette, fonts)."""
+    import matplotlib as mpl
+    from cycler import cycler
+
+    mpl.rcParams.update({
+        "figure.facecolor": "white",
+        "axes.facecolor": "white",
+        "savefig.facecolor": "white",
+        "figure.dpi": 110,
+        "figure.figsize": (6.4, 4.0),
+        "font.size": 11,
+        "axes.titlesize": 12,
+        "axes.labelsize": 11,
+        "legend.fontsize": 9.5,
+        "legend.frameon": False,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.25,
+        "lines.linewidth": 1.8,
+        "axes.prop_cycle": cycler(color=list(PALETTE)),
+    })
+
+
+def survival_function(x) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical survival function of ``|x|``: sorted values and P(|X| > value).
+
+    Uses the plotting position ``(n - i) / n`` for the ``i``-th smallest value (0-based), so the
+    largest sample gets ``1/n`` and the curve never reaches zero on a log axis.
+
+    >>> v, p = survival_function([3.0, -1.0, 2.0])
+    >>> v.tolist(), p.round(3).tolist()
+    ([1.0, 2.0, 3.0], [1.0, 0.667, 0.333])
+    """
+    arr = np.abs(check_array("x", x, ndim=None, min_size=1).ravel())
+    v = np.sort(arr)
+    n = v.size
+    p = (n - np.arange(n)) / n
+    return v, p
+
+
+def plot_survival(ax, x, *, label: str | None = None, color=None, max_points: int = 4000, **kwargs):
+    """Draw the empirical survival function of ``|x|`` on log-log axes and return the line.
+
+    Thins the curve to at most ``max_points`` points (geometrically spaced in rank, so the tail
+    keeps every point) to keep figures light.
+    """
+    v, p = survival_function(x)
+    keep = v > 0
+    v, p = v[keep], p[keep]
+    if v.size > max_points:
+        ranks = np.unique(np.geomspace(1, v.size, max_points).astype(int)) - 1
+        idx = v.size - 1 - ranks[::-1]
+        v, p = v[idx], p[idx]
+    (line,) = ax.loglog(v, p, label=label, color=color, **kwargs)
+    ax.set_ylabel(r"$P(|X| > x)$")
+    ax.set_xlabel(r"$x$")
+    return line
+
+
+# ----------------------------------------------------------------------------------------------
+# Tail-index diagnostics (chapter "Estimating a tail index")
+# ----------------------------------------------------------------------------------------------
+
+def _check_estimate(estimate):
+    from hts_lib.tails.estimators import TailEstimate
+
+    if not isinstance(estimate, TailEstimate):
+        raise TypeError(f"estimate must be a TailEstimate, got {type(estimate).__name__}")
+    return estimate
+
+
+def hill_plot(ax, x, *, estimate=None, k_values=None, level: float = 0.9, true_alpha: float | None = None,
+              direction=None, color=None, label: str | None = None):
+    r"""Hill plot: the Hill estimate against ``k`` with its pointwise interval band and the chosen ``k``.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    x : array_like
+        Samples ``(N,)`` or vectors ``(N, d)``, as for :func:`hts_lib.tails.estimators.hill`.
+    estimate : TailEstimate, optional
+        The estimate to mark (a dashed vertical line at its ``k`` and its interval as an error bar);
+        default ``hill(x, level=level)``. Pass ``False`` to mark nothing.
+    k_values : array_like of int, optional
+        Values of ``k`` (default: about 200 geometrically spaced values).
+    level : float
+        Coverage of the band (pointwise exact-Pareto intervals).
+    true_alpha : float, optional
+        Draw the true tail index as a horizontal dotted line.
+    direction : array_like, optional
+        Projection direction for ``(N, d)`` input.
+    color : optional
+        Colour of the path and band (default: the first palette colour).
+    label : str, optional
+        Legend label of the path.
+
+    Returns
+    -------
+    matplotlib.lines.Line2D
+        The Hill path.
+
+    Raises
+    ------
+    TypeError
+        ``estimate`` is not a TailEstimate (nor None/False).
+    ValueError
+        Bad ``x`` or ``k_values`` (see :func:`hts_lib.tails.estimators.hill_path`), or an ``estimate``
+        without ``k``.
+
+    Notes
+    -----
+    The band is :math:`[\,G_{(1-\ell)/2}(k)/S_k,\ G_{(1+\ell)/2}(k)/S_k\,]` with ``S_k`` the sum of the
+    ``k`` log-excesses and ``G_q(k)`` the Gamma(k) quantile: exact for a Pareto tail, blind to bias.
+    Used in chapter: "Estimating a tail index".
+    """
+    from hts_lib.tails.estimators import hill, hill_path
+
+    path = hill_path(x, k_values, level=level, direction=direction)
+    color = PALETTE[0] if color is None else color
+    ax.fill_between(path.k, path.ci_low, path.ci_high, color=color, alpha=0.2, lw=0,
+                    label=f"{100 * level:.0f}% pointwise band")
+    (line,) = ax.plot(path.k, path.alpha, color=color, label=label or r"Hill $\hat\alpha(k)$")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$k$ (upper order statistics used)")
+    ax.set_ylabel(r"$\hat\alpha$")
+    if estimate is None:
+        estimate = hill(x, level=level, direction=direction)
+    if estimate is not False:
+        est = _check_estimate(estimate)
+        if est.k is None:
+            raise ValueError(f"estimate has no k to mark (method {est.method!r})")
+        ax.axvline(est.k, color=PALETTE[1], ls="--", lw=1.2, label=f"chosen $k$ = {est.k}")
+        if np.isfinite(est.ci_low):
+            hi = est.ci_high if np.isfinite(est.ci_high) else est.alpha
+            ax.errorbar([est.k], [est.alpha], yerr=[[est.alpha - est.ci_low], [hi - est.alpha]], fmt="o",
+                        color=PALETTE[1], capsize=4, label=rf"$\hat\alpha$ = {est.alpha:.2f} ({est.method})")
+    if true_alpha is not None:
+        ax.axhline(true_alpha, color=PALETTE[7], ls=":", lw=1.2, label=rf"true $\alpha$ = {true_alpha:g}")
+    finite = path.alpha[np.isfinite(path.alpha) & (path.k >= 10)]
+    if finite.size:
+        top = float(np.quantile(finite, 0.98))
+        if true_alpha is not None:
+            top = max(top, true_alpha)
+        ax.set_ylim(0.0, 1.25 * top)
+    return line
+
+
+def survival_fit_plot(ax, x, estimate, *, direction=None, color=None, label: str | None = "data",
+                      max_points: int = 4000):
+    r"""Log-log empirical survival function of ``|x|`` with the fitted tail ``C x^(-alpha)``.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    x : array_like
+        Samples ``(N,)`` or vectors ``(N, d)`` (norms, or projections on ``direction``).
+    estimate : TailEstimate
+        The fit to draw. With a threshold ``x_min`` (Hill, moment, Pickands, power-law MLE) the line
+        runs from ``x_min`` to the largest value, through the empirical survival at ``x_min``; without
+        one (``alpha_stable``) it is anchored at the top 1 % of the data.
+    direction : array_like, optional
+    color : optional
+        Colour of the data (the fit uses the second palette colour).
+    label : str, optional
+        Legend label of the data.
+    max_points : int
+        Thinning of the empirical curve (see :func:`plot_survival`).
+
+    Returns
+    -------
+    matplotlib.lines.Line2D or None
+        The fitted line (``None`` when ``alpha`` is infinite: a light tail has no power law to draw).
+
+    Raises
+    ------
+    TypeError
+        ``estimate`` is not a TailEstimate.
+    ValueError
+        Bad ``x``.
+
+    Notes
+    -----
+    The line is :math:`\hat P(|X| > x) = p_0 (x / x_0)^{-\hat\alpha}` for :math:`x \ge x_0`, with
+    :math:`p_0` the fraction of samples at or above :math:`x_0`: on log-log axes a straight line of
+    slope :math:`-\hat\alpha`. Used in chapter: "Estimating a tail index".
+    """
+    from hts_lib.tails.estimators import _magnitudes
+
+    est = _check_estimate(estimate)
+    mags = _magnitudes(x, direction)
+    plot_survival(ax, mags, label=label, color=PALETTE[0] if color is None else color, max_points=max_points)
+    if not np.isfinite(est.alpha):
+        return None
+    if est.x_min is not None:
+        x0 = est.x_min
+        where = f"above $x_{{\\min}}$ = {x0:.3g}"
+    else:
+        x0 = float(np.quantile(mags, 0.99))
+        where = "anchored at the top 1%"
+    p0 = float(np.mean(mags >= x0))
+    grid = np.geomspace(x0, float(mags.max()), 50)
+    (line,) = ax.loglog(grid, p0 * (grid / x0) ** (-est.alpha), color=PALETTE[1], lw=2.2, ls="--",
+                        label=rf"fit: slope $-\hat\alpha$ = $-${est.alpha:.2f} ({est.method}, {where})")
+    return line
+
+
+def plot_protocol_table(ax, table, *, vmin: float = 0.0, vmax: float = 2.1, cmap: str = "cividis"):
+    r"""Annotated heat map of a :class:`hts_lib.simulate.synthetic.ProtocolTable`: ``alpha_hat`` per cell,
+    with what the estimate alone hides written under it.
+
+    Each cell shows ``alpha_hat`` (colour and first line) and, on the second line, the exact tail
+    index of the online model (``">50"`` when above 50) or ``"rho>0"`` when there is no stationary
+    law; cells with ``rho >= 0`` are hatched, and a third line gives the share of diverged runs when
+    it is not zero. Returns the image (for a colour bar).
+
+    Used in chapter: The paper's synthetic experiment, reproduced and examined.
+    """
+    import matplotlib.patches as mpatches
+
+    vals = np.asarray(table.alpha_hat, dtype=float)
+    nb, ne = vals.shape
+    im = ax.imshow(np.ma.masked_invalid(vals), origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
+    for i in range(nb):
+        for j in range(ne):
+            a_hat, a_ex, rho = vals[i, j], table.alpha_exact[i, j], table.rho[i, j]
+            line2 = r"$\rho>0$" if rho >= 0 else (r"$\alpha$>50" if np.isinf(a_ex) else rf"$\alpha$={a_ex:.2g}")
+            text = ("n/a" if np.isnan(a_hat) else f"{a_hat:.2f}") + "\n" + line2
+            if table.share_diverged[i, j] > 0:
+                text += f"\n{100 * table.share_diverged[i, j]:.0f}% div."
+            dark = (not np.isnan(a_hat)) and a_hat < 0.5 * (vmin + vmax)   # NaN cells are white
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
+            if rho >= 0:
+                ax.add_patch(mpatches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
+                                                edgecolor="0.6", lw=0))
+    ax.set_xticks(range(ne), [f"{e:.2f}" for e in table.etas])
+    ax.set_yticks(range(nb), [str(int(b)) for b in table.batch_sizes])
+    ax.set_xlabel(r"step size $\eta$")
+    ax.set_ylabel("batch size $b$")
+    ax.grid(False)
+    return im
+
+
+def _sweep_columns(results, layer: str, estimator: str):
+    """eta/b, batch size, diverged flag, (alpha, ci_low, ci_high), at-ceiling flag, train accuracy."""
+    n = len(results)
+    ratio, batch = np.empty(n), np.empty(n, dtype=int)
+    diverged, ceiling = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    vals, train_acc = np.full((n, 3), np.nan), np.full(n, np.nan)
+    for i, r in enumerate(results):
+        cfg = r["config"]
+        ratio[i], batch[i], diverged[i] = cfg["eta"] / cfg["batch_size"], cfg["batch_size"], bool(r["diverged"])
+        metrics = r.get("metrics_average") or r.get("metrics") or {}
+        if metrics.get("train_acc") is not None:
+            train_acc[i] = metrics["train_acc"]
+        est = (r.get("alpha") or {}).get(layer, {}).get(estimator)
+        if est is not None:
+            vals[i] = [np.nan if v is None else v for v in (est["alpha"], est["ci_low"], est["ci_high"])]
+            ceiling[i] = "at_ceiling" in (est.get("flags") or ())
+    return ratio, batch, diverged, vals, ceiling, train_acc
+
+
+def plot_tail_index_sweep(ax, results, layer: str, estimator: str = "alpha_stable", *, legend: bool = True,
+                          min_train_acc: float | None = None):
+    """Tail index of one layer against eta/b for a sweep of training runs, one colour per batch size.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    results : sequence of dict
+        Result records of :func:`hts_lib.nn.training.run_from_config` (e.g. from
+        :func:`hts_lib.nn.experiments.load_results`).
+    layer : str
+        Layer name, e.g. ``"layer1"``.
+    estimator : {"alpha_stable", "hill"}
+        Which estimate to plot; Hill's goes on a logarithmic axis.
+    legend : bool
+        Draw a legend.
+    min_train_acc : float, optional
+        Runs whose training accuracy (of the averaged weights) is at most this value are drawn as
+        grey plus signs labelled "collapsed" instead of with their batch size (e.g. 0.2 for ten
+        classes: a network that fits nothing).
+
+    Returns
+    -------
+    dict
+        ``{"n_plotted", "n_diverged", "n_at_ceiling", "n_collapsed"}`` for captions and prose
+        (``n_plotted`` and ``n_at_ceiling`` count the runs drawn with their batch size).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``estimator`` or an empty ``results``.
+
+    Notes
+    -----
+    Points carry their interval as an error bar. Hollow markers are estimates flagged
+    ``at_ceiling`` (indistinguishable from the value 2 that every finite-variance law gives to the
+    block estimator). Runs that diverged have no estimate: they are drawn as crosses on the lower
+    edge of the axes, at their eta/b. Collapsed runs (see ``min_train_acc``) keep their estimate
+    but are set apart, since it describes a network that failed to train. For the block estimator
+    the vertical axis is limited to [0, 4] (its values live in (0, 2] for stable data), so that
+    the huge intervals of a tiny layer do not flatten the plot.
+
+    Used in chapter: Fully connected networks; Convolutional networks.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> est = {"alpha": 1.5, "ci_low": 1.4, "ci_high": 1.6, "flags": []}
+    >>> runs = [{"config": {"eta": 0.1, "batch_size": 5}, "diverged": False,
+    ...          "alpha": {"layer1": {"alpha_stable": est, "hill": est}}},
+    ...         {"config": {"eta": 0.5, "batch_size": 1}, "diverged": True, "alpha": {}}]
+    >>> fig, ax = plt.subplots()
+    >>> plot_tail_index_sweep(ax, runs, "layer1")
+    {'n_plotted': 1, 'n_diverged': 1, 'n_at_ceiling': 0, 'n_collapsed': 0}
+    >>> plt.close(fig)
+    """
+    if estimator not in ("alpha_stable", "hill"):
+        raise ValueError(f"estimator must be 'alpha_stable' or 'hill', got {estimator!r}")
+    results = list(results)
+    if not results:
+        raise ValueError("results is empty: nothing to plot")
+    ratio, batch, diverged, vals, ceiling, train_acc = _sweep_columns(results, layer, estimator)
+    ax.set_xscale("log")
+    if estimator == "hill":
+        ax.set_yscale("log")
+    collapsed = ~np.isnan(vals[:, 0]) & (train_acc <= min_train_acc if min_train_acc is not None else False)
+    has = ~np.isnan(vals[:, 0]) & ~collapsed
+    markers = "osD^v<>p"
+    for j, bb in enumerate(sorted(set(batch.tolist()))):
+        color, marker = PALETTE[j % len(PALETTE)], markers[j % len(markers)]
+        sel = has & (batch == bb)
+        if sel.any():
+            lo = np.clip(vals[sel, 0] - vals[sel, 1], 0, None)
+            hi = np.clip(vals[sel, 2] - vals[sel, 0], 0, None)
+            ax.errorbar(ratio[sel], vals[sel, 0], yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="none",
+                        ecolor=color, alpha=0.5, lw=1)
+        labelled = False
+        for hollow in (False, True):
+            s = sel & (ceiling == hollow)
+            if s.any():
+                ax.plot(ratio[s], vals[s, 0], marker, color=color, mfc="white" if hollow else color, ms=5,
+                        ls="none", label=None if labelled else f"$b = {bb}$")
+                labelled = True
+    if collapsed.any():
+        ax.plot(ratio[collapsed], vals[collapsed, 0], "P", color="0.5", ms=6, ls="none", label="collapsed")
+    if estimator == "alpha_stable":
+        # the estimator lives in (0, 2] for stable data; tiny layers can give huge intervals
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(max(lo, 0.0), min(hi, 4.0))
+    if diverged.any():
+        ax.plot(ratio[diverged], np.full(int(diverged.sum()), ax.get_ylim()[0]), "x", color="black", ms=6,
+                clip_on=False, label="diverged")
+    ax.set_xlabel(r"$\eta / b$")
+    ax.set_ylabel(r"$\hat\alpha$ (" + ("block estimator" if estimator == "alpha_stable" else "Hill") + ")")
+    if legend:
+        ax.legend(fontsize=8)
+    return {"n_plotted": int(has.sum()), "n_diverged": int(diverged.sum()), "n_at_ceiling": int(ceiling[has].sum()),
+            "n_collapsed": int(collapsed.sum())}

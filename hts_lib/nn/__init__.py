@@ -1,0 +1,74 @@
+"""Neural networks: data, models, training, sharpness and the experiment runner (the only part that imports torch).
+
+Modules (imported lazily; torch only where needed):
+
+- ``data``: data sets (MNIST subset shipped offline, MNIST, CIFAR-10) and verified downloads.
+- ``nets``: the fully connected, small CNN and VGG models.
+- ``training``: SGD training with averaged weights, and per-layer tail indices.
+- ``sharpness``: Hessian-vector products, top eigenvalue and trace.
+- ``experiments``: the sweep runner: grids, result files with provenance, resume, command line.
+"""
+
+# Lazy: ``from hts_lib.nn import grid_configs`` must not import torch (the runner's command line reads
+# and validates result files without it); each name is imported from its module on first use.
+import importlib
+
+_MODULE_OF = {
+    'Dataset': 'data',
+    'DATASETS': 'data',
+    'DOWNLOADS': 'data',
+    'default_data_dir': 'data',
+    'load_dataset': 'data',
+    'download': 'data',
+    'download_file': 'data',
+    'sha256_file': 'data',
+    'read_idx': 'data',
+    'read_cifar10': 'data',
+    'MODEL_NAMES': 'nets',
+    'VGG11_CONFIG': 'nets',
+    'build_model': 'nets',
+    'fully_connected': 'nets',
+    'small_cnn': 'nets',
+    'vgg': 'nets',
+    'layer_weights': 'nets',
+    'count_parameters': 'nets',
+    'AUTHORS_M': 'training',
+    'DEFAULT_CONFIG': 'training',
+    'DATASET_SIZES': 'training',
+    'TrainResult': 'training',
+    'normalise_config': 'training',
+    'train_sgd': 'training',
+    'evaluate': 'training',
+    'weight_tail_indices': 'training',
+    'run_from_config': 'training',
+    'resolve_device': 'training',
+    'SharpnessEstimate': 'sharpness',
+    'TraceEstimate': 'sharpness',
+    'hessian_vector_product': 'sharpness',
+    'top_hessian_eigenvalue': 'sharpness',
+    'hessian_trace': 'sharpness',
+    'sharpness': 'sharpness',
+    'RESULT_SCHEMA': 'experiments',
+    'GRIDS': 'experiments',
+    'SweepReport': 'experiments',
+    'validate_result': 'experiments',
+    'sweep_grid': 'experiments',
+    'grid_configs': 'experiments',
+    'run_id': 'experiments',
+    'run_sweep': 'experiments',
+    'load_results': 'experiments',
+    'results_table': 'experiments',
+    'sweep_status': 'experiments',
+}
+
+__all__ = list(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'hts_lib.nn' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"hts_lib.nn.{_MODULE_OF[name]}"), name)
+
+
+def __dir__():
+    return sorted(__all__)
