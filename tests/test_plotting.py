@@ -1,4 +1,4 @@
-"""Tests for the tail-index diagnostics in hts_lib.book.plotting (hill_plot, survival_fit_plot)."""
+"""Tests for hts_lib.book.plotting: tail-index diagnostics, the reference slope and the animation player."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import pytest  # noqa: E402
 
 from hts_lib.tails.distributions import sample_pareto, sample_symmetric_stable  # noqa: E402
 from hts_lib.tails.estimators import alpha_stable, hill, hill_path  # noqa: E402
-from hts_lib.book.plotting import hill_plot, survival_fit_plot  # noqa: E402
+from hts_lib.book.plotting import (  # noqa: E402
+    animation_html, hill_plot, plot_survival, reference_slope, survival_fit_plot,
+)
 
 
 @pytest.fixture
@@ -88,3 +90,82 @@ def test_bad_input(ax):
         hill_plot(ax, np.array([np.nan] * 100))
     with pytest.raises(ValueError, match="k_values"):
         hill_plot(ax, x, k_values=[0, 10])
+
+
+def test_reference_slope_has_slope_minus_alpha_and_sits_on_the_tail(ax):
+    x = -sample_pareto(1.7, 20_000, seed=6)          # negative values: |x| is used
+    plot_survival(ax, x)
+    line = reference_slope(ax, x, 1.7, color="red")
+    t, p = line.get_xdata(), line.get_ydata()
+    slope = np.polyfit(np.log(t), np.log(p), 1)[0]
+    assert slope == pytest.approx(-1.7, rel=1e-10)  # exact: the line is p0 (t/t0)^-alpha
+    # anchored at the 99 % quantile of |x|, at the empirical survival there (1 %), up to the maximum
+    assert t[0] == pytest.approx(np.quantile(np.abs(x), 0.99))
+    assert p[0] == pytest.approx(0.01)
+    assert t[-1] == pytest.approx(np.abs(x).max())
+    assert np.mean(np.abs(x) > t[0]) == pytest.approx(0.01, abs=1 / x.size)  # ties at one sample at most
+    assert line.get_label() == r"slope $-\alpha = -1.70$"
+    assert line.get_linestyle() == "--"
+
+
+def test_reference_slope_labels(ax):
+    x = sample_pareto(1.5, 500, seed=7)
+    assert reference_slope(ax, x, 1.5, label="mine").get_label() == "mine"
+    assert reference_slope(ax, x, 1.5, label=None).get_label().startswith("_")
+    assert reference_slope(ax, x, 1.5, tail_fraction=0.1, n_points=5).get_ydata()[0] == pytest.approx(0.1)
+
+
+def test_reference_slope_bad_input(ax):
+    x = sample_pareto(1.5, 500, seed=8)
+    with pytest.raises(ValueError, match="alpha"):
+        reference_slope(ax, x, 0.0)
+    with pytest.raises(ValueError, match="tail_fraction"):
+        reference_slope(ax, x, 1.5, tail_fraction=1.0)
+    with pytest.raises(ValueError, match="n_points"):
+        reference_slope(ax, x, 1.5, n_points=1)
+    with pytest.raises(ValueError, match="ndim"):
+        reference_slope(ax, np.ones((10, 2)), 1.5)
+    with pytest.raises(ValueError, match="anchor"):
+        reference_slope(ax, np.zeros(100), 1.5)
+
+
+def _animated_figure():
+    fig, axis = plt.subplots(figsize=(2, 1.5), dpi=40)
+    (line,) = axis.plot([], [])
+    axis.set(xlim=(0, 3), ylim=(0, 3))
+    calls = []
+
+    def update(i):
+        calls.append(i)
+        line.set_data([0, 1], [0, i])
+        return [line]
+    return fig, update, calls
+
+
+def test_animation_html_is_self_contained_with_alt_text():
+    fig, update, calls = _animated_figure()
+    out = animation_html(fig, update, 3, alt='Three "frames" of a line', interval=100)
+    html = out.data
+    assert 'alt="Three &quot;frames&quot; of a line"' in html   # escaped, on the player image
+    assert html.count("<img ") == 1 and html.index("alt=") < html.index(">", html.index("<img "))
+    assert "font-awesome" not in html and "<link" not in html      # nothing fetched from a CDN
+    assert html.count("data:image/png;base64") == 3                # one embedded PNG per frame
+    assert {0, 1, 2} <= set(calls)
+    assert not plt.fignum_exists(fig.number)                       # closed: not shown twice
+
+
+def test_animation_html_bad_input():
+    fig, update, _ = _animated_figure()
+    try:
+        with pytest.raises(ValueError, match="alt"):
+            animation_html(fig, update, 3, alt="  ")
+        with pytest.raises(TypeError, match="alt"):
+            animation_html(fig, update, 3, alt=None)
+        with pytest.raises(TypeError, match="update"):
+            animation_html(fig, "draw", 3, alt="x")
+        with pytest.raises(ValueError, match="frames"):
+            animation_html(fig, update, 0, alt="x")
+        with pytest.raises(ValueError, match="default_mode"):
+            animation_html(fig, update, 2, alt="x", default_mode="bounce")
+    finally:
+        plt.close(fig)

@@ -13,11 +13,11 @@ from hts_lib.book.glue import (  # noqa: F401
 )
 from hts_lib.book.plotting import (  # noqa: F401
     PALETTE, use_book_style, survival_function, plot_survival, hill_plot, survival_fit_plot,
-    plot_protocol_table, plot_tail_index_sweep,
+    plot_protocol_table, plot_tail_index_sweep, reference_slope, animation_html,
 )
 from hts_lib.book.checks import check, exercises
 
 __all__ = [
     'glue', 'PALETTE', 'use_book_style', 'survival_function', 'plot_survival', 'hill_plot',
-    'survival_fit_plot', 'plot_protocol_table', 'plot_tail_index_sweep', 'check', 'exercises',
+    'survival_fit_plot', 'plot_protocol_table', 'plot_tail_index_sweep', 'reference_slope', 'animation_html', 'check', 'exercises',
 ]

@@ -11,8 +11,8 @@ import numpy as np
 
 from hts_lib.validation import check_array
 
-__all__ = ["PALETTE", "use_book_style", "survival_function", "plot_survival", "hill_plot", "survival_fit_plot",
-           "plot_protocol_table", "plot_tail_index_sweep"]
+__all__ = ["PALETTE", "use_book_style", "survival_function", "plot_survival", "reference_slope", "hill_plot",
+           "survival_fit_plot", "plot_protocol_table", "plot_tail_index_sweep", "animation_html"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order the book uses it.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -77,6 +77,150 @@ def plot_survival(ax, x, *, label: str | None = None, color=None, max_points: in
     ax.set_ylabel(r"$P(|X| > x)$")
     ax.set_xlabel(r"$x$")
     return line
+
+
+def reference_slope(ax, x, alpha: float, *, tail_fraction: float = 0.01, color="black",
+                    label: str | bool | None = True, n_points: int = 20, **kwargs):
+    r"""Draw a reference power law of slope ``-alpha`` over the top of the empirical survival of ``|x|``.
+
+    The line starts at the ``1 - tail_fraction`` quantile :math:`t_0` of ``|x|``, at height
+    ``tail_fraction`` (the empirical survival there), and runs to the largest value, so it sits on
+    the tail of the curve drawn by :func:`plot_survival` for the same ``x``.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    x : array_like, shape (N,)
+        Samples (their absolute values are used).
+    alpha : float
+        Tail index: the line has slope ``-alpha`` on log-log axes.
+    tail_fraction : float in (0, 1)
+        Share of the samples above the anchor (default: the top 1 %).
+    color : optional
+        Line colour (default black).
+    label : str, bool or None
+        Legend label: ``True`` for ``"slope -alpha = ..."``, a string for that string, ``None`` or
+        ``False`` for none.
+    n_points : int
+        Points on the (geometrically spaced) line.
+    **kwargs
+        Passed to ``ax.loglog`` (default style: dashed, width 1.2).
+
+    Returns
+    -------
+    matplotlib.lines.Line2D
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad ``x`` (not a non-empty finite 1-d array), ``alpha`` not positive, ``tail_fraction``
+        outside (0, 1) or ``n_points < 2``.
+
+    Notes
+    -----
+    The line is :math:`t \mapsto p_0\,(t/t_0)^{-\alpha}` for :math:`t_0 \le t \le \max|x_i|`, with
+    :math:`p_0` the tail fraction: a power law :math:`P(|X| > t) \sim c\,t^{-\alpha}` is a straight
+    line of slope :math:`-\alpha` on log-log axes, and the reference shows what that slope looks like.
+
+    Used in: chapters/ch01_sgd_in_one_dimension.ipynb, chapters/ch04_random_linear_recursions.ipynb,
+    chapters/ch05_sgd_as_random_recursion.ipynb, chapters/ch08_beyond_isotropic_data.ipynb,
+    chapters/ch09_moments_and_averages.ipynb.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> line = reference_slope(ax, np.arange(1.0, 101.0), 2.0)
+    >>> float(line.get_ydata()[0]), line.get_label()
+    (0.01, 'slope $-\\alpha = -2.00$')
+    >>> plt.close(fig)
+    """
+    from hts_lib.validation import check_int, check_positive, check_probability
+
+    mags = np.abs(check_array("x", x, ndim=1, min_size=1))
+    alpha = check_positive("alpha", alpha)
+    p0 = check_probability("tail_fraction", tail_fraction)
+    n_points = check_int("n_points", n_points, low=2)
+    t0 = float(np.quantile(mags, 1.0 - p0))
+    if not t0 > 0:
+        raise ValueError("x must have a positive 1 - tail_fraction quantile of |x| to anchor the line")
+    t = np.geomspace(t0, max(float(mags.max()), t0), n_points)
+    if label is True:
+        label = rf"slope $-\alpha = {-alpha:.2f}$"
+    style = {"ls": "--", "lw": 1.2, **kwargs}
+    (line,) = ax.loglog(t, p0 * (t / t0) ** (-alpha), color=color,
+                        label=label if label else "_nolegend_", **style)
+    return line
+
+
+def animation_html(fig, update, frames: int, *, alt: str, interval: int = 600, default_mode: str = "once"):
+    """Render a matplotlib animation as a self-contained HTML player with alt text, and close the figure.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+        The figure the frames are drawn on (closed afterwards, so it is not shown twice).
+    update : callable
+        ``update(i)`` draws frame ``i`` (as for ``matplotlib.animation.FuncAnimation``).
+    frames : int
+        Number of frames (``update`` is called with ``0, ..., frames - 1``).
+    alt : str
+        Alternative text for readers who cannot see the frames; put on the player's image.
+    interval : int
+        Milliseconds between frames.
+    default_mode : {"once", "loop", "reflect"}
+        Play mode the player starts in.
+
+    Returns
+    -------
+    IPython.display.HTML
+        The player: every frame embedded as a PNG, with the JavaScript controls inline.
+
+    Raises
+    ------
+    TypeError
+        ``update`` is not callable, or ``alt`` is not a string.
+    ValueError
+        ``frames`` or ``interval`` below 1, an empty ``alt`` or an unknown ``default_mode``.
+
+    Notes
+    -----
+    ``matplotlib.animation.Animation.to_jshtml`` embeds the frames but links the Font Awesome style
+    sheet from a CDN; the book theme ships those icons already, so the link is dropped and the page
+    reads offline. The alt text goes on the player's ``<img>`` element (double quotes in it are
+    escaped).
+
+    Used in: chapters/ch06_what_controls_the_tails.ipynb.
+    """
+    import html
+    import re
+
+    import matplotlib.pyplot as plt
+    from IPython.display import HTML
+    from matplotlib.animation import FuncAnimation
+
+    from hts_lib.validation import check_int
+
+    if not callable(update):
+        raise TypeError(f"update must be callable, got {type(update).__name__}")
+    if not isinstance(alt, str):
+        raise TypeError(f"alt must be a string, got {type(alt).__name__}")
+    if not alt.strip():
+        raise ValueError("alt must be a non-empty description of the animation")
+    frames = check_int("frames", frames, low=1)
+    interval = check_int("interval", interval, low=1)
+    if default_mode not in ("once", "loop", "reflect"):
+        raise ValueError(f"default_mode must be 'once', 'loop' or 'reflect', got {default_mode!r}")
+    anim = FuncAnimation(fig, update, frames=frames, interval=interval)
+    try:
+        player = anim.to_jshtml(default_mode=default_mode)
+    finally:
+        plt.close(fig)
+    player = re.sub(r"<link[^>]*font-awesome[^>]*>", "", player)
+    player = player.replace("<img ", f'<img alt="{html.escape(alt, quote=True)}" ', 1)
+    return HTML(player)
 
 
 # ----------------------------------------------------------------------------------------------
