@@ -49,8 +49,11 @@ def alias(old: str):
             value = getattr(module, name)
         except AttributeError:
             raise AttributeError(f"module {old!r} has no attribute {name!r}") from None
-        warnings.warn(f"{old} is deprecated (removed in hts_lib 0.3): use 'from {public} import {name}'",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"{old} is deprecated (removed in hts_lib 0.3): use 'from {public} import {name}'",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return value
 
     def __dir__():

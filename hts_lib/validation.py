@@ -22,8 +22,15 @@ __all__ = [
 ]
 
 
-def check_real(name: str, value, *, low: float | None = None, high: float | None = None,
-               low_open: bool = False, high_open: bool = False) -> float:
+def check_real(
+    name: str,
+    value,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """Return ``value`` as a finite float, checking ``low <= value <= high`` (or open bounds).
 
     >>> check_real("eta", 0.5, low=0, low_open=True)
@@ -82,8 +89,9 @@ def check_probability(name: str, value, *, open_interval: bool = True) -> float:
     return check_real(name, value, low=0.0, high=1.0, low_open=open_interval, high_open=open_interval)
 
 
-def check_array(name: str, x, *, ndim: int | tuple[int, ...] | None = None, min_size: int = 1,
-                finite: bool = True) -> np.ndarray:
+def check_array(
+    name: str, x, *, ndim: int | tuple[int, ...] | None = None, min_size: int = 1, finite: bool = True
+) -> np.ndarray:
     """Return ``x`` as a float64 array, checking its dimension, size and finiteness.
 
     >>> check_array("x", [1, 2, 3], ndim=1).dtype

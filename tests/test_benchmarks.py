@@ -27,11 +27,15 @@ def test_results_have_the_documented_keys():
 
 def test_performance_page_is_in_sync_with_results():
     page = (ROOT / "appendix" / "performance.md").read_text()
-    assert page == _run_all().render_page(), "run `python benchmarks/run_all.py --page-only` and commit the page"
+    assert page == _run_all().render_page(), (
+        "run `python benchmarks/run_all.py --page-only` and commit the page"
+    )
 
 
 def test_every_benchmark_script_has_results():
     mod_results = {p.stem for p in (ROOT / "benchmarks" / "results").glob("*.json")}
     for script in (ROOT / "benchmarks").glob("bench_*.py"):
         stem = script.stem
-        assert stem in mod_results or stem.removeprefix("bench_") in mod_results, f"{script.name} has no results"
+        assert stem in mod_results or stem.removeprefix("bench_") in mod_results, (
+            f"{script.name} has no results"
+        )

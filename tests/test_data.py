@@ -20,8 +20,16 @@ import numpy as np
 import pytest
 
 from hts_lib.nn import data
-from hts_lib.nn.data import (DOWNLOADS, Dataset, download, download_file, load_dataset, read_cifar10, read_idx,
-                          sha256_file)
+from hts_lib.nn.data import (
+    DOWNLOADS,
+    Dataset,
+    download,
+    download_file,
+    load_dataset,
+    read_cifar10,
+    read_idx,
+    sha256_file,
+)
 
 
 # ------------------------------------------------------------------------------------------
@@ -29,8 +37,14 @@ from hts_lib.nn.data import (DOWNLOADS, Dataset, download, download_file, load_d
 # ------------------------------------------------------------------------------------------
 def idx_bytes(arr: np.ndarray) -> bytes:
     """Encode an array as IDX (big-endian header + C-order payload), independently of read_idx."""
-    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B,
-             np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
+    codes = {
+        np.dtype(np.uint8): 0x08,
+        np.dtype(np.int8): 0x09,
+        np.dtype(">i2"): 0x0B,
+        np.dtype(">i4"): 0x0C,
+        np.dtype(">f4"): 0x0D,
+        np.dtype(">f8"): 0x0E,
+    }
     be = arr.astype(arr.dtype.newbyteorder(">")) if arr.dtype.itemsize > 1 else arr
     header = bytes([0, 0, codes[be.dtype], arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
     return header + np.ascontiguousarray(be).tobytes()
@@ -107,8 +121,9 @@ class _Server:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/files/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def __enter__(self):
         self.thread.start()
@@ -209,7 +224,9 @@ def test_split_is_seeded_and_nested(subset_default):
     small = load_dataset("mnist_subset", n_train=1000, seed=0)
     # same seed: the same test set whatever n_train, and a smaller training set inside the larger
     assert row_set(raw_rows(small.x_test, small)) == row_set(raw_rows(subset_default.x_test, subset_default))
-    assert row_set(raw_rows(small.x_train, small)) <= row_set(raw_rows(subset_default.x_train, subset_default))
+    assert row_set(raw_rows(small.x_train, small)) <= row_set(
+        raw_rows(subset_default.x_train, subset_default)
+    )
     # the 1,000 training images are the prefix 1000..2000 minus the prefix 1000: +-1.8 each end
     assert np.all(np.abs(np.bincount(small.y_train, minlength=10) - 100) <= 3)
     gen = load_dataset("mnist_subset", n_train=100, n_test=50, seed=np.random.default_rng(3))
@@ -246,15 +263,24 @@ def test_stratified_order_prefix_bound():
     assert worst > 0.3  # the bound is not vacuous: deviations do approach it
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(name="fashion"), "unknown dataset 'fashion'; valid names: mnist_subset, digits, mnist, cifar10"),
-    (dict(name="mnist_subset", n_train=4500), r"n_train=4500 is larger than the 4000 images .* n_test=1000"),
-    (dict(name="mnist_subset", n_test=5000), r"n_test=5000 is larger than the 4999"),
-    (dict(name="mnist_subset", n_train=0), "n_train must be an integer >= 1"),
-    (dict(name="digits", n_test=-3), "n_test must be an integer >= 1"),
-    (dict(name="digits", n_train=2.5), "n_train must be a whole number"),
-    (dict(name="digits", seed=-1), "seed must be a non-negative integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (
+            dict(name="fashion"),
+            "unknown dataset 'fashion'; valid names: mnist_subset, digits, mnist, cifar10",
+        ),
+        (
+            dict(name="mnist_subset", n_train=4500),
+            r"n_train=4500 is larger than the 4000 images .* n_test=1000",
+        ),
+        (dict(name="mnist_subset", n_test=5000), r"n_test=5000 is larger than the 4999"),
+        (dict(name="mnist_subset", n_train=0), "n_train must be an integer >= 1"),
+        (dict(name="digits", n_test=-3), "n_test must be an integer >= 1"),
+        (dict(name="digits", n_train=2.5), "n_train must be a whole number"),
+        (dict(name="digits", seed=-1), "seed must be a non-negative integer"),
+    ],
+)
 def test_load_dataset_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load_dataset(**kwargs)
@@ -428,8 +454,13 @@ def test_download_mnist_and_read(server, tmp_path):
 def test_download_cifar10_and_read(server, tmp_path):
     blob, raw = tiny_cifar(np.random.default_rng(8))
     server.files["cifar-10-python.tar.gz"] = blob
-    download("cifar10", tmp_path, base_url=server.url.rstrip("/"), progress=False,
-             sha256={"cifar-10-python.tar.gz": sha(blob)})
+    download(
+        "cifar10",
+        tmp_path,
+        base_url=server.url.rstrip("/"),
+        progress=False,
+        sha256={"cifar-10-python.tar.gz": sha(blob)},
+    )
     ds = load_dataset("cifar10", data_dir=tmp_path, n_train=10, n_test=4)
     assert ds.x_train.shape == (10, 3, 32, 32) and ds.n_test == 4
 
@@ -450,8 +481,13 @@ def test_interrupted_transfer_leaves_no_file(server, tmp_path):
     server.files["cifar-10-python.tar.gz"] = blob
     server.truncate.add("cifar-10-python.tar.gz")
     with pytest.raises(ValueError, match="ended early"):
-        download("cifar10", tmp_path, base_url=server.url, progress=False,
-                 sha256={"cifar-10-python.tar.gz": sha(blob)})
+        download(
+            "cifar10",
+            tmp_path,
+            base_url=server.url,
+            progress=False,
+            sha256={"cifar-10-python.tar.gz": sha(blob)},
+        )
     assert listing(tmp_path / "cifar10") == []
 
 
@@ -463,11 +499,18 @@ def test_bad_existing_file_is_replaced_only_when_verified(server, tmp_path):
     server.files["cifar-10-python.tar.gz"] = blob
     server.truncate.add("cifar-10-python.tar.gz")
     with pytest.raises(ValueError):
-        download("cifar10", tmp_path, base_url=server.url, progress=False,
-                 sha256={"cifar-10-python.tar.gz": sha(blob)})
+        download(
+            "cifar10",
+            tmp_path,
+            base_url=server.url,
+            progress=False,
+            sha256={"cifar-10-python.tar.gz": sha(blob)},
+        )
     assert dest.read_bytes() == b"corrupt" and listing(dest.parent) == [dest.name]  # old file untouched
     server.truncate.clear()
-    download("cifar10", tmp_path, base_url=server.url, progress=False, sha256={"cifar-10-python.tar.gz": sha(blob)})
+    download(
+        "cifar10", tmp_path, base_url=server.url, progress=False, sha256={"cifar-10-python.tar.gz": sha(blob)}
+    )
     assert dest.read_bytes() == blob
 
 
@@ -482,15 +525,23 @@ def test_mirror_fallback_and_unreachable(server, tmp_path, monkeypatch):
     with _Server() as s2:
         port = s2.httpd.server_address[1]
     with pytest.raises(OSError, match="could not download cifar-10-python.tar.gz"):
-        download("cifar10", tmp_path / "other", base_url=f"http://127.0.0.1:{port}/", progress=False,
-                 sha256={"cifar-10-python.tar.gz": sha(blob)}, timeout=5)
+        download(
+            "cifar10",
+            tmp_path / "other",
+            base_url=f"http://127.0.0.1:{port}/",
+            progress=False,
+            sha256={"cifar-10-python.tar.gz": sha(blob)},
+            timeout=5,
+        )
     assert listing(tmp_path / "other" / "cifar10") == []
 
 
 def test_download_file_size_check(server, tmp_path):
     server.files["f.bin"] = b"abc" * 10
     with pytest.raises(ValueError, match="has 30 bytes, expected 31"):
-        download_file(server.url + "f.bin", tmp_path / "f.bin", sha(b"abc" * 10), expected_size=31, progress=False)
+        download_file(
+            server.url + "f.bin", tmp_path / "f.bin", sha(b"abc" * 10), expected_size=31, progress=False
+        )
     assert listing(tmp_path) == []
     out = download_file(server.url + "f.bin", tmp_path / "sub" / "f.bin", sha(b"abc" * 10), progress=False)
     assert out.read_bytes() == b"abc" * 10
@@ -510,12 +561,15 @@ def test_sha256_file(tmp_path):
     assert sha256_file(p, chunk_size=1000) == hashlib.sha256(b"hello" * 100_000).hexdigest()
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(name="mnist_subset"), "no download for dataset 'mnist_subset'; downloadable: mnist, cifar10"),
-    (dict(name="mnist", sha256={"train-images-idx3-ubyte.gz": "abc"}), "64-character hexadecimal"),
-    (dict(name="mnist", sha256={"other.gz": "0" * 64}), r"unknown file names \['other.gz'\]"),
-    (dict(name="cifar10", base_url=""), "base_url must be a non-empty URL"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(name="mnist_subset"), "no download for dataset 'mnist_subset'; downloadable: mnist, cifar10"),
+        (dict(name="mnist", sha256={"train-images-idx3-ubyte.gz": "abc"}), "64-character hexadecimal"),
+        (dict(name="mnist", sha256={"other.gz": "0" * 64}), r"unknown file names \['other.gz'\]"),
+        (dict(name="cifar10", base_url=""), "base_url must be a non-empty URL"),
+    ],
+)
 def test_download_bad_input(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         download(data_dir=tmp_path, progress=False, **kwargs)

@@ -41,7 +41,7 @@ def test_symmetric_stable_characteristic_function(alpha):
     # E cos(tX) = exp(-|t|^alpha) for the standard SaS law (the imaginary part vanishes by symmetry)
     x = sample_symmetric_stable(alpha, N, seed=1)
     for t in (0.3, 1.0, 2.5):
-        assert abs(np.cos(t * x).mean() - math.exp(-t ** alpha)) < TOL_CF
+        assert abs(np.cos(t * x).mean() - math.exp(-(t**alpha))) < TOL_CF
 
 
 def test_symmetric_stable_closed_forms():
@@ -65,8 +65,12 @@ def _sas_survival_series(alpha: float, x: float, terms: int = 60) -> float:
     P(X > x) = (1/pi) sum_k (-1)^(k+1) Gamma(alpha k) / k! sin(k pi alpha / 2) x^(-alpha k)."""
     total = 0.0
     for k in range(1, terms + 1):
-        total += (-1) ** (k + 1) * math.exp(math.lgamma(alpha * k) - math.lgamma(k + 1)) \
-            * math.sin(k * math.pi * alpha / 2) * x ** (-alpha * k)
+        total += (
+            (-1) ** (k + 1)
+            * math.exp(math.lgamma(alpha * k) - math.lgamma(k + 1))
+            * math.sin(k * math.pi * alpha / 2)
+            * x ** (-alpha * k)
+        )
     return 2.0 * total / math.pi
 
 
@@ -86,7 +90,7 @@ def test_positive_stable_laplace_transform():
         sample = _positive_stable(a, N, rng)
         assert sample.min() > 0
         for s in s_vals:
-            assert abs(np.exp(-s * sample).mean() - math.exp(-s ** a)) < TOL_CF
+            assert abs(np.exp(-s * sample).mean() - math.exp(-(s**a))) < TOL_CF
 
 
 def test_elliptical_stable_projections_are_standard_sas():
@@ -97,12 +101,12 @@ def test_elliptical_stable_projections_are_standard_sas():
     u /= np.linalg.norm(u)
     for proj in (x[:, 0], x @ u):
         for t in (0.5, 1.5):
-            assert abs(np.cos(t * proj).mean() - math.exp(-t ** alpha)) < TOL_CF
+            assert abs(np.cos(t * proj).mean() - math.exp(-(t**alpha))) < TOL_CF
     # elliptical, not i.i.d. coordinates: the characteristic function at t = (1, 1, 0, ...) is
     # exp(-|t|^alpha) = exp(-2^(alpha/2)), not exp(-2) as for independent coordinates
     t_vec = np.zeros(dim)
     t_vec[:2] = 1.0
-    assert abs(np.cos(x @ t_vec).mean() - math.exp(-2 ** (alpha / 2))) < TOL_CF
+    assert abs(np.cos(x @ t_vec).mean() - math.exp(-(2 ** (alpha / 2)))) < TOL_CF
 
 
 def test_samplers_are_seeded():
@@ -120,31 +124,35 @@ def test_stable_tail_constant_against_scipy():
         for x in (50.0, 100.0):
             series = _sas_survival_series(a, x, terms=6)
             assert 2 * stats.levy_stable.sf(x, a, 0.0) == pytest.approx(series, rel=1e-7)
-            assert series == pytest.approx(symmetric_stable_tail_constant(a) * x ** -a, rel=0.02)
+            assert series == pytest.approx(symmetric_stable_tail_constant(a) * x**-a, rel=0.02)
     # the series is exact for a < 1: x^a P(|X| > x) -> C, with relative correction ~ x^-a = 2.5e-4 at 1e6
-    assert _sas_survival_series(0.6, 1e6) * 1e6 ** 0.6 == pytest.approx(symmetric_stable_tail_constant(0.6),
-                                                                        rel=1e-3)
+    assert _sas_survival_series(0.6, 1e6) * 1e6**0.6 == pytest.approx(
+        symmetric_stable_tail_constant(0.6), rel=1e-3
+    )
 
 
 @pytest.mark.parametrize("nu", [0.5, 1.0, 3.0, 7.5])
 def test_student_t_tail_constant_against_scipy(nu):
     # 2 P(T > x) x^nu -> C; the relative correction is O(x^-2) = 1e-8 at x = 1e4; rtol 1e-6
     x = 1e4
-    assert 2 * stats.t.sf(x, nu) * x ** nu == pytest.approx(student_t_tail_constant(nu), rel=1e-6)
+    assert 2 * stats.t.sf(x, nu) * x**nu == pytest.approx(student_t_tail_constant(nu), rel=1e-6)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: symmetric_stable_tail_constant(2.0), "alpha"),
-    (lambda: student_t_tail_constant(0.0), "nu"),
-    (lambda: sample_pareto(0.0, 5), "alpha"),
-    (lambda: sample_pareto(1.0, 5, scale=-1.0), "scale"),
-    (lambda: sample_pareto(1.0, -1), "size"),
-    (lambda: sample_symmetric_stable(2.5, 5), "alpha"),
-    (lambda: sample_symmetric_stable(0.0, 5), "alpha"),
-    (lambda: sample_symmetric_stable(float("nan"), 5), "alpha"),
-    (lambda: sample_elliptical_stable(2.0, 5, dim=2), "alpha"),
-    (lambda: sample_elliptical_stable(1.5, 5, dim=0), "dim"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: symmetric_stable_tail_constant(2.0), "alpha"),
+        (lambda: student_t_tail_constant(0.0), "nu"),
+        (lambda: sample_pareto(0.0, 5), "alpha"),
+        (lambda: sample_pareto(1.0, 5, scale=-1.0), "scale"),
+        (lambda: sample_pareto(1.0, -1), "size"),
+        (lambda: sample_symmetric_stable(2.5, 5), "alpha"),
+        (lambda: sample_symmetric_stable(0.0, 5), "alpha"),
+        (lambda: sample_symmetric_stable(float("nan"), 5), "alpha"),
+        (lambda: sample_elliptical_stable(2.0, 5, dim=2), "alpha"),
+        (lambda: sample_elliptical_stable(1.5, 5, dim=0), "dim"),
+    ],
+)
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()

@@ -1,7 +1,7 @@
 """Notebook hygiene: what every chapter must be before it is committed.
 
-Chapters are committed clean (no outputs), follow the house anatomy, and their exercises are shaped so that the
-student edition can be generated from them.
+Chapters are committed clean (no outputs), follow the house anatomy, and their exercises are shaped so that
+the student edition can be generated from them.
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def test_every_chapter_is_in_the_toc_and_every_toc_file_exists():
     for stem in CHAPTER_IDS:
         assert f"chapters/{stem}" in toc, f"{stem} is not in _toc.yml"
     for f in toc:
-        assert any((ROOT / f"{f}{ext}").exists() for ext in (".ipynb", ".md")), f"{f} in _toc.yml does not exist"
+        assert any((ROOT / f"{f}{ext}").exists() for ext in (".ipynb", ".md")), (
+            f"{f} in _toc.yml does not exist"
+        )
 
 
 def test_chapter_names_start_with_a_letter():
@@ -78,13 +80,17 @@ class TestChapter:
         h1 = re.findall(r"^# \S.*$", md, flags=re.M)
         assert len(h1) == 1, f"{path.name}: expected one H1, found {h1}"
         for section in ("## Overview", "## Summary", "## Exercises", "## Further reading"):
-            assert re.search(rf"^{re.escape(section)}\s*$", md, flags=re.M), f"{path.name}: missing '{section}'"
+            assert re.search(rf"^{re.escape(section)}\s*$", md, flags=re.M), (
+                f"{path.name}: missing '{section}'"
+            )
         assert "By the end of this chapter you can" in md, f"{path.name}: no learning objectives"
 
     def test_colab_setup_cell_pins_the_release(self, path):
         nb = _read(path)
         first_code = next(c for c in nb.cells if c.cell_type == "code")
-        version = re.search(r'^__version__ = "([^"]+)"', (ROOT / "hts_lib" / "__init__.py").read_text(), flags=re.M).group(1)
+        version = re.search(
+            r'^__version__ = "([^"]+)"', (ROOT / "hts_lib" / "__init__.py").read_text(), flags=re.M
+        ).group(1)
         assert "google.colab" in first_code.source, f"{path.name}: first code cell is not the Colab setup"
         assert f"@v{version}" in first_code.source, f"{path.name}: Colab cell does not pin v{version}"
 
@@ -97,7 +103,9 @@ class TestChapter:
         exercises = re.findall(r"^`{3,}\{exercise\}.*\n:label:\s*(\S+)", md, flags=re.M)
         solutions = re.findall(r"^`{3,}\{solution(?:-start)?\}\s*(\S+)", md, flags=re.M)
         assert 4 <= len(exercises) <= 8, f"{path.name}: expected 4-6 exercises, found {len(exercises)}"
-        assert sorted(exercises) == sorted(solutions), f"{path.name}: exercises {exercises} vs solutions {solutions}"
+        assert sorted(exercises) == sorted(solutions), (
+            f"{path.name}: exercises {exercises} vs solutions {solutions}"
+        )
         starts = len(re.findall(r"^`{3,}\{solution-start\}", md, flags=re.M))
         ends = len(re.findall(r"^`{3,}\{solution-end\}", md, flags=re.M))
         assert starts == ends, f"{path.name}: unbalanced solution-start/solution-end"
@@ -119,14 +127,18 @@ class TestChapter:
             tree = ast.parse(c.source)
             funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
             assert funcs, f"{path.name}: a stub cell defines no function"
-            assert all(isinstance(n, (ast.FunctionDef, ast.Import, ast.ImportFrom, ast.Expr, ast.Assign))
-                       for n in tree.body), f"{path.name}: a stub cell does more than define its function"
+            assert all(
+                isinstance(n, (ast.FunctionDef, ast.Import, ast.ImportFrom, ast.Expr, ast.Assign))
+                for n in tree.body
+            ), f"{path.name}: a stub cell does more than define its function"
             for f in funcs:
                 assert "NotImplementedError" in ast.unparse(f), f"{path.name}: stub {f.name} does not raise"
                 assert f.name in sol_sigs, f"{path.name}: stub {f.name} has no solution"
                 assert sol_sigs[f.name] == ast.unparse(f.args), f"{path.name}: {f.name} signature differs"
         # every coding solution calls its answer check
-        assert all("check(" in c.source for c in sols if "def " in c.source), f"{path.name}: solution without check"
+        assert all("check(" in c.source for c in sols if "def " in c.source), (
+            f"{path.name}: solution without check"
+        )
 
     def test_no_dropdown_proofs(self, path):
         # a prf:proof with class dropdown has no admonition title and breaks the theme's toggle script
@@ -148,7 +160,9 @@ class TestChapter:
         code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
         used = set(re.findall(r"\{glue(?::\w+)?\}`([A-Za-z_]\w*)", md))
         for name in used:
-            assert re.search(rf"glue\(\s*[\"']{name}[\"']", code), f"{path.name}: glue name {name!r} not defined"
+            assert re.search(rf"glue\(\s*[\"']{name}[\"']", code), (
+                f"{path.name}: glue name {name!r} not defined"
+            )
 
     def test_figures_have_caption_name_and_alt_text(self, path):
         nb = _read(path)

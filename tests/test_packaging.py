@@ -17,16 +17,39 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBPACKAGES = ["hts_lib", "hts_lib.recursion", "hts_lib.simulate", "hts_lib.tails", "hts_lib.nn", "hts_lib.book",
-               "hts_lib.book.checks", "hts_lib.validation"]
+SUBPACKAGES = [
+    "hts_lib",
+    "hts_lib.recursion",
+    "hts_lib.simulate",
+    "hts_lib.tails",
+    "hts_lib.nn",
+    "hts_lib.book",
+    "hts_lib.book.checks",
+    "hts_lib.validation",
+]
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     # --no-build-isolation: the environment's setuptools builds it, so nothing is downloaded at test time.
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     (path,) = out.glob("hts_lib-*.whl")
     return path
 
@@ -42,16 +65,27 @@ def test_wheel_holds_every_package_folder(wheel):
 
 def test_installed_wheel_imports_every_subpackage(wheel, tmp_path):
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-                   check=True, capture_output=True, text=True)
-    code = ("import importlib, json, sys; mods = json.loads(sys.argv[1]); "
-            "files = {m: importlib.import_module(m).__file__ for m in mods}; "
-            "from hts_lib.book import check, exercises; n = len(exercises()); "
-            "print(json.dumps({'files': files, 'n_exercises': n}))")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    code = (
+        "import importlib, json, sys; mods = json.loads(sys.argv[1]); "
+        "files = {m: importlib.import_module(m).__file__ for m in mods}; "
+        "from hts_lib.book import check, exercises; n = len(exercises()); "
+        "print(json.dumps({'files': files, 'n_exercises': n}))"
+    )
     # Run outside the repository, with the installed wheel first on the path (ahead of the editable install).
     env = {**os.environ, "PYTHONPATH": str(target)}
-    r = subprocess.run([sys.executable, "-c", code, json.dumps(SUBPACKAGES)], cwd=tmp_path, env=env,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(SUBPACKAGES)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     for mod, file in out["files"].items():

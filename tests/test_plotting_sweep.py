@@ -12,17 +12,30 @@ from hts_lib.book.plotting import plot_tail_index_sweep  # noqa: E402
 
 
 def _record(eta, b, alpha=None, flags=(), diverged=False, train_acc=0.99):
-    est = None if alpha is None else {"alpha": alpha, "ci_low": alpha - 0.1, "ci_high": alpha + 0.1,
-                                      "flags": list(flags)}
-    return {"config": {"eta": eta, "batch_size": b}, "diverged": diverged,
-            "metrics_average": None if diverged else {"train_acc": train_acc},
-            "alpha": {} if est is None else {"layer1": {"alpha_stable": est, "hill": {**est, "alpha": 3 * alpha}}}}
+    est = (
+        None
+        if alpha is None
+        else {"alpha": alpha, "ci_low": alpha - 0.1, "ci_high": alpha + 0.1, "flags": list(flags)}
+    )
+    return {
+        "config": {"eta": eta, "batch_size": b},
+        "diverged": diverged,
+        "metrics_average": None if diverged else {"train_acc": train_acc},
+        "alpha": {}
+        if est is None
+        else {"layer1": {"alpha_stable": est, "hill": {**est, "alpha": 3 * alpha}}},
+    }
 
 
 @pytest.fixture
 def runs():
-    return [_record(0.01, 1, 1.8), _record(0.05, 1, 1.5), _record(0.1, 1, diverged=True),
-            _record(0.01, 10, 2.0, flags=("at_ceiling",)), _record(0.1, 10, 1.9)]
+    return [
+        _record(0.01, 1, 1.8),
+        _record(0.05, 1, 1.5),
+        _record(0.1, 1, diverged=True),
+        _record(0.01, 10, 2.0, flags=("at_ceiling",)),
+        _record(0.1, 10, 1.9),
+    ]
 
 
 def test_counts_and_artists(runs):

@@ -1,9 +1,9 @@
 """Browser tests of the built book (headless Chromium driven by Playwright).
 
-The book must be built first (`make book`; `make test` does it). Every page is served from 127.0.0.1 and loaded in
-a real browser with no network: no request may fail, no console error may appear beyond a documented allow-list,
-all math must be typeset by the offline MathJax, every image must decode and carry alt text, and chapter pages must
-offer Binder, Colab and download links.
+The book must be built first (`make book`; `make test` does it). Every page is served from 127.0.0.1 and
+loaded in a real browser with no network: no request may fail, no console error may appear beyond a documented
+allow-list, all math must be typeset by the offline MathJax, every image must decode and carry alt text, and
+chapter pages must offer Binder, Colab and download links.
 """
 
 from __future__ import annotations
@@ -20,8 +20,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # Console errors emitted by the theme stack itself on every page (documented in the toolchain notes).
 ALLOWED_CONSOLE = (
     "Identifier 'THEBE_JS_URL' has already been declared",
@@ -79,13 +86,24 @@ def _load(browser, url):
     problems: list[str] = []
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})"))
     page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-            if m.type == "error" and not any(a in m.text for a in ALLOWED_CONSOLE) else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}")
-            if not any(a in str(e) for a in ALLOWED_CONSOLE) else None)
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"console {m.type}: {m.text}")
+            if m.type == "error" and not any(a in m.text for a in ALLOWED_CONSOLE)
+            else None
+        ),
+    )
+    page.on(
+        "pageerror",
+        lambda e: (
+            problems.append(f"page error: {e}") if not any(a in str(e) for a in ALLOWED_CONSOLE) else None
+        ),
+    )
     page.goto(url, wait_until="load")
-    page.wait_for_function("() => !window.MathJax || (window.MathJax.startup && window.MathJax.startup.promise)",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => !window.MathJax || (window.MathJax.startup && window.MathJax.startup.promise)", timeout=30_000
+    )
     page.evaluate("() => window.MathJax && window.MathJax.startup ? window.MathJax.startup.promise : null")
     return page, problems
 
@@ -97,12 +115,15 @@ def test_page_loads_cleanly_with_math_and_images(browser, server, rel):
         # math: every .math span/div must have been turned into an mjx-container by the offline MathJax
         n_math = page.evaluate("() => document.querySelectorAll('.math').length")
         untypeset = page.evaluate(
-            "() => [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')).length")
+            "() => [...document.querySelectorAll('.math')]"
+            ".filter(e => !e.querySelector('mjx-container')).length"
+        )
         assert untypeset == 0, f"{rel}: {untypeset} of {n_math} math elements not typeset"
         # images: decoded and described
         imgs = page.evaluate(
             "() => [...document.querySelectorAll('article img')].map(i => ({src: i.src, w: i.naturalWidth, "
-            "alt: i.getAttribute('alt') || ''}))")
+            "alt: i.getAttribute('alt') || ''}))"
+        )
         for img in imgs:
             assert img["w"] > 0, f"{rel}: image did not decode: {img['src']}"
             assert len(img["alt"].strip()) > 10, f"{rel}: image without meaningful alt text: {img['src']}"
@@ -120,8 +141,12 @@ def test_chapter_has_figures_launch_and_download_links(browser, server, rel):
         hrefs = page.evaluate("() => [...document.querySelectorAll('a')].map(a => a.href)")
         stem = Path(rel).stem
         assert any("mybinder.org" in h and f"{stem}.ipynb" in h for h in hrefs), f"{rel}: no Binder link"
-        assert any("colab.research.google.com" in h and f"{stem}.ipynb" in h for h in hrefs), f"{rel}: no Colab link"
-        assert any(h.endswith(f"_sources/chapters/{stem}.ipynb") for h in hrefs), f"{rel}: no .ipynb download link"
+        assert any("colab.research.google.com" in h and f"{stem}.ipynb" in h for h in hrefs), (
+            f"{rel}: no Colab link"
+        )
+        assert any(h.endswith(f"_sources/chapters/{stem}.ipynb") for h in hrefs), (
+            f"{rel}: no .ipynb download link"
+        )
         captions = page.evaluate("() => [...document.querySelectorAll('article figure figcaption')].length")
         assert captions >= n_fig, f"{rel}: a figure has no caption"
     finally:

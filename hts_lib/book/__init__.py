@@ -8,16 +8,35 @@ Modules:
 - ``student``: the student edition (solutions removed).
 """
 
+from hts_lib.book.checks import check, exercises
 from hts_lib.book.glue import (  # noqa: F401
     glue,
 )
 from hts_lib.book.plotting import (  # noqa: F401
-    PALETTE, use_book_style, survival_function, plot_survival, hill_plot, survival_fit_plot,
-    plot_protocol_table, plot_tail_index_sweep, reference_slope, animation_html,
+    PALETTE,
+    animation_html,
+    hill_plot,
+    plot_protocol_table,
+    plot_survival,
+    plot_tail_index_sweep,
+    reference_slope,
+    survival_fit_plot,
+    survival_function,
+    use_book_style,
 )
-from hts_lib.book.checks import check, exercises
 
 __all__ = [
-    'glue', 'PALETTE', 'use_book_style', 'survival_function', 'plot_survival', 'hill_plot',
-    'survival_fit_plot', 'plot_protocol_table', 'plot_tail_index_sweep', 'reference_slope', 'animation_html', 'check', 'exercises',
+    'glue',
+    'PALETTE',
+    'use_book_style',
+    'survival_function',
+    'plot_survival',
+    'hill_plot',
+    'survival_fit_plot',
+    'plot_protocol_table',
+    'plot_tail_index_sweep',
+    'reference_slope',
+    'animation_html',
+    'check',
+    'exercises',
 ]

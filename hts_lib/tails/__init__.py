@@ -2,22 +2,48 @@
 
 Modules:
 
-- ``estimators``: Hill, Pickands, moment (Dekkers-Einmahl-de Haan), block (alpha-stable) and power-law MLE estimators.
-- ``distributions``: samplers and tail constants of Pareto, symmetric stable, elliptical stable and Student-t laws.
+- ``estimators``: Hill, Pickands, moment (Dekkers-Einmahl-de Haan), block (alpha-stable) and power-law MLE
+  estimators.
+- ``distributions``: samplers and tail constants of Pareto, symmetric stable, elliptical stable and Student-t
+  laws.
 """
 
-from hts_lib.tails.estimators import (  # noqa: F401
-    TailEstimate, HillPath, MIN_SAMPLES, MIN_TAIL, DEFAULT_M, hill, hill_path, pickands,
-    moment_estimator, alpha_stable, powerlaw_mle,
-)
 from hts_lib.tails.distributions import (  # noqa: F401
-    sample_pareto, sample_symmetric_stable, sample_elliptical_stable,
-    symmetric_stable_tail_constant, student_t_tail_constant,
+    sample_elliptical_stable,
+    sample_pareto,
+    sample_symmetric_stable,
+    student_t_tail_constant,
+    symmetric_stable_tail_constant,
+)
+from hts_lib.tails.estimators import (  # noqa: F401
+    DEFAULT_M,
+    MIN_SAMPLES,
+    MIN_TAIL,
+    HillPath,
+    TailEstimate,
+    alpha_stable,
+    hill,
+    hill_path,
+    moment_estimator,
+    pickands,
+    powerlaw_mle,
 )
 
 __all__ = [
-    'TailEstimate', 'HillPath', 'MIN_SAMPLES', 'MIN_TAIL', 'DEFAULT_M', 'hill', 'hill_path',
-    'pickands', 'moment_estimator', 'alpha_stable', 'powerlaw_mle', 'sample_pareto',
-    'sample_symmetric_stable', 'sample_elliptical_stable', 'symmetric_stable_tail_constant',
+    'TailEstimate',
+    'HillPath',
+    'MIN_SAMPLES',
+    'MIN_TAIL',
+    'DEFAULT_M',
+    'hill',
+    'hill_path',
+    'pickands',
+    'moment_estimator',
+    'alpha_stable',
+    'powerlaw_mle',
+    'sample_pareto',
+    'sample_symmetric_stable',
+    'sample_elliptical_stable',
+    'symmetric_stable_tail_constant',
     'student_t_tail_constant',
 ]
