@@ -19,6 +19,16 @@ __all__ = [
     "check_probability",
     "check_array",
     "check_rng",
+    "check_seed",
+    "check_bool",
+    "check_choice",
+    "check_str",
+    "check_callable",
+    "check_mapping",
+    "check_path",
+    "check_axes",
+    "check_model",
+    "check_inputs",
 ]
 
 
@@ -110,6 +120,209 @@ def check_array(
     if finite and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     return arr
+
+
+def check_seed(name: str, value):
+    """Check a seed argument: a non-negative int, a numpy Generator or SeedSequence, or None.
+
+    Checked whether or not the current mode uses it, so that a NaN seed is always an error.
+
+    >>> check_seed("seed", 3)
+    3
+    """
+    if value is None or isinstance(value, (np.random.Generator, np.random.SeedSequence)):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an int, a numpy Generator or None, got {type(value).__name__}")
+    if int(value) < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def check_bool(name: str, value) -> bool:
+    """Return a flag that must be a ``bool`` (or numpy bool), never a truthy number or string.
+
+    >>> check_bool("bias", np.True_)
+    True
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_str(name: str, value, *, allow_empty: bool = False) -> str:
+    """Return ``value`` if it is a string (non-empty unless ``allow_empty``).
+
+    >>> check_str("layer", "layer1")
+    'layer1'
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if not allow_empty and not value:
+        raise ValueError(f"{name} must be a non-empty string")
+    return value
+
+
+def check_choice(name: str, value, choices) -> str:
+    """Return ``value`` if it is one of ``choices`` (strings), naming the valid ones otherwise.
+
+    >>> check_choice("ci", "bootstrap", ("bootstrap", "asymptotic"))
+    'bootstrap'
+    """
+    choices = tuple(choices)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {', '.join(map(repr, choices))}; got {type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_callable(name: str, value, *, optional: bool = False):
+    """Return ``value`` if it is callable (or None when ``optional``).
+
+    >>> check_callable("loss_fn", len) is len
+    True
+    """
+    if value is None and optional:
+        return None
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+    return value
+
+
+def check_mapping(name: str, value, *, optional: bool = False):
+    """Return ``value`` if it is a mapping (dict-like; or None when ``optional``).
+
+    >>> check_mapping("overrides", {"eta": 0.1})
+    {'eta': 0.1}
+    """
+    from collections.abc import Mapping
+
+    if value is None and optional:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping (e.g. a dict), got {type(value).__name__}")
+    return value
+
+
+def check_path(name: str, value, *, optional: bool = False):
+    """Return ``value`` as a ``pathlib.Path`` if it is a string or path-like (or None when ``optional``).
+
+    >>> check_path("out_dir", "results").name
+    'results'
+    """
+    import os
+    from pathlib import Path
+
+    if value is None and optional:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
+    if isinstance(value, str) and not value:
+        raise ValueError(f"{name} must be a non-empty path")
+    return Path(value)
+
+
+def check_axes(name: str, value):
+    """Return ``value`` if it is a matplotlib Axes.
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(); check_axes("ax", ax) is ax
+    True
+    >>> plt.close(fig)
+    """
+    from matplotlib.axes import Axes
+
+    if not isinstance(value, Axes):
+        raise TypeError(
+            f"{name} must be a matplotlib Axes (e.g. from plt.subplots()), got {type(value).__name__}"
+        )
+    return value
+
+
+def check_model(name: str, value):
+    """Return ``value`` if it is a ``torch.nn.Module`` with at least one trainable parameter.
+
+    >>> import torch
+    >>> check_model("model", torch.nn.Linear(2, 1))
+    Linear(in_features=2, out_features=1, bias=True)
+    """
+    import torch
+
+    if not isinstance(value, torch.nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module (a network), got {type(value).__name__}")
+    if not any(p.requires_grad for p in value.parameters()):
+        raise ValueError(f"{name} has no trainable parameters")
+    return value
+
+
+def check_inputs(
+    x,
+    y,
+    *,
+    x_name: str = "x",
+    y_name: str = "y",
+    n_classes: int | None = None,
+    input_shape: tuple | None = None,
+    labels: bool = True,
+):
+    """Check a batch of inputs and labels for a network; return them as torch tensors.
+
+    ``x``: a real array or tensor with at least one row, finite, of shape ``(n, *input_shape)`` when
+    ``input_shape`` is given. ``y``: ``n`` integer labels in ``[0, n_classes)`` (when ``labels``), or ``n``
+    real targets.
+
+    >>> xt, yt = check_inputs(np.zeros((3, 2)), [0, 1, 1], n_classes=2)
+    >>> tuple(xt.shape), yt.dtype
+    ((3, 2), torch.int64)
+    """
+    import torch
+
+    def as_tensor(name, v, dtype):
+        if isinstance(v, torch.Tensor):
+            t = v
+        else:
+            try:
+                arr = np.asarray(v)
+            except Exception:  # noqa: BLE001 - any conversion failure is a type error of the argument
+                raise TypeError(f"{name} must be an array or tensor, got {type(v).__name__}") from None
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype} ({type(v).__name__})")
+            t = torch.as_tensor(arr)
+        if t.is_complex() or t.dtype == torch.bool:
+            raise TypeError(f"{name} must hold real numbers, got {t.dtype}")
+        if t.ndim == 0 or t.shape[0] == 0:
+            raise ValueError(f"{name} must hold at least one row, got shape {tuple(t.shape)}")
+        return t if dtype is None else t.to(dtype)
+
+    xt = as_tensor(x_name, x, None)
+    if not xt.is_floating_point():
+        xt = xt.to(torch.float32)
+    if not bool(torch.isfinite(xt).all()):
+        raise ValueError(f"{x_name} must contain only finite values (found NaN or inf)")
+    if input_shape is not None and tuple(xt.shape[1:]) != tuple(input_shape):
+        raise ValueError(
+            f"{x_name} must have shape (n, {', '.join(map(str, input_shape))}), got {tuple(xt.shape)}"
+        )
+    yt = as_tensor(y_name, y, None)
+    if yt.shape[0] != xt.shape[0]:
+        raise ValueError(
+            f"{x_name} and {y_name} must have the same number of rows, got {xt.shape[0]} and {yt.shape[0]}"
+        )
+    if labels:
+        if yt.is_floating_point():
+            if not bool(torch.isfinite(yt).all()) or not bool((yt == yt.round()).all()):
+                raise TypeError(f"{y_name} must be integer class labels, got non-integer values")
+        if yt.ndim != 1:
+            raise ValueError(f"{y_name} must be a 1-d array of class labels, got shape {tuple(yt.shape)}")
+        yt = yt.to(torch.int64)
+        if n_classes is not None and (int(yt.min()) < 0 or int(yt.max()) >= n_classes):
+            raise ValueError(
+                f"{y_name} must hold labels in [0, {n_classes}), got range [{int(yt.min())}, {int(yt.max())}]"
+            )
+    elif not bool(torch.isfinite(yt.double()).all()):
+        raise ValueError(f"{y_name} must contain only finite values (found NaN or inf)")
+    return xt, yt
 
 
 def check_rng(seed) -> np.random.Generator:
