@@ -12,12 +12,17 @@ installed (Colab, Binder, plain Jupyter): no test files are needed.
 
 The checks for each chapter live in ``hts_lib/book/checks/<chapter>.py`` and register themselves with
 :func:`register`.
+
+**Strict mode.** When the environment variable ``HTS_STRICT_CHECKS`` is ``1`` (the book build sets it in the
+``Makefile``), a check that does not pass raises :class:`CheckFailedError` carrying the report, so a wrong
+solution in a chapter fails the build instead of printing a report nobody reads. Students never set it.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
+import os
 import pkgutil
 import traceback
 from dataclasses import dataclass, field
@@ -25,7 +30,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Case", "CaseResult", "CheckReport", "register", "check", "exercises", "reference_answer"]
+__all__ = ["Case", "CaseResult", "CheckReport", "CheckFailedError", "STRICT_ENV", "strict_mode", "register",
+           "check", "exercises", "exercises_by_chapter", "reference_answer"]
+
+STRICT_ENV = "HTS_STRICT_CHECKS"
+"""Name of the environment variable that turns strict mode on (value ``1``, ``true`` or ``yes``)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,41 @@ class CheckReport:
     def _repr_pretty_(self, p, cycle):  # IPython display
         p.text(str(self))
 
+    def to_dict(self) -> dict:
+        """The report as plain JSON-ready data (the grader sends it out of the student's kernel this way).
+
+        >>> r = CheckReport("ex", "An exercise", (CaseResult("x=1", True, "ok"),))
+        >>> CheckReport.from_dict(r.to_dict()) == r
+        True
+        """
+        return {"exercise": self.exercise, "title": self.title,
+                "results": [{"description": r.description, "passed": bool(r.passed), "message": r.message}
+                            for r in self.results]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CheckReport":
+        """Inverse of :meth:`to_dict`."""
+        return cls(str(data["exercise"]), str(data["title"]),
+                   tuple(CaseResult(str(r["description"]), bool(r["passed"]), str(r["message"]))
+                         for r in data["results"]))
+
+
+class CheckFailedError(AssertionError):
+    """Raised by :func:`check` in strict mode when an answer fails; ``report`` holds the check's report."""
+
+    def __init__(self, report: CheckReport):
+        super().__init__(f"the answer check {report.exercise!r} failed (strict mode, {STRICT_ENV}=1):\n{report}")
+        self.report = report
+
+
+def strict_mode() -> bool:
+    """Whether strict mode is on: the environment variable ``HTS_STRICT_CHECKS`` is ``1``, ``true`` or ``yes``.
+
+    >>> isinstance(strict_mode(), bool)
+    True
+    """
+    return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes"}
+
 
 @dataclass(frozen=True)
 class _Exercise:
@@ -87,6 +131,7 @@ class _Exercise:
     title: str
     make_cases: Callable[[], list[Case]]
     reference: Callable
+    chapter: str  # the check module's name, which is the chapter's file name without .ipynb
 
 
 _REGISTRY: dict[str, _Exercise] = {}
@@ -101,7 +146,8 @@ def register(exercise: str, title: str, reference: Callable):
     def deco(make_cases):
         if exercise in _REGISTRY:
             raise ValueError(f"exercise {exercise!r} is registered twice")
-        _REGISTRY[exercise] = _Exercise(exercise, title, make_cases, reference)
+        chapter = make_cases.__module__.rpartition(".")[2]
+        _REGISTRY[exercise] = _Exercise(exercise, title, make_cases, reference, chapter)
         return make_cases
     return deco
 
@@ -115,6 +161,19 @@ def exercises() -> dict[str, str]:
     """Identifiers and titles of every exercise that has a check."""
     _load_all()
     return {k: v.title for k, v in sorted(_REGISTRY.items())}
+
+
+def exercises_by_chapter() -> dict[str, list[str]]:
+    """Exercise identifiers grouped by chapter (the chapter's file name without ``.ipynb``).
+
+    >>> exercises_by_chapter()["ch01_sgd_in_one_dimension"]
+    ['ch01-mc-moment', 'ch01-tail-index']
+    """
+    _load_all()
+    out: dict[str, list[str]] = {}
+    for k in sorted(_REGISTRY):
+        out.setdefault(_REGISTRY[k].chapter, []).append(k)
+    return dict(sorted(out.items()))
 
 
 def reference_answer(exercise: str) -> Callable:
@@ -145,7 +204,7 @@ def _default_compare(case: Case, got) -> tuple[bool, str]:
     return ok, msg
 
 
-def check(exercise: str, answer: Callable, *, verbose: bool = True) -> CheckReport:
+def check(exercise: str, answer: Callable, *, verbose: bool = True, strict: bool | None = None) -> CheckReport:
     """Run ``answer`` on the fixed cases of ``exercise`` and report what is right and what is off.
 
     Parameters
@@ -156,17 +215,29 @@ def check(exercise: str, answer: Callable, *, verbose: bool = True) -> CheckRepo
         The student's function, with the signature given in the exercise's stub.
     verbose : bool
         Print the report (default). The report is also returned.
+    strict : bool, optional
+        Raise :class:`CheckFailedError` when a case fails. Default: strict when the environment variable
+        ``HTS_STRICT_CHECKS`` is ``1`` (the book build), lenient otherwise (students, the grader).
 
     Returns
     -------
     CheckReport
         ``report.passed`` is True when every case is right.
+
+    Raises
+    ------
+    CheckFailedError
+        In strict mode, when a case fails; its message and its ``report`` attribute hold the report.
     """
     _load_all()
     if not isinstance(exercise, str) or exercise not in _REGISTRY:
         raise ValueError(f"unknown exercise {exercise!r}; known: {', '.join(sorted(_REGISTRY))}")
     if not callable(answer):
         raise TypeError(f"answer must be a function, got {type(answer).__name__}")
+    if strict is None:
+        strict = strict_mode()
+    elif not isinstance(strict, bool):
+        raise TypeError(f"strict must be True, False or None, got {type(strict).__name__}")
     ex = _REGISTRY[exercise]
     results = []
     for case in ex.make_cases():
@@ -185,6 +256,8 @@ def check(exercise: str, answer: Callable, *, verbose: bool = True) -> CheckRepo
             ok, msg = case.compare(case.expected, got)
         results.append(CaseResult(case.description, ok, msg))
     report = CheckReport(exercise, ex.title, tuple(results))
+    if strict and not report.passed:
+        raise CheckFailedError(report)
     if verbose:
         print(report)
     return report
