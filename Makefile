@@ -13,6 +13,9 @@ BOOK_FLAGS := -W -n --keep-going
 PYTEST_FLAGS ?= -q -m "not slow"
 export OMP_NUM_THREADS ?= 1
 export PYTHONHASHSEED := 0
+# Strict answer checks in the book build: a solution whose check(...) fails stops the build with the
+# check's report (hts_lib.book.checks). Only for the book: tests and graders run the checks leniently.
+book: export HTS_STRICT_CHECKS := 1
 
 .PHONY: env libcache book test test-fast browser clean student benchmarks help
 help:
