@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hts_lib.validation import check_int, check_rng
+from hts_lib.validation import check_int, check_path, check_rng
 
 __all__ = [
     "Dataset",
@@ -290,7 +290,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     array([[0, 1, 2],
            [3, 4, 5]], dtype=uint8)
     """
-    path = Path(path)
+    path = check_path("path", path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as fh:
@@ -616,7 +616,10 @@ def load_dataset(
     (0.0, 1.0)
     """
     if not isinstance(name, str) or name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+        raise (TypeError if not isinstance(name, str) else ValueError)(
+            f"name: unknown dataset {name!r}; valid names: {', '.join(DATASETS)}"
+        )
+    check_path("data_dir", data_dir, optional=True)
     rng = check_rng(seed)
 
     if name in ("mnist_subset", "digits"):
@@ -681,6 +684,8 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     >>> sha256_file(p)[:16]
     'e3b0c44298fc1c14'
     """
+    path = check_path("path", path)
+    chunk_size = check_int("chunk_size", chunk_size)
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk_size), b""):
