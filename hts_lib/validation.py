@@ -32,6 +32,30 @@ __all__ = [
 ]
 
 
+def _check_name(name) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string naming the argument, got {name!r}")
+
+
+def _check_options(**options) -> None:
+    """Check the checks' own options: flags are bools, bounds are real numbers or None, sizes are ints."""
+    for key, value in options.items():
+        if key in ("low", "high"):
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, (numbers.Real, np.number))
+                or math.isnan(float(value))
+            ):
+                raise TypeError(f"{key} must be a real number or None, got {value!r}")
+        elif key in ("min_size", "n_classes"):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < 0
+            ):
+                raise TypeError(f"{key} must be a non-negative int, got {value!r}")
+        elif not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{key} must be True or False, got {type(value).__name__} {value!r}")
+
+
 def check_real(
     name: str,
     value,
@@ -46,6 +70,8 @@ def check_real(
     >>> check_real("eta", 0.5, low=0, low_open=True)
     0.5
     """
+    _check_name(name)
+    _check_options(low=low, high=high, low_open=low_open, high_open=high_open)
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     x = float(value)
@@ -64,6 +90,7 @@ def check_positive(name: str, value) -> float:
     >>> check_positive("sigma", 2)
     2.0
     """
+    _check_name(name)
     return check_real(name, value, low=0.0, low_open=True)
 
 
@@ -73,6 +100,8 @@ def check_int(name: str, value, *, low: int | None = 1, high: int | None = None)
     >>> check_int("batch_size", 5.0)
     5
     """
+    _check_name(name)
+    _check_options(low=low, high=high)
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an integer, got bool")
     if isinstance(value, (numbers.Integral, np.integer)):
@@ -96,6 +125,8 @@ def check_probability(name: str, value, *, open_interval: bool = True) -> float:
     >>> check_probability("level", 0.9)
     0.9
     """
+    _check_name(name)
+    _check_options(open_interval=open_interval)
     return check_real(name, value, low=0.0, high=1.0, low_open=open_interval, high_open=open_interval)
 
 
@@ -107,11 +138,15 @@ def check_array(
     >>> check_array("x", [1, 2, 3], ndim=1).dtype
     dtype('float64')
     """
+    _check_name(name)
+    _check_options(min_size=min_size, finite=finite)
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be an array of real numbers ({exc})") from None
     if ndim is not None:
+        if not isinstance(ndim, (int, tuple)) or isinstance(ndim, bool):
+            raise TypeError(f"ndim must be an int, a tuple of ints or None, got {ndim!r}")
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
             raise ValueError(f"{name} must have ndim in {allowed}, got shape {arr.shape}")
@@ -130,6 +165,7 @@ def check_seed(name: str, value):
     >>> check_seed("seed", 3)
     3
     """
+    _check_name(name)
     if value is None or isinstance(value, (np.random.Generator, np.random.SeedSequence)):
         return value
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
@@ -145,6 +181,7 @@ def check_bool(name: str, value) -> bool:
     >>> check_bool("bias", np.True_)
     True
     """
+    _check_name(name)
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
     return bool(value)
@@ -156,6 +193,8 @@ def check_str(name: str, value, *, allow_empty: bool = False) -> str:
     >>> check_str("layer", "layer1")
     'layer1'
     """
+    _check_name(name)
+    _check_options(allow_empty=allow_empty)
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     if not allow_empty and not value:
@@ -169,6 +208,7 @@ def check_choice(name: str, value, choices) -> str:
     >>> check_choice("ci", "bootstrap", ("bootstrap", "asymptotic"))
     'bootstrap'
     """
+    _check_name(name)
     choices = tuple(choices)
     if not isinstance(value, str):
         raise TypeError(f"{name} must be one of {', '.join(map(repr, choices))}; got {type(value).__name__}")
@@ -183,6 +223,8 @@ def check_callable(name: str, value, *, optional: bool = False):
     >>> check_callable("loss_fn", len) is len
     True
     """
+    _check_name(name)
+    _check_options(optional=optional)
     if value is None and optional:
         return None
     if not callable(value):
@@ -196,6 +238,8 @@ def check_mapping(name: str, value, *, optional: bool = False):
     >>> check_mapping("overrides", {"eta": 0.1})
     {'eta': 0.1}
     """
+    _check_name(name)
+    _check_options(optional=optional)
     from collections.abc import Mapping
 
     if value is None and optional:
@@ -211,6 +255,8 @@ def check_path(name: str, value, *, optional: bool = False):
     >>> check_path("out_dir", "results").name
     'results'
     """
+    _check_name(name)
+    _check_options(optional=optional)
     import os
     from pathlib import Path
 
@@ -231,6 +277,7 @@ def check_axes(name: str, value):
     True
     >>> plt.close(fig)
     """
+    _check_name(name)
     from matplotlib.axes import Axes
 
     if not isinstance(value, Axes):
@@ -247,6 +294,7 @@ def check_model(name: str, value):
     >>> check_model("model", torch.nn.Linear(2, 1))
     Linear(in_features=2, out_features=1, bias=True)
     """
+    _check_name(name)
     import torch
 
     if not isinstance(value, torch.nn.Module):
