@@ -39,7 +39,7 @@ BAD_VALUES = {
 # Parameters that are not data: callbacks and options whose every value is legitimately "anything".
 SKIP_PARAMS = {"self", "kwargs", "args", "options", "run_fn", "progress"}
 
-# Documented special returns: NaN alpha when rho >= 0 is the answer, not an error (listed so a reader sees them).
+# Documented special returns: NaN alpha when rho >= 0 is the answer, not an error (listed for the reader).
 DOCUMENTED_SPECIAL = {
     "tail_index": "NaN when rho >= 0 (no stationary law with a power tail)",
     "kesten_tail_index": "NaN when rho >= 0",
@@ -140,9 +140,10 @@ def run_bad_calls(obj, qualname, *, time_limit=10.0, parameters=None, values=Non
                 call[p.name] = bad
                 pos = [call.pop(q.name) for q in params if q.kind == q.POSITIONAL_ONLY and q.name in call]
                 # The argument checks of hts_lib.validation name the argument they are told (their ``name``).
-                named = base["name"] if "name" in base and p.name != "name" and qualname.startswith(
-                    "hts_lib.validation") else p.name
-                outcomes.append(Outcome(qualname, p.name, label, *_classify(obj, pos, call, named, time_limit)))
+                is_check = qualname.startswith("hts_lib.validation") and "name" in base and p.name != "name"
+                named = base["name"] if is_check else p.name
+                kind, message = _classify(obj, pos, call, named, time_limit)
+                outcomes.append(Outcome(qualname, p.name, label, kind, message))
     finally:
         signal.signal(signal.SIGALRM, old)
     return outcomes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -32,24 +33,14 @@ SUBPACKAGES = [
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # Build from a copy of the sources, so that setuptools' build/ and egg-info folders stay out of the tree.
+    src = tmp_path_factory.mktemp("src")
+    shutil.copytree(ROOT / "hts_lib", src / "hts_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
     # --no-build-isolation: the environment's setuptools builds it, so nothing is downloaded at test time.
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
     (path,) = out.glob("hts_lib-*.whl")
     return path
 
