@@ -28,12 +28,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SUBPACKAGES = ["hts_lib.recursion", "hts_lib.simulate", "hts_lib.tails", "hts_lib.nn", "hts_lib.book",
-               "hts_lib.validation"]
+SUBPACKAGES = [
+    "hts_lib.recursion",
+    "hts_lib.simulate",
+    "hts_lib.tails",
+    "hts_lib.nn",
+    "hts_lib.book",
+    "hts_lib.validation",
+]
 
 BAD_VALUES = {
-    "nan": math.nan, "inf": math.inf, "-inf": -math.inf, "-1": -1, "0": 0, "2.5": 2.5, "str": "abc",
-    "empty list": [], "empty array": np.array([]), "array with nan": np.array([1.0, math.nan]), "complex": 1j,
+    "nan": math.nan,
+    "inf": math.inf,
+    "-inf": -math.inf,
+    "-1": -1,
+    "0": 0,
+    "2.5": 2.5,
+    "str": "abc",
+    "empty list": [],
+    "empty array": np.array([]),
+    "array with nan": np.array([1.0, math.nan]),
+    "complex": 1j,
 }
 
 # Parameters that are not data: callbacks and options whose every value is legitimately "anything".
@@ -90,13 +105,22 @@ def example_call(obj):
             tree = ast.parse(src)
         except SyntaxError:
             return None
-        call = next((n for n in ast.walk(tree) if isinstance(n, ast.Call)
-                     and isinstance(n.func, ast.Name) and n.func.id == name), None)
+        call = next(
+            (
+                n
+                for n in ast.walk(tree)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name
+            ),
+            None,
+        )
         if call is not None:
             try:
                 args = [eval(compile(ast.Expression(a), "<ex>", "eval"), ns) for a in call.args]
-                kwargs = {k.arg: eval(compile(ast.Expression(k.value), "<ex>", "eval"), ns)
-                          for k in call.keywords if k.arg is not None}
+                kwargs = {
+                    k.arg: eval(compile(ast.Expression(k.value), "<ex>", "eval"), ns)
+                    for k in call.keywords
+                    if k.arg is not None
+                }
             except Exception:
                 return None
             return ns, args, kwargs
@@ -112,8 +136,11 @@ def example_call(obj):
 def _bind(obj, args, kwargs):
     target = obj.__init__ if inspect.isclass(obj) else obj
     sig = inspect.signature(target)
-    params = [p for p in sig.parameters.values() if p.name not in SKIP_PARAMS
-              and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    params = [
+        p
+        for p in sig.parameters.values()
+        if p.name not in SKIP_PARAMS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
     bound = sig.bind_partial(*(([None] if inspect.isclass(obj) else []) + list(args)), **kwargs)
     values = dict(bound.arguments)
     values.pop("self", None)
@@ -152,8 +179,11 @@ def run_bad_calls(obj, qualname, *, time_limit=10.0, parameters=None, values=Non
 def _classify(obj, pos, kwargs, pname, time_limit):
     signal.setitimer(signal.ITIMER_REAL, time_limit)
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-                warnings.catch_warnings():
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore")
             obj(*pos, **kwargs)
         return "accepted", ""

@@ -57,14 +57,18 @@ def test_named_errors_overall(outcomes):
 
 
 def test_no_exception_from_deep_inside(outcomes):
-    bad = [f"{o.function}({o.parameter}={o.value}): {o.message}" for o in outcomes
-           if o.kind in ("other", "hang")]
+    bad = [
+        f"{o.function}({o.parameter}={o.value}): {o.message}" for o in outcomes if o.kind in ("other", "hang")
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_never_valid_values_are_named(outcomes):
-    bad = [f"{o.function}({o.parameter}={o.value}): {o.kind} {o.message}" for o in outcomes
-           if o.value in NEVER_VALID and o.kind != "named"]
+    bad = [
+        f"{o.function}({o.parameter}={o.value}): {o.kind} {o.message}"
+        for o in outcomes
+        if o.value in NEVER_VALID and o.kind != "named"
+    ]
     assert not bad, "\n".join(bad)
 
 
@@ -88,11 +92,14 @@ def test_drawn_bad_values_never_escape_as_other_exceptions(data):
     if not params:
         return
     name = data.draw(st.sampled_from([p.name for p in params]), label="parameter")
-    bad = data.draw(st.one_of(
-        st.just(math.nan),
-        st.complex_numbers(allow_nan=False, allow_infinity=False).filter(lambda z: z.imag != 0),
-        st.lists(st.floats(allow_nan=True), max_size=3).map(lambda v: np.array(v + [math.nan])),
-    ), label="value")
+    bad = data.draw(
+        st.one_of(
+            st.just(math.nan),
+            st.complex_numbers(allow_nan=False, allow_infinity=False).filter(lambda z: z.imag != 0),
+            st.lists(st.floats(allow_nan=True), max_size=3).map(lambda v: np.array(v + [math.nan])),
+        ),
+        label="value",
+    )
     audit.BAD_VALUES["drawn"] = bad
     try:
         (out,) = audit.run_bad_calls(obj, qualname, time_limit=20.0, parameters={name}, values={"drawn"})

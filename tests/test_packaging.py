@@ -39,7 +39,18 @@ def wheel(tmp_path_factory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     # --no-build-isolation: the environment's setuptools builds it, so nothing is downloaded at test time.
-    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "-q",
+        "-w",
+        str(out),
+        str(src),
+    ]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     (path,) = out.glob("hts_lib-*.whl")
     return path
