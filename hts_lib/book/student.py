@@ -13,7 +13,18 @@ The edition is generated, never committed: solutions live only in the instructor
 - everything between a ``{solution-start}`` and its ``{solution-end}`` (Markdown text and code cells alike), or
 - any code cell tagged ``solution``.
 
-Code cells tagged ``stub`` (the function a student completes) are kept as they are.
+Code cells tagged ``stub`` (the function a student completes) are kept as they are. Each student notebook records
+its chapter in its metadata (``hts.chapter``), and its title cell says how to hand it in.
+
+How students submit
+-------------------
+A student completes the stubs in the notebook they were given, keeping each function's name (the chapter's text
+names it), runs the notebook from the top (Restart & Run All) to see that it runs and what the checks say, saves
+it and hands in that one ``.ipynb`` file, under any file name; outputs may be kept or cleared. The instructor
+collects the files in one folder and grades them with ``hts-grade FOLDER --out gradebook.csv``
+(:mod:`hts_lib.book.grading`): it recognises the chapter from the notebook's title, re-runs the notebook in a fresh
+kernel and runs every exercise's answer check on the student's function, whether or not the ``check(...)`` call was
+kept.
 """
 
 from __future__ import annotations
@@ -34,7 +45,9 @@ _FENCE = r"(?P<fence>`{3,}|:{3,})"
 _SOLUTION_BLOCK = re.compile(rf"^{_FENCE}\{{solution\}}.*?^(?P=fence)[ \t]*$\n?", re.S | re.M)
 _GATE = re.compile(rf"^{_FENCE}\{{solution-(?P<kind>start|end)\}}.*?^(?P=fence)[ \t]*$\n?", re.S | re.M)
 NOTE = ("\n\n```{note}\nStudent edition: the solutions are not included. Each coding exercise has an answer check: "
-        "call `check(...)` as its text says.\n```\n")
+        "call `check(...)` as its text says.\n\n**To hand in:** complete the stubs (keep each function's name and this "
+        "title), run the whole notebook from the top, save it and submit this one `.ipynb` file. It is graded by "
+        "re-running it and checking each exercise's function.\n```\n")
 
 
 def _split_markdown(text: str, inside: bool) -> tuple[str, bool]:
@@ -127,6 +140,7 @@ def make_student_edition(root: Path | str = ".", out: Path | str = "student", *,
     (book / "chapters").mkdir(parents=True, exist_ok=True)
     for path in sorted((root / "chapters").glob("*.ipynb")):
         nb = strip_solutions(nbformat.read(path, as_version=4))
+        nb.metadata["hts"] = {"chapter": path.stem}  # how hts-grade recognises an edited title
         nbformat.write(nb, out / "chapters" / path.name)
         nbformat.write(nb, book / "chapters" / path.name)
     cfg = (book / "_config.yml").read_text()
