@@ -308,25 +308,28 @@ def check_inputs(
     x,
     y,
     *,
+    model=None,
     x_name: str = "x",
     y_name: str = "y",
-    n_classes: int | None = None,
-    input_shape: tuple | None = None,
     labels: bool = True,
 ):
-    """Check a batch of inputs and labels for a network; return them as torch tensors.
+    """Check a batch of inputs and targets for a network; return them as torch tensors.
 
-    ``x``: a real array or tensor with at least one row, finite, of shape ``(n, *input_shape)`` when
-    ``input_shape`` is given. ``y``: ``n`` integer labels in ``[0, n_classes)`` (when ``labels``), or ``n``
-    real targets.
+    ``x``: a finite real array or tensor with at least one row; when ``model`` is given, of a shape the model
+    accepts (tried on one row) and moved to the model's device and dtype. ``y``: as many rows; with
+    ``labels``, integer class labels in ``[0, n_outputs)`` (``n_outputs`` read from the model's output),
+    otherwise finite real targets.
 
-    >>> xt, yt = check_inputs(np.zeros((3, 2)), [0, 1, 1], n_classes=2)
-    >>> tuple(xt.shape), yt.dtype
-    ((3, 2), torch.int64)
+    >>> import torch
+    >>> xt, yt = check_inputs(np.zeros((3, 2)), [0, 1, 1], model=torch.nn.Linear(2, 2))
+    >>> tuple(xt.shape), xt.dtype, yt.dtype
+    ((3, 2), torch.float32, torch.int64)
     """
     import torch
 
-    def as_tensor(name, v, dtype):
+    _check_options(labels=labels)
+
+    def as_tensor(name, v):
         if isinstance(v, torch.Tensor):
             t = v
         else:
@@ -335,39 +338,49 @@ def check_inputs(
             except Exception:  # noqa: BLE001 - any conversion failure is a type error of the argument
                 raise TypeError(f"{name} must be an array or tensor, got {type(v).__name__}") from None
             if arr.dtype.kind not in "biuf":
-                raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype} ({type(v).__name__})")
+                raise TypeError(f"{name} must hold real numbers, got {type(v).__name__} of dtype {arr.dtype}")
             t = torch.as_tensor(arr)
         if t.is_complex() or t.dtype == torch.bool:
             raise TypeError(f"{name} must hold real numbers, got {t.dtype}")
         if t.ndim == 0 or t.shape[0] == 0:
             raise ValueError(f"{name} must hold at least one row, got shape {tuple(t.shape)}")
-        return t if dtype is None else t.to(dtype)
+        return t
 
-    xt = as_tensor(x_name, x, None)
-    if not xt.is_floating_point():
-        xt = xt.to(torch.float32)
-    if not bool(torch.isfinite(xt).all()):
-        raise ValueError(f"{x_name} must contain only finite values (found NaN or inf)")
-    if input_shape is not None and tuple(xt.shape[1:]) != tuple(input_shape):
-        raise ValueError(
-            f"{x_name} must have shape (n, {', '.join(map(str, input_shape))}), got {tuple(xt.shape)}"
-        )
-    yt = as_tensor(y_name, y, None)
-    if yt.shape[0] != xt.shape[0]:
+    xt, yt = as_tensor(x_name, x), as_tensor(y_name, y)
+    if xt.shape[0] != yt.shape[0]:
         raise ValueError(
             f"{x_name} and {y_name} must have the same number of rows, got {xt.shape[0]} and {yt.shape[0]}"
         )
+    if not bool(torch.isfinite(xt.double()).all()):
+        raise ValueError(f"{x_name} must contain only finite values (found NaN or inf)")
+    n_outputs = None
+    if model is not None:
+        p0 = next(model.parameters())
+        xt = xt.to(device=p0.device, dtype=p0.dtype)
+        yt = yt.to(device=p0.device)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                out = model(xt[:1])
+        except (RuntimeError, ValueError, IndexError) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"{x_name} of shape {tuple(xt.shape)} does not fit the model: {msg}") from None
+        finally:
+            model.train(was_training)
+        n_outputs = out.shape[-1] if out.ndim >= 2 else None
+    elif not xt.is_floating_point():
+        xt = xt.to(torch.float32)
     if labels:
-        if yt.is_floating_point():
-            if not bool(torch.isfinite(yt).all()) or not bool((yt == yt.round()).all()):
-                raise TypeError(f"{y_name} must be integer class labels, got non-integer values")
+        if yt.is_floating_point() and not bool((yt == yt.round()).all()):
+            raise TypeError(f"{y_name} must be integer class labels, got non-integer values")
         if yt.ndim != 1:
             raise ValueError(f"{y_name} must be a 1-d array of class labels, got shape {tuple(yt.shape)}")
         yt = yt.to(torch.int64)
-        if n_classes is not None and (int(yt.min()) < 0 or int(yt.max()) >= n_classes):
-            raise ValueError(
-                f"{y_name} must hold labels in [0, {n_classes}), got range [{int(yt.min())}, {int(yt.max())}]"
-            )
+        if int(yt.min()) < 0 or (n_outputs is not None and int(yt.max()) >= n_outputs):
+            upper = "..." if n_outputs is None else str(n_outputs)
+            got = f"[{int(yt.min())}, {int(yt.max())}]"
+            raise ValueError(f"{y_name} must hold class labels in [0, {upper}), got range {got}")
     elif not bool(torch.isfinite(yt.double()).all()):
         raise ValueError(f"{y_name} must contain only finite values (found NaN or inf)")
     return xt, yt

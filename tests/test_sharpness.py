@@ -153,5 +153,13 @@ def test_bad_input():
         hessian_trace(net, x, y, n_probes=1)
     with pytest.raises(ValueError, match="n_probes must be 0 .* or >= 2"):
         sharpness(net, x, y, n_probes=1)
-    with pytest.raises(ValueError, match="at least one example"):
+    with pytest.raises(ValueError, match="x must hold at least one row"):
         hessian_vector_product(net, x[:0], y[:0])
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        top_hessian_eigenvalue(1.0, x, y)
+    with pytest.raises(ValueError, match="x of shape .* does not fit the model"):
+        hessian_trace(net, x[:, :-1], y)
+    with pytest.raises(ValueError, match=r"y must hold class labels in \[0, "):
+        sharpness(net, x, y + 100)
+    with pytest.raises(TypeError, match="loss_fn must be callable"):
+        hessian_vector_product(net, x, y, loss_fn="mse")

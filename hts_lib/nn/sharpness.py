@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hts_lib.validation import check_int, check_real, check_rng
+from hts_lib.validation import check_callable, check_inputs, check_int, check_model, check_real, check_rng
 
 __all__ = [
     "SharpnessEstimate",
@@ -91,16 +91,11 @@ class SharpnessEstimate:
     n_probes: int = 0
 
 
-def _as_tensors(model: nn.Module, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    p0 = next(model.parameters())
-    xt = torch.as_tensor(x, device=p0.device)
-    xt = xt.to(p0.dtype) if xt.is_floating_point() else xt
-    yt = torch.as_tensor(y, device=p0.device)
-    if xt.shape[0] != yt.shape[0]:
-        raise ValueError(f"x and y must have the same number of rows, got {xt.shape[0]} and {yt.shape[0]}")
-    if xt.shape[0] < 1:
-        raise ValueError("x must hold at least one example")
-    return xt, yt
+def _as_tensors(model: nn.Module, x, y, loss_fn=None) -> tuple[torch.Tensor, torch.Tensor]:
+    check_model("model", model)
+    check_callable("loss_fn", loss_fn, optional=True)
+    # Cross-entropy (the default) takes class labels; a caller's loss may take real targets.
+    return check_inputs(x, y, model=model, labels=loss_fn is None)
 
 
 def hessian_vector_product(model: nn.Module, x, y, *, loss_fn: Callable | None = None,
@@ -149,7 +144,7 @@ def hessian_vector_product(model: nn.Module, x, y, *, loss_fn: Callable | None =
     from torch.func import functional_call, grad, vjp
 
     chunk_size = check_int("chunk_size", chunk_size, low=1)
-    xt, yt = _as_tensors(model, x, y)
+    xt, yt = _as_tensors(model, x, y, loss_fn)
     loss_fn = loss_fn or nn.functional.cross_entropy
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
