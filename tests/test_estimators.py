@@ -93,6 +93,118 @@ def test_alpha_stable_floor_leaves_wide_ranging_data_alone():
     assert "exact_zeros" not in alpha_stable(x, ci="none").flags
 
 
+def test_alpha_stable_point_estimates_unchanged_by_block_statistics():
+    # values of the implementation before the estimate was computed from per-block statistics (the
+    # row-bootstrap version), on fixed seeds: the definition did not change, so neither may the value.
+    # rel=1e-12: block sums are now added in another order (strided views), a rounding-level change.
+    y = sample_symmetric_stable(1.2, 5000, seed=12)
+    v = np.random.default_rng(13).standard_t(1.5, size=(4000, 2))
+    assert alpha_stable(y, ci="none").alpha == pytest.approx(1.1714848997224507, rel=1e-12)
+    assert alpha_stable(y, m=[3, 7, 40], ci="none").alpha == pytest.approx(1.172942936895795, rel=1e-12)
+    assert alpha_stable(y, center=True, ci="none").alpha == pytest.approx(1.1707873799514728, rel=1e-12)
+    assert alpha_stable(v, ci="none").alpha == pytest.approx(1.2864398818989913, rel=1e-12)
+    # the interval does not move the point estimate
+    assert alpha_stable(y, seed=0).alpha == alpha_stable(y, ci="none").alpha
+
+
+def test_order_statistic_bootstraps_unchanged_by_the_shared_helper():
+    # (alpha, ci_low, ci_high) of the implementation before the bootstrap loops were merged into one
+    # helper, same seed: the helper draws the same multiplicities, so the intervals are identical
+    x = sample_symmetric_stable(1.5, 3000, seed=11)
+    old = {(hill, None): (1.669453193244452, 1.456899789476701, 1.8976538494101205),
+           (hill, 200): (1.762936314625411, 1.523849924597128, 1.95430232090315),
+           (pickands, 100): (1.1340098951449447, 0.8295672472863854, 2.028579824826658),
+           (moment_estimator, None): (1.6859008054144076, 1.4263789641783775, 2.397709671172595),
+           (powerlaw_mle, None): (1.8785540326599524, 1.6672728748019976, 2.0041891671597463)}
+    for (f, k), expected in old.items():
+        kw = {} if k is None else {"k": k}
+        e = f(x, ci="bootstrap", n_boot=40, seed=3, **kw)
+        assert (e.alpha, e.ci_low, e.ci_high) == pytest.approx(expected, rel=1e-12), f.__name__
+
+
+def _block_bootstrap_reference(x, ms, length, n_boot, seed, level):
+    """Independent implementation: resample whole bootstrap blocks, lay them end to end, re-run the
+    estimator of Corollary 2.4 on the new sequence (valid when length is a multiple of every m)."""
+    rng = np.random.default_rng(seed)
+    n_blocks = len(x) // length
+    blocks = [x[b * length:(b + 1) * length] for b in range(n_blocks - 1)] + [x[(n_blocks - 1) * length:]]
+
+    def estimate(seq):
+        per_m = []
+        for m in ms:
+            nb = len(seq) // m
+            log_y = np.log(np.abs(seq[:nb * m].reshape(nb, m).sum(axis=1)))
+            per_m.append(math.log(m) / (log_y.mean() - np.log(np.abs(seq[:nb * m])).mean()))
+        return float(np.median(per_m))
+
+    reps = []
+    for _ in range(n_boot):
+        counts = np.bincount(rng.integers(0, n_blocks, n_blocks), minlength=n_blocks)
+        reps.append(estimate(np.concatenate([blocks[b] for b in range(n_blocks) for _ in range(counts[b])])))
+    se = np.std(reps, ddof=1)
+    t = stats.t.ppf(0.5 + level / 2, n_blocks - 1)
+    alpha = estimate(x)
+    return alpha - t * se, alpha + t * se
+
+
+def test_alpha_stable_block_bootstrap_matches_direct_resampling():
+    # the per-block statistics give exactly the estimator on the resampled blocks laid end to end,
+    # because every m divides the block length (300) and the 100 rows left over for the last block.
+    # rel=1e-9: sums in another order.
+    x = np.random.default_rng(3).standard_t(1.3, 3100)
+    ms = (2, 5, 10, 50, 100)
+    lo, hi = _block_bootstrap_reference(x, ms, 300, 30, 4, 0.8)
+    e = alpha_stable(x, m=ms, n_boot=30, seed=4, level=0.8, block_length=300, order_check=False)
+    assert (e.ci_low, e.ci_high) == pytest.approx((lo, hi), rel=1e-9)
+    assert "few_bootstrap_blocks" not in e.flags and "blocks of 300" in e.ci_method
+    # the default block length is the least common multiple of the m values, or max(m) when the
+    # multiple leaves fewer than 10 blocks (3100 // 350 = 8)
+    assert "blocks of 100 " in alpha_stable(x, m=ms, n_boot=20, seed=0).ci_method
+    assert "blocks of 350 " in alpha_stable(np.tile(x, 2), m=[2, 7, 50], n_boot=20, seed=0).ci_method
+    assert "blocks of 50 " in alpha_stable(x, m=[2, 7, 50], n_boot=20, seed=0).ci_method
+    assert "few_bootstrap_blocks" in alpha_stable(x, m=ms, n_boot=20, seed=0, block_length=400).flags
+
+
+def _ar1(phi: float, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal(n)
+    x = np.empty(n)
+    x[0] = noise[0] / math.sqrt(1 - phi * phi)  # start in the stationary law
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + noise[i]
+    return x
+
+
+def test_alpha_stable_flags_light_tailed_dependent_data():
+    # a Gaussian AR(1) with coefficient 0.95 has a finite variance (the answer should be 2), but in
+    # storage order neighbouring values add up coherently and the estimate is far below 2 with a tight
+    # interval. It must carry the flag. The same values in a random order are not flagged.
+    x = _ar1(0.95, 20_000, seed=5)
+    x = x - x.mean()
+    e = alpha_stable(x, seed=0)
+    assert e.ci_high < 1.5  # the failure the flag is for: a tight interval well below 2
+    assert "serial_dependence" in e.flags and "at_ceiling" not in e.flags
+    shuffled = alpha_stable(np.random.default_rng(6).permutation(x), seed=0)
+    assert "serial_dependence" not in shuffled.flags
+    # the random-order value reported beside it is near 2: 1.89 here (the sum of 20 correlated steps
+    # is still far from Gaussian for m <= 20); 0.2 is several times its bootstrap SE (about 0.03)
+    reported = float(e.ci_method.split("random order: ")[1].split(" ")[0])
+    assert abs(reported - 2.0) < 0.2
+    # without the check no flag is computed
+    assert "serial_dependence" not in alpha_stable(x, seed=0, order_check=False).flags
+
+
+def test_alpha_stable_on_a_vgg_sized_layer():
+    # the largest VGG-11 layer (512 x 512 x 3 x 3 = 2,359,296 weights) filled with SaS(1.5): the target
+    # of the VGG performance work is an estimate within 0.1; the bootstrap SE here is about 0.004, so 0.1
+    # is 25 SE (the target, not a statistical tolerance). The i.i.d. rows are not flagged as dependent.
+    x = sample_symmetric_stable(1.5, 512 * 512 * 3 * 3, seed=7)
+    e = alpha_stable(x, seed=1)
+    assert abs(e.alpha - 1.5) < 0.1
+    assert e.ci_high - e.ci_low < 0.05 and "serial_dependence" not in e.flags
+    assert "blocks of 1000 " in e.ci_method
+
+
 def test_hill_fast_path_equals_full_sort():
     # with k given, hill keeps only the k+1 largest values (np.partition); the bootstrap path sorts all
     x = np.random.default_rng(1).standard_t(2.0, 5000)
@@ -368,6 +480,9 @@ def test_bad_samples(f, bad, match):
     (lambda: hill(GOOD, ci="percentile"), "ci must be"),
     (lambda: pickands(GOOD, ci="gamma"), "ci must be"),
     (lambda: alpha_stable(GOOD, ci="undersmooth"), "ci must be"),
+    (lambda: alpha_stable(GOOD, n_boot=5), "n_boot"),
+    (lambda: alpha_stable(GOOD, block_length=0), "block_length"),
+    (lambda: alpha_stable(GOOD, block_length=201), "block_length"),
     (lambda: powerlaw_mle(GOOD, ci="asymptotic"), "ci must be"),
     (lambda: hill(GOOD, ci="bootstrap", n_boot=5), "n_boot"),
     (lambda: powerlaw_mle(GOOD, k_min=1), "k_min"),
@@ -382,6 +497,11 @@ def test_bad_samples(f, bad, match):
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_alpha_stable_order_check_must_be_bool():
+    with pytest.raises(TypeError, match="order_check"):
+        alpha_stable(GOOD, order_check="yes")
 
 
 def test_ties_at_the_top_are_reported():

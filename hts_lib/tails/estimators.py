@@ -61,6 +61,10 @@ MIN_BLOCKS = 10
 CEILING_MARGIN = 0.05
 #: Undersmoothing factor of the default Hill interval (interval computed at ``k // 4``).
 UNDERSMOOTH = 4
+#: ``alpha_stable``'s storage-order check compares with at most this many rows in a random order.
+ORDER_CHECK_ROWS = 2 ** 18
+#: Two-sided 1 % normal quantile of the storage-order test of ``alpha_stable`` (flag ``"serial_dependence"``).
+_Z_ORDER = 2.5758293035489004
 
 _Z95 = 1.6448536269514722  # one-sided 95 % normal quantile
 
@@ -93,7 +97,8 @@ class TailEstimate:
         Block sizes (``alpha_stable`` only).
     flags : tuple of str
         Warnings: ``"too_few_tail_samples"``, ``"light_tailed"``, ``"at_ceiling"``,
-        ``"not_centred"``, ``"few_blocks"``, ``"exact_zeros"``.
+        ``"not_centred"``, ``"few_blocks"``, ``"exact_zeros"``, ``"serial_dependence"``,
+        ``"few_bootstrap_blocks"``.
     ci_method : str
         How the interval was computed.
     """
@@ -200,7 +205,7 @@ def _magnitudes(x, direction=None, name: str = "x") -> np.ndarray:
 
 
 def _sorted_logs(a: np.ndarray) -> np.ndarray:
-    """Logs of the positive magnitudes, in decreasing order."""
+    """Return the logs of the positive magnitudes, in decreasing order."""
     pos = a[a > 0]
     if pos.size < MIN_SAMPLES:
         raise ValueError(f"x must hold at least {MIN_SAMPLES} non-zero magnitudes, got {pos.size}")
@@ -274,7 +279,7 @@ def _select_k(y: np.ndarray) -> int:
 
 
 def _gamma_interval(s: float, k: int, level: float) -> tuple[float, float]:
-    """Exact interval for ``alpha`` when ``s = sum of k log-excesses`` of a Pareto tail (``alpha s ~ Gamma(k)``)."""
+    """Exact interval for ``alpha`` from ``s``, a sum of ``k`` Pareto log-excesses (alpha s ~ Gamma(k))."""
     lo_q, hi_q = (1.0 - level) / 2.0, (1.0 + level) / 2.0
     if s <= 0.0:
         return math.inf, math.inf
@@ -309,8 +314,26 @@ def _light_tail_test(d: np.ndarray) -> bool:
     return g - _Z95 * _moment_se(g) / math.sqrt(d.size) <= 0.0
 
 
-def _bootstrap_counts(rng: np.random.Generator, n: int) -> np.ndarray:
-    return np.bincount(rng.integers(0, n, n), minlength=n)
+def _bootstrap(n_units: int, statistic, n_boot, rng: np.random.Generator) -> np.ndarray:
+    """``statistic(counts)`` over ``n_boot`` resamples of ``n_units`` units drawn with replacement.
+
+    ``counts[i]`` is how often unit ``i`` was drawn (a multinomial vector summing to ``n_units``).
+    A unit is one sample for the order-statistic estimators (the sorted sample is expanded with
+    ``np.repeat(sorted, counts)``, which stays sorted: no sort per resample) and one block of
+    consecutive rows for :func:`alpha_stable`. Every estimator's bootstrap goes through here.
+    """
+    n_boot = check_int("n_boot", n_boot, low=20)
+    reps = np.empty(n_boot)
+    for b in range(n_boot):
+        reps[b] = statistic(np.bincount(rng.integers(0, n_units, n_units), minlength=n_units))
+    return reps
+
+
+def _alpha_of_gamma(g: float) -> float:
+    """``1/gamma`` for ``gamma > 0``, ``inf`` for ``gamma <= 0`` (a light tail), ``nan`` for ``nan``."""
+    if not math.isfinite(g):
+        return math.nan if math.isnan(g) else (0.0 if g > 0 else math.inf)
+    return 1.0 / g if g > 0 else math.inf
 
 
 def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -449,15 +472,13 @@ def hill(x, k: int | None = None, *, level: float = 0.9, ci: str = "undersmooth"
         lo, hi = min(lo, alpha), max(hi, alpha)
         ci_method = f"exact Pareto-tail (Gamma) interval at k={k_ci} (undersmoothed, k // {UNDERSMOOTH})"
     elif ci == "bootstrap":
-        n_boot = check_int("n_boot", n_boot, low=20)
-        rng = check_rng(seed)
-        reps = np.empty(n_boot)
-        for b in range(n_boot):
-            yb = np.repeat(y, _bootstrap_counts(rng, y.size))
+        def rep(counts):
+            yb = np.repeat(y, counts)
             kb = _select_k(yb) if k_user is None else k
             sb = float((yb[:kb] - yb[kb]).sum())
-            reps[b] = kb / sb if sb > 0 else math.inf
-        lo, hi = _percentile(reps, level)
+            return kb / sb if sb > 0 else math.inf
+
+        lo, hi = _percentile(_bootstrap(y.size, rep, n_boot, check_rng(seed)), level)
         ci_method = f"percentile bootstrap, {n_boot} resamples, k re-selected" if k_user is None else \
             f"percentile bootstrap, {n_boot} resamples, k={k} fixed"
     return TailEstimate(alpha=float(alpha), ci_low=lo, ci_high=hi, level=level, method="hill", n=n,
@@ -521,7 +542,7 @@ def hill_path(x, k_values=None, *, level: float = 0.9, direction=None) -> HillPa
 # ----------------------------------------------------------------------------------------------
 
 def _gamma_to_alpha_interval(g: float, se: float, level: float) -> tuple[float, float]:
-    """Normal interval ``g +- z se`` for ``gamma``, mapped to ``alpha = 1/gamma`` (``inf`` where ``gamma <= 0``)."""
+    """Map the normal interval ``g +- z se`` of ``gamma`` to ``alpha = 1/gamma`` (inf at ``gamma <= 0``)."""
     z = float(stats.norm.ppf(0.5 + level / 2.0))
     g_lo, g_hi = g - z * se, g + z * se
     a_lo = 1.0 / g_hi if g_hi > 0 else math.inf
@@ -554,7 +575,9 @@ def pickands(x, k: int | None = None, *, level: float = 0.9, ci: str = "asymptot
         ``alpha`` (``ci_high = inf`` when it reaches ``gamma <= 0``). ``"bootstrap"``: percentile
         interval over ``n_boot`` resamples (same ``k``).
     n_boot : int
+        Bootstrap resamples (``ci="bootstrap"``), at least 20.
     seed : int, Generator or None
+        Randomness of the bootstrap.
     direction : array_like, optional
 
     Returns
@@ -604,7 +627,8 @@ def pickands(x, k: int | None = None, *, level: float = 0.9, ci: str = "asymptot
 
     g = est(z)
     if not math.isfinite(g):
-        raise ValueError(f"tied order statistics at k={k}: the Pickands estimate is undefined; choose another k")
+        raise ValueError(f"tied order statistics at k={k}: the Pickands estimate is undefined; "
+                         "choose another k")
     flags = []
     if k < MIN_TAIL:
         flags.append("too_few_tail_samples")
@@ -618,13 +642,8 @@ def pickands(x, k: int | None = None, *, level: float = 0.9, ci: str = "asymptot
         lo, hi = _gamma_to_alpha_interval(g, se, level)
         ci_method = "asymptotic normal interval for gamma, mapped to alpha"
     elif ci == "bootstrap":
-        n_boot = check_int("n_boot", n_boot, low=20)
-        rng = check_rng(seed)
-        reps = np.empty(n_boot)
-        for b in range(n_boot):
-            gb = est(np.repeat(z, _bootstrap_counts(rng, n)))
-            reps[b] = (1.0 / gb if gb > 0 else math.inf) if math.isfinite(gb) else math.nan
-        lo, hi = _percentile(reps, level)
+        lo, hi = _percentile(_bootstrap(n, lambda counts: _alpha_of_gamma(est(np.repeat(z, counts))), n_boot,
+                                        check_rng(seed)), level)
         ci_method = f"percentile bootstrap, {n_boot} resamples, k={k} fixed"
     return TailEstimate(alpha=float(alpha), ci_low=lo, ci_high=hi, level=level, method="pickands", n=n,
                         k=int(k), x_min=float(z[4 * k - 1]), flags=tuple(flags), ci_method=ci_method)
@@ -644,8 +663,11 @@ def moment_estimator(x, k: int | None = None, *, level: float = 0.9, ci: str = "
     ci : {"asymptotic", "bootstrap", "none"}
         ``"asymptotic"``: normal interval for ``gamma`` (variance in Notes) mapped to ``alpha``.
     n_boot : int
+        Bootstrap resamples (``ci="bootstrap"``, same ``k``), at least 20.
     seed : int, Generator or None
+        Seeds the bootstrap.
     direction : array_like, optional
+        As in :func:`hill`.
 
     Returns
     -------
@@ -697,14 +719,11 @@ def moment_estimator(x, k: int | None = None, *, level: float = 0.9, ci: str = "
         lo, hi = _gamma_to_alpha_interval(g, se, level) if math.isfinite(g) else (math.inf, math.inf)
         ci_method = "asymptotic normal interval for gamma, mapped to alpha"
     elif ci == "bootstrap":
-        n_boot = check_int("n_boot", n_boot, low=20)
-        rng = check_rng(seed)
-        reps = np.empty(n_boot)
-        for b in range(n_boot):
-            yb = np.repeat(y, _bootstrap_counts(rng, y.size))
-            gb = _moment_gamma(yb[:k] - yb[k])
-            reps[b] = 1.0 / gb if gb > 0 else math.inf
-        lo, hi = _percentile(reps, level)
+        def rep(counts):
+            yb = np.repeat(y, counts)
+            return _alpha_of_gamma(_moment_gamma(yb[:k] - yb[k]))
+
+        lo, hi = _percentile(_bootstrap(y.size, rep, n_boot, check_rng(seed)), level)
         ci_method = f"percentile bootstrap, {n_boot} resamples, k={k} fixed"
     return TailEstimate(alpha=float(alpha), ci_low=lo, ci_high=hi, level=level, method="moment", n=n,
                         k=int(k), x_min=float(math.exp(y[k])), flags=tuple(flags), ci_method=ci_method)
@@ -714,30 +733,108 @@ def moment_estimator(x, k: int | None = None, *, level: float = 0.9, ci: str = "
 # The authors' estimator: block sums of stable vectors
 # ----------------------------------------------------------------------------------------------
 
-def _alpha_stable_core(arr: np.ndarray, ms: Sequence[int]) -> np.ndarray:
-    """Per-``m`` estimates (Corollary 2.4) on rows of ``arr`` (shape ``(N, d)``), in their given order."""
-    norms = np.linalg.norm(arr, axis=1)
-    # floor for exact zeros only: relative to the smallest non-zero norm, so that it never touches a
-    # genuine value (data may span dozens of orders of magnitude) and the estimator stays scale invariant
-    floor = np.finfo(float).eps * float(norms[norms > 0].min())
-    log_x = np.log(np.maximum(norms, floor))
-    out = np.empty(len(ms))
-    for j, m in enumerate(ms):
-        nb = arr.shape[0] // m
-        used = nb * m
-        y = arr[:used].reshape(nb, m, arr.shape[1]).sum(axis=1)
-        log_y = np.log(np.maximum(np.linalg.norm(y, axis=1), floor))
-        inv = (log_y.mean() - log_x[:used].mean()) / math.log(m)
-        out[j] = 1.0 / inv if inv > 0 else math.inf
+def _block_sums(v: np.ndarray, m: int, done: dict) -> np.ndarray:
+    """Return the sums of the ``len(v) // m`` consecutive blocks of ``m`` rows of ``v``.
+
+    Built from the sums already in ``done`` (block size -> sums) for the largest size dividing ``m``, by
+    adding ``k = m / size`` strided views (``k`` adds over ``N / size`` rows instead of a pass over ``N``);
+    the authors' sizes 2, 5, 10, ..., 1000 then cost about two passes over the data in all.
+    """
+    base_m = max((q for q in done if m % q == 0), default=1)
+    base = done.get(base_m, v)
+    k = m // base_m
+    nb = len(v) // m
+    if k > 16:
+        out = base[:nb * k].reshape(nb, k, *base.shape[1:]).sum(axis=1)
+    else:
+        out = base[0:nb * k:k].copy()
+        for r in range(1, k):
+            out += base[r:nb * k:k]
+    done[m] = out
     return out
 
 
-def _median(v: np.ndarray) -> float:
-    return float(np.median(v))
+def _block_statistics(arr: np.ndarray, ms: Sequence[int], length: int) -> tuple[np.ndarray, np.ndarray,
+                                                                                  np.ndarray]:
+    """Per-``m`` estimates (Corollary 2.4) and the per-block statistics the bootstrap needs.
+
+    The rows of ``arr`` (shape ``(N, d)``) are taken in their given order. Returns
+    ``(alpha_m, sums, counts)``: ``sums[b, i]`` is the sum of
+    ``Z_j = log|Y_j| - mean(log|X_i| over block j)`` over the blocks ``j`` of size ``ms[i]`` that start in
+    bootstrap block ``b`` (rows ``[b L, (b + 1) L)``, the last one taking the remainder), ``counts[b, i]``
+    their number. About two passes over the data in all; a resample is then a weighted sum of ``B`` rows.
+    """
+    n, d = arr.shape
+    v = arr[:, 0] if d == 1 else arr
+    log_x = np.abs(v) if d == 1 else np.linalg.norm(v, axis=1)  # the norms, turned into logs in place
+    # floor for exact zeros only: relative to the smallest non-zero norm, so that it never touches a
+    # genuine value (data may span dozens of orders of magnitude) and the estimator stays scale invariant
+    smallest = float(log_x.min())
+    floor = np.finfo(float).eps * (smallest if smallest > 0 else float(log_x[log_x > 0].min()))
+    np.log(np.maximum(log_x, floor, out=log_x), out=log_x)
+    n_boot_blocks = max(n // length, 1)
+    first = np.arange(n_boot_blocks) * length  # first row of each bootstrap block
+    alpha_m = np.empty(len(ms))
+    sums = np.empty((n_boot_blocks, len(ms)))
+    counts = np.empty((n_boot_blocks, len(ms)))
+    done_x: dict = {}
+    done_log: dict = {}
+    for i in sorted(range(len(ms)), key=lambda j: ms[j]):
+        m = ms[i]
+        nb = n // m
+        used = nb * m
+        y = _block_sums(v, m, done_x)
+        log_y = np.abs(y) if d == 1 else np.linalg.norm(y, axis=1)
+        np.log(np.maximum(log_y, floor, out=log_y), out=log_y)
+        inv = (log_y.mean() - log_x[:used].mean()) / math.log(m)
+        alpha_m[i] = 1.0 / inv if inv > 0 else math.inf
+        z = np.divide(_block_sums(log_x, m, done_log), -m)
+        z += log_y
+        # block j (rows jm .. jm+m-1) belongs to the bootstrap block holding its first row
+        start = np.minimum(-(-first // m), nb)
+        counts[:, i] = np.diff(np.append(start, nb))
+        # a zero appended so that every start is a valid index; empty bootstrap blocks are set to 0
+        sums[:, i] = np.where(counts[:, i] > 0, np.add.reduceat(np.append(z, 0.0), start), 0.0)
+    return alpha_m, sums, counts
 
 
+def _block_replicate(counts: np.ndarray, sums: np.ndarray, n_blocks: np.ndarray, log_m: np.ndarray) -> float:
+    """Evaluate the estimator (median over ``m``) on a resample drawing block ``b`` ``counts[b]`` times."""
+    den = counts @ n_blocks
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = (counts @ sums) / den / log_m
+        a = np.where(inv > 0, 1.0 / inv, math.inf)
+    a[den == 0] = math.nan  # no block of that size was drawn
+    return float(np.median(a))
+
+
+def _block_bootstrap_se(arr: np.ndarray, ms: Sequence[int], length: int, n_boot: int,
+                        rng: np.random.Generator) -> tuple[float, float, int]:
+    """``(alpha, se, B)``: the estimate and its block-bootstrap standard error over ``B`` blocks."""
+    alpha_m, sums, n_blocks = _block_statistics(arr, ms, length)
+    log_m = np.log(np.asarray(ms, dtype=float))
+    reps = _bootstrap(sums.shape[0], lambda c: _block_replicate(c, sums, n_blocks, log_m), n_boot, rng)
+    finite = reps[np.isfinite(reps)]
+    se = float(np.std(finite, ddof=1)) if finite.size > 1 else math.inf
+    return float(np.median(alpha_m)), se, sums.shape[0]
+
+
+def _default_block_length(n: int, ms: Sequence[int]) -> int:
+    """Return the default bootstrap block length of :func:`alpha_stable`.
+
+    The least common multiple of the block sizes (every size-``m`` block then lies inside one bootstrap
+    block), or ``max(m)`` when the multiple leaves fewer than ``MIN_BLOCKS`` bootstrap blocks.
+
+    Examples
+    --------
+    >>> _default_block_length(2_359_296, DEFAULT_M), _default_block_length(1000, (2, 5, 10, 20, 50, 100))
+    (1000, 100)
+    """
+    lcm = math.lcm(*ms)
+    return int(lcm if n // lcm >= MIN_BLOCKS else max(ms))
 def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = False, level: float = 0.9,
-                 ci: str = "bootstrap", n_boot: int = 200, seed=None) -> TailEstimate:
+                 ci: str = "bootstrap", n_boot: int = 200, seed=None, block_length: int | None = None,
+                 order_check: bool = True) -> TailEstimate:
     r"""Block-sum estimator of the stability index (Mohammadi, Mohammadpour & Ogata 2015, Cor. 2.4).
 
     The estimator used by Gurbuzbalaban, Simsekli & Zhu (2021) for SGD iterates and network weights.
@@ -763,12 +860,24 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
     level : float
     ci : {"bootstrap", "none"}
         ``alpha +- z se``, with ``se`` the standard deviation of the estimator (same ``m`` list) over
-        ``n_boot`` resamples of the rows. The estimator is nearly unbiased for stable data, and this
-        interval covered 87-93 % of the time at nominal 90 % for SaS samples with ``alpha`` in
-        {0.8, 1.5, 1.8} and N in {1e3, 1e4}; the percentile interval over-covered (92-100 %) because
-        resamples with repeated large values make the bootstrap law skewed.
+        ``n_boot`` block-bootstrap resamples (blocks of ``block_length`` consecutive rows drawn with
+        replacement, so that dependence between neighbouring rows is kept) and ``z`` the Student
+        quantile with ``B - 1`` degrees of freedom for ``B`` blocks. See Notes for what the interval
+        assumes. Not a percentile interval: with i.i.d. resampling of the rows that over-covered (92-100 %
+        at nominal 90 %) because resamples with repeated large values make the bootstrap law skewed.
     n_boot : int
+        Bootstrap resamples, at least 20.
     seed : int, Generator or None
+        Randomness of the bootstrap and of the storage-order check.
+    block_length : int, optional
+        Rows per bootstrap block, ``1 <= block_length <= N``. Default: the least common multiple of the
+        ``m`` values (1000 for the authors' list), so that every size-``m`` block lies inside one
+        bootstrap block; ``max(m)`` when that multiple leaves fewer than ``MIN_BLOCKS`` blocks. A longer
+        block keeps longer-range dependence and gives a wider interval (fewer blocks).
+    order_check : bool
+        With ``ci="bootstrap"``: also estimate on the rows in a random order (at most
+        ``ORDER_CHECK_ROWS = 2**18`` of them) and set the flag ``"serial_dependence"`` when the two
+        estimates differ (Notes).
 
     Returns
     -------
@@ -779,7 +888,9 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
     ------
     ValueError
         Non-finite values, fewer than :data:`MIN_SAMPLES` rows, all rows equal, an ``m`` outside
-        ``[2, N // 2]``, unknown ``ci``.
+        ``[2, N // 2]``, unknown ``ci``, ``n_boot < 20``, ``block_length`` outside ``[1, N]``.
+    TypeError
+        ``order_check`` not a bool.
 
     Notes
     -----
@@ -795,6 +906,36 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
     are not stable samples and each one pulls the mean log-norm down by about 36: with 2 % zero rows an
     SaS(1.5) sample of 2000 gave 0.96 instead of 1.39, so they set the flag ``"exact_zeros"``; remove
     them (or find out why they are there) before estimating.
+
+    *Interval, and what it assumes.* The estimate is a function of per-block statistics only: with
+    :math:`Z_j = \log|Y_j| - \frac1m\sum_{i \in j}\log|X_i|`, :math:`1/\hat\alpha_m = \bar Z / \log m`.
+    The rows are cut into :math:`B = \lfloor N/L \rfloor` bootstrap blocks of :math:`L` consecutive rows
+    (``block_length``, the last block taking the remainder); each size-``m`` block belongs to the bootstrap
+    block holding its first row, and the sums :math:`S_{b,m}` of its :math:`Z_j` and their counts
+    :math:`n_{b,m}` are computed once, in about two passes over the data. A resample draws :math:`B`
+    bootstrap blocks with replacement (counts :math:`c_b`) and gives
+    :math:`1/\hat\alpha_m^* = \sum_b c_b S_{b,m} / (\log m \sum_b c_b n_{b,m})`: a non-overlapping block
+    bootstrap (Carlstein 1986) whose cost does not grow with :math:`N`. When :math:`L` is a multiple of
+    every ``m`` (the default) a resample is exactly the estimator on the chosen blocks laid end to end.
+    The interval is valid for **the value the estimator converges to on a stationary sequence whose
+    dependence dies out within about L rows**, and it takes the Student quantile with :math:`B - 1`
+    degrees of freedom because a standard error from :math:`B` blocks is as noisy as one from
+    :math:`B` batch means. For i.i.d. SaS samples with ``alpha`` in {0.8, 1.5, 1.8} and N in {1e3, 1e4} it
+    covered 0.875-0.91 at nominal 90 % (200 samples per case, standard error 0.02). It is
+    **not** an interval for the tail index of dependent data: the estimator assumes independent rows,
+    and dependence moves its value. A Gaussian AR(1) sequence with coefficient 0.95 (finite variance,
+    so the answer should be 2) gives about 1.1 in storage order, with a tight interval, because
+    neighbouring values add up coherently; the same values in a random order give about 1.9.
+
+    *Storage-order flag.* Hence ``"serial_dependence"`` (with ``ci="bootstrap"`` and ``order_check``): the
+    estimator is re-run on the rows in a random order (a random subset of ``2**18`` rows when there are
+    more), with its own bootstrap standard error, and the flag is set when the two estimates differ by
+    more than ``2.576`` times the root sum of squares of the two standard errors (two-sided 1 %; the two
+    estimates share data, so the test is conservative). The rows are then not exchangeable and the
+    estimate describes their order as much as their law: report the random-order value given in
+    ``ci_method`` beside it, or estimate on a random order. Network weights in storage order can carry
+    such dependence (rows of one filter or one unit share a scale). ``"few_bootstrap_blocks"``: a
+    ``block_length`` that leaves fewer than 100 blocks.
 
     *Ceiling flag.* ``"at_ceiling"`` when ``alpha >= 2 - max(0.05, 1.645 se)``, ``se`` the bootstrap
     standard error: the estimate cannot be told from the value 2 that every finite-variance law gives
@@ -817,6 +958,8 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
     """
     level = _check_level(level)
     ci = _check_ci(ci, ("bootstrap", "none"))
+    if not isinstance(order_check, (bool, np.bool_)):
+        raise TypeError(f"order_check must be True or False, got {order_check!r}")
     arr = _raw_samples(x)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -845,21 +988,32 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
         flags.append("few_blocks")
     if np.any(np.all(arr == 0, axis=1)):
         flags.append("exact_zeros")
-    alpha = _median(_alpha_stable_core(arr, ms))
+    length = _default_block_length(n, ms) if block_length is None else check_int("block_length", block_length,
+                                                                                  low=1, high=n)
     lo = hi = math.nan
     se = 0.0
     ci_method = "none"
-    if ci == "bootstrap":
-        n_boot = check_int("n_boot", n_boot, low=20)
+    if ci == "none":
+        alpha = float(np.median(_block_statistics(arr, ms, length)[0]))
+    else:
         rng = check_rng(seed)
-        reps = np.empty(n_boot)
-        for b in range(n_boot):
-            reps[b] = _median(_alpha_stable_core(arr[rng.integers(0, n, n)], ms))
-        finite = reps[np.isfinite(reps)]
-        se = float(np.std(finite, ddof=1)) if finite.size > 1 else math.inf
-        z = float(stats.norm.ppf(0.5 + level / 2.0))
-        lo, hi = alpha - z * se, alpha + z * se
-        ci_method = f"normal interval with bootstrap standard error, {n_boot} resamples of the rows"
+        alpha, se, n_blocks = _block_bootstrap_se(arr, ms, length, n_boot, rng)
+        # Student quantile with B - 1 degrees of freedom: a standard error from B blocks is as noisy as
+        # one from B batch means (Schmeiser 1982)
+        t = float(stats.t.ppf(0.5 + level / 2.0, max(n_blocks - 1, 1)))
+        lo, hi = alpha - t * se, alpha + t * se
+        if n_blocks < MIN_BLOCKS:
+            flags.append("few_bootstrap_blocks")
+        ci_method = (f"alpha +- t(B-1) se, se from {n_boot} block-bootstrap resamples of B = {n_blocks} "
+                     f"blocks of {length} consecutive rows")
+        if order_check:
+            n_ref = min(n, ORDER_CHECK_ROWS)
+            ref = arr[rng.choice(n, n_ref, replace=False)]  # rows in a random order (a random subset if many)
+            alpha_p, se_p, _ = _block_bootstrap_se(ref, ms, _default_block_length(n_ref, ms), n_boot, rng)
+            ci_method += f"; {n_ref} rows in a random order: {alpha_p:.3g} (se {se_p:.2g})"
+            if math.isfinite(alpha) and math.isfinite(alpha_p) and \
+                    abs(alpha - alpha_p) > _Z_ORDER * math.hypot(se, se_p):
+                flags.append("serial_dependence")
     if alpha >= 2.0 - max(CEILING_MARGIN, _Z95 * se):
         flags.append("at_ceiling")
     return TailEstimate(alpha=float(alpha), ci_low=lo, ci_high=hi, level=level, method="alpha_stable", n=n,
@@ -962,14 +1116,11 @@ def powerlaw_mle(x, *, k_min: int = 10, n_candidates: int = 100, level: float = 
         lo, hi = _gamma_interval(s, k - 1, level)
         ci_method = f"exact Pareto-tail (Gamma) interval given x_min (k={k})"
     elif ci == "bootstrap":
-        n_boot = check_int("n_boot", n_boot, low=20)
-        rng = check_rng(seed)
-        reps = np.empty(n_boot)
-        for b in range(n_boot):
-            zb = np.repeat(z, _bootstrap_counts(rng, n_pos))
-            kb, ab, _ = _powerlaw_fit(zb, ks)
-            reps[b] = ab if kb > 0 else math.nan
-        lo, hi = _percentile(reps, level)
+        def rep(counts):
+            kb, ab, _ = _powerlaw_fit(np.repeat(z, counts), ks)
+            return ab if kb > 0 else math.nan
+
+        lo, hi = _percentile(_bootstrap(n_pos, rep, n_boot, check_rng(seed)), level)
         ci_method = f"percentile bootstrap, {n_boot} resamples, x_min re-selected"
     return TailEstimate(alpha=float(alpha), ci_low=lo, ci_high=hi, level=level, method="powerlaw_mle", n=n,
                         k=int(k), x_min=float(z[k - 1]), flags=tuple(flags), ci_method=ci_method)
