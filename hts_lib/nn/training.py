@@ -33,7 +33,17 @@ from hts_lib.nn._json import to_jsonable
 import torch
 from torch import nn
 
-from hts_lib.validation import check_array, check_int, check_positive, check_rng
+from hts_lib.validation import (
+    check_array,
+    check_callable,
+    check_choice,
+    check_inputs,
+    check_int,
+    check_mapping,
+    check_model,
+    check_positive,
+    check_rng,
+)
 from hts_lib.nn.nets import MODEL_NAMES, build_model, count_parameters
 
 __all__ = [
@@ -78,7 +88,7 @@ DEFAULT_CONFIG = {
     "device": "cpu",
 }
 
-_DATA_ORDERS = ("cycle", "shuffle")
+_DATA_ORDERS = ("cycle", "shuffle", "permuted")
 _DEVICES = ("cpu", "cuda", "auto")
 _SHARPNESS_TOL = 1e-4          # relative tolerance of Lanczos (see hts_lib.nn.sharpness)
 _DIVERGENCE_CHECK = 100        # steps between divergence checks (one device sync each)
@@ -175,8 +185,7 @@ def resolve_device(device: str) -> torch.device:
     >>> resolve_device("cpu")
     device(type='cpu')
     """
-    if device not in _DEVICES:
-        raise ValueError(f"device must be one of {_DEVICES}, got {device!r}")
+    check_choice("device", device, _DEVICES)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -312,11 +321,9 @@ def evaluate(model: nn.Module, x, y, *, chunk_size: int = 2048) -> tuple[float, 
     >>> round(loss, 4), round(acc, 4)  # zero input, no biases: logits 0, loss log 2
     (0.6931, 0.3333)
     """
-    p0 = next(model.parameters())
-    xt = x if isinstance(x, torch.Tensor) else _to_tensor(x, p0.device, p0.dtype)
-    yt = y if isinstance(y, torch.Tensor) else _to_tensor(y, p0.device)
-    if xt.shape[0] != yt.shape[0]:
-        raise ValueError(f"x and y must have the same number of rows, got {xt.shape[0]} and {yt.shape[0]}")
+    check_model("model", model)
+    chunk_size = check_int("chunk_size", chunk_size, low=1)
+    xt, yt = check_inputs(x, y, model=model)
     was_training = model.training
     model.eval()
     total, correct = 0.0, 0
@@ -357,14 +364,16 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
         Number of SGD steps (iterations), >= 1.
     n_average : int
         Number :math:`K` of final iterates averaged (0 for none, at most ``n_steps``).
-    data_order : {"cycle", "shuffle"}
+    data_order : {"cycle", "shuffle", "permuted"}
         ``"cycle"``: the training set in its fixed order, cut into consecutive batches and cycled,
         as the authors' ``DataLoader(shuffle=False)`` did (the last batch of an epoch is smaller
-        when ``b`` does not divide ``n``). ``"shuffle"``: a fresh seeded permutation every epoch.
+        when ``b`` does not divide ``n``). ``"shuffle"``: a fresh seeded permutation every epoch,
+        ``"permuted"``: one seeded permutation drawn before the first step, then cycled like
+        ``"cycle"`` (a fixed order, as the authors', that differs between seeds).
     eval_every : int
         Steps between full evaluations of train/test loss and accuracy (recorded in ``history``).
     seed : int, numpy Generator or None
-        Seeds the ``"shuffle"`` order (the model's initialisation is the caller's, see
+        Seeds the ``"shuffle"`` and ``"permuted"`` orders (the model's initialisation is the caller's, see
         :func:`hts_lib.nn.nets.build_model`).
     device : {"cpu", "cuda", "auto"}
         Where to train; ``"auto"`` picks CUDA when available.
@@ -411,6 +420,7 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
     >>> res.metrics["train_acc"] > 0.8
     True
     """
+    check_model("model", model)
     eta = check_positive("eta", eta)
     _check_dataset(dataset)
     n_train = int(np.shape(dataset.x_train)[0])
@@ -418,8 +428,8 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
     n_steps = check_int("n_steps", n_steps, low=1)
     n_average = check_int("n_average", n_average, low=0, high=n_steps)
     eval_every = check_int("eval_every", eval_every, low=1)
-    if data_order not in _DATA_ORDERS:
-        raise ValueError(f"data_order must be one of {_DATA_ORDERS}, got {data_order!r}")
+    check_choice("data_order", data_order, _DATA_ORDERS)
+    check_callable("callback", callback, optional=True)
     if n_threads is not None:
         n_threads = check_int("n_threads", n_threads, low=1)
     rng = check_rng(seed)
@@ -460,7 +470,7 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
         step = 0
         for step in range(1, n_steps + 1):
             j = (step - 1) % n_batches
-            if j == 0 and data_order == "shuffle":
+            if j == 0 and (data_order == "shuffle" or (data_order == "permuted" and step == 1)):
                 perm = torch.from_numpy(rng.permutation(n_train)).to(dev)
                 xs, ys = xtr[perm], ytr[perm]
             xb, yb = xs[j * batch_size:(j + 1) * batch_size], ys[j * batch_size:(j + 1) * batch_size]
@@ -579,6 +589,9 @@ def weight_tail_indices(weights: Mapping, *, m: Sequence[int] = AUTHORS_M, seed=
     """
     from hts_lib.tails.estimators import MIN_SAMPLES, alpha_stable, hill
 
+    check_mapping("weights", weights)
+    if isinstance(m, (str, bytes)) or not hasattr(m, "__iter__"):
+        raise TypeError(f"m must be a sequence of block sizes, got {type(m).__name__}")
     ms = [check_int("m", k, low=2) for k in m]
     if not ms:
         raise ValueError("m must hold at least one block size >= 2")
