@@ -460,8 +460,8 @@ def plot_tail_index_sweep(ax, results, layer: str, estimator: str = "alpha_stabl
     Notes
     -----
     Points carry their interval as an error bar. Hollow markers are estimates flagged
-    ``at_ceiling`` (indistinguishable from the value 2 that every finite-variance law gives to the
-    block estimator). Runs that diverged have no estimate: they are drawn as crosses on the lower
+    ``at_ceiling`` (within sampling error of 2, where the block estimator lands on data whose block
+    sums are nearly Gaussian; finite-variance data can also give values somewhat below 2). Runs that diverged have no estimate: they are drawn as crosses on the lower
     edge of the axes, at their eta/b. Collapsed runs (see ``min_train_acc``) keep their estimate
     but are set apart, since it describes a network that failed to train. For the block estimator
     the vertical axis is limited to [0, 4] (its values live in (0, 2] for stable data), so that

@@ -838,10 +838,13 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
     r"""Block-sum estimator of the stability index (Mohammadi, Mohammadpour & Ogata 2015, Cor. 2.4).
 
     The estimator used by Gurbuzbalaban, Simsekli & Zhu (2021) for SGD iterates and network weights.
-    It assumes i.i.d., centred, strictly alpha-stable data, so its values live in ``(0, 2]``: on data
-    with a finite variance it returns about 2 **whatever the true tail index** (a Student-t with 5
-    degrees of freedom gives 2, not 5). Read it as "is the variance infinite, and if so how heavy is
-    the tail", never as a tail index above 2.
+    It assumes i.i.d., centred, strictly alpha-stable data. Its values are not confined to ``(0, 2]``:
+    it returns about 2 when block sums are already nearly Gaussian, visibly less than 2 (about
+    1.7-1.9) on finite-variance laws whose block sums are not yet Gaussian (a Student-t with 3
+    degrees of freedom; averages of SGD iterates with a tail index between 2 and 4), and more than 2
+    on platykurtic data. So an estimate between about 1.7 and 1.95 does not establish an infinite
+    variance, and no estimate says how far above 2 the true tail index is. Read it as "is the
+    variance infinite, and if so how heavy is the tail", never as a tail index above 2.
 
     Parameters
     ----------
