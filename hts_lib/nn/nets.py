@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hts_lib.validation import check_int, check_positive, check_rng
+from hts_lib.validation import check_bool, check_int, check_model, check_positive, check_real, check_rng
 
 __all__ = [
     "MODEL_NAMES",
@@ -28,13 +28,14 @@ __all__ = [
     "build_model",
     "fully_connected",
     "small_cnn",
+    "lenet5",
     "vgg",
     "layer_weights",
     "count_parameters",
 ]
 
 #: Names accepted by :func:`build_model`.
-MODEL_NAMES = ("fc", "cnn", "vgg")
+MODEL_NAMES = ("fc", "cnn", "lenet", "vgg")
 
 #: VGG11 ("configuration A" of Simonyan & Zisserman 2015): channel counts, ``"M"`` = 2x2 max-pool.
 VGG11_CONFIG = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
@@ -43,13 +44,18 @@ VGG11_CONFIG = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 def _check_input_shape(input_shape) -> tuple[int, ...]:
     if isinstance(input_shape, numbers.Integral):
         input_shape = (int(input_shape),)
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except TypeError:
-        raise TypeError(f"input_shape must be a tuple of positive ints, got {input_shape!r}") from None
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+        raise TypeError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
+    shape = tuple(check_int("input_shape", s, low=1) for s in input_shape)
     if len(shape) == 0 or any(s < 1 for s in shape):
         raise ValueError(f"input_shape must be a non-empty tuple of positive ints, got {input_shape!r}")
     return shape
+
+
+def _check_sequence(name: str, value) -> list:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a sequence, got {type(value).__name__}")
+    return list(value)
 
 
 def _image_shape(input_shape, model: str) -> tuple[int, int, int]:
@@ -114,7 +120,7 @@ def fully_connected(input_shape, n_classes: int, *, depth: int = 3, width: int =
     dims = [n_in] + [width] * (depth - 1) + [n_classes]
     mods: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
     for i in range(depth):
-        mods.append((f"layer{i + 1}", nn.Linear(dims[i], dims[i + 1], bias=bool(bias))))
+        mods.append((f"layer{i + 1}", nn.Linear(dims[i], dims[i + 1], bias=check_bool("bias", bias))))
         if i < depth - 1:
             mods.append((f"relu{i + 1}", nn.ReLU()))
     return nn.Sequential(OrderedDict(mods))
@@ -173,7 +179,7 @@ def small_cnn(input_shape, n_classes: int, *, channels: Sequence[int] = (8, 16),
     if kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be odd, got {kernel_size}")
     width_scale = check_positive("width_scale", width_scale)
-    chans = [check_int("channels", c, low=1) for c in channels]
+    chans = [check_int("channels", c, low=1) for c in _check_sequence("channels", channels)]
     if not chans:
         raise ValueError("channels must hold at least one channel count")
     chans = [max(1, int(round(c * width_scale))) for c in chans]
@@ -182,12 +188,89 @@ def small_cnn(input_shape, n_classes: int, *, channels: Sequence[int] = (8, 16),
     mods: list[tuple[str, nn.Module]] = []
     c_prev = c_in
     for i, c in enumerate(chans):
-        mods += [(f"layer{i + 1}", nn.Conv2d(c_prev, c, kernel_size, padding=kernel_size // 2, bias=bool(bias))),
+        mods += [(f"layer{i + 1}", nn.Conv2d(c_prev, c, kernel_size, padding=kernel_size // 2, bias=check_bool("bias", bias))),
                  (f"relu{i + 1}", nn.ReLU()), (f"pool{i + 1}", nn.MaxPool2d(2))]
         c_prev = c
         h, w = h // 2, w // 2
     mods += [("flatten", nn.Flatten()),
-             (f"layer{len(chans) + 1}", nn.Linear(c_prev * h * w, n_classes, bias=bool(bias)))]
+             (f"layer{len(chans) + 1}", nn.Linear(c_prev * h * w, n_classes, bias=check_bool("bias", bias)))]
+    return nn.Sequential(OrderedDict(mods))
+
+
+def lenet5(input_shape, n_classes: int, *, channels: Sequence[int] = (6, 16),
+           hidden: Sequence[int] = (120, 84), kernel_size: int = 5, width_scale: float = 1.0,
+           bias: bool = False) -> nn.Sequential:
+    """A LeNet-5-sized CNN: two [conv5x5 -> ReLU -> 2x2 max-pool] blocks, then hidden linear layers.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(C, H, W)`` or ``(H, W)``.
+    n_classes : int
+        Number of outputs.
+    channels : sequence of int
+        Output channels of the convolutions (LeNet-5: ``(6, 16)``).
+    hidden : sequence of int
+        Widths of the hidden linear layers (LeNet-5: ``(120, 84)``).
+    kernel_size : int
+        Odd kernel size. The first convolution pads to keep the size (as LeNet-5 on 32x32 images
+        sees 28x28 MNIST padded by 2), the second does not.
+    width_scale : float
+        Multiplies every channel count and hidden width (rounded, at least 1).
+    bias : bool
+        Biases in every layer (default False, as the paper's fully connected net).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Modules ``layer1, relu1, pool1, layer2, relu2, pool2, flatten, layer3, relu3, ...``.
+
+    Raises
+    ------
+    ValueError
+        If the image is too small or an argument is out of range.
+
+    Notes
+    -----
+    On 28x28 MNIST: :math:`28 \\to 28 \\to 14 \\to 10 \\to 5`, so the first linear layer sees
+    :math:`16 \\cdot 5 \\cdot 5 = 400` features. Weights per layer: 150, 2,400, 48,000, 10,080, 840
+    (61,470 in all). ReLU and max-pooling replace LeNet-5's scaled tanh and subsampling.
+
+    Used in: chapters/ch11_convolutional_networks.ipynb
+
+    Examples
+    --------
+    >>> net = lenet5((1, 28, 28), 10)
+    >>> [tuple(w.shape) for w in layer_weights(net).values()]
+    [(6, 1, 5, 5), (16, 6, 5, 5), (120, 400), (84, 120), (10, 84)]
+    >>> count_parameters(net)
+    61470
+    """
+    c_in, h, w = _image_shape(input_shape, "lenet")
+    n_classes = check_int("n_classes", n_classes, low=1)
+    kernel_size = check_int("kernel_size", kernel_size, low=1)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+    width_scale = check_positive("width_scale", width_scale)
+    chans = [max(1, int(round(check_int("channels", c, low=1) * width_scale)))
+             for c in _check_sequence("channels", channels)]
+    hid = [max(1, int(round(check_int("hidden", c, low=1) * width_scale))) for c in hidden]
+    if len(chans) != 2:
+        raise ValueError(f"channels must hold two channel counts, got {channels!r}")
+    h2, w2 = (h // 2 - kernel_size + 1) // 2, (w // 2 - kernel_size + 1) // 2
+    if h2 < 1 or w2 < 1:
+        raise ValueError(f"input_shape {input_shape!r} is too small for lenet5 with "
+                         f"kernel_size {kernel_size}")
+    mods: list[tuple[str, nn.Module]] = [
+        ("layer1", nn.Conv2d(c_in, chans[0], kernel_size, padding=kernel_size // 2, bias=check_bool("bias", bias))),
+        ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+        ("layer2", nn.Conv2d(chans[0], chans[1], kernel_size, bias=check_bool("bias", bias))),
+        ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)), ("flatten", nn.Flatten())]
+    dims = [chans[1] * h2 * w2, *hid, n_classes]
+    for i in range(len(dims) - 1):
+        mods.append((f"layer{i + 3}", nn.Linear(dims[i], dims[i + 1], bias=check_bool("bias", bias))))
+        if i < len(dims) - 2:
+            mods.append((f"relu{i + 3}", nn.ReLU()))
     return nn.Sequential(OrderedDict(mods))
 
 
@@ -245,8 +328,9 @@ def vgg(input_shape, n_classes: int, *, config: Sequence = VGG11_CONFIG, width_s
     n_classes = check_int("n_classes", n_classes, low=1)
     width_scale = check_positive("width_scale", width_scale)
     hidden = check_int("hidden", hidden, low=1)
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    dropout = check_real("dropout", dropout, low=0.0, high=1.0, high_open=True)
+    check_bool("batch_norm", batch_norm)
+    config = _check_sequence("config", config)
     mods: list[tuple[str, nn.Module]] = []
     c_prev, k, n_pool = c_in, 0, 0
     for item in config:
@@ -259,9 +343,9 @@ def vgg(input_shape, n_classes: int, *, config: Sequence = VGG11_CONFIG, width_s
             continue
         c = max(1, int(round(check_int("config channel", item, low=1) * width_scale)))
         k += 1
-        conv = nn.Conv2d(c_prev, c, 3, padding=1, bias=bool(bias))
+        conv = nn.Conv2d(c_prev, c, 3, padding=1, bias=check_bool("bias", bias))
         mods.append((f"layer{k}", conv))
-        if batch_norm:
+        if check_bool("batch_norm", batch_norm):
             mods.append((f"bn{k}", nn.BatchNorm2d(c)))
         mods.append((f"relu{k}", nn.ReLU()))
         c_prev = c
@@ -274,7 +358,7 @@ def vgg(input_shape, n_classes: int, *, config: Sequence = VGG11_CONFIG, width_s
         if dropout > 0 and j < 2:
             mods.append((f"dropout{j + 1}", nn.Dropout(float(dropout))))
         k += 1
-        mods.append((f"layer{k}", nn.Linear(dims[j], dims[j + 1], bias=bool(bias))))
+        mods.append((f"layer{k}", nn.Linear(dims[j], dims[j + 1], bias=check_bool("bias", bias))))
         if j < 2:
             mods.append((f"relu{k}", nn.ReLU()))
     net = nn.Sequential(OrderedDict(mods))
@@ -287,7 +371,7 @@ def vgg(input_shape, n_classes: int, *, config: Sequence = VGG11_CONFIG, width_s
     return net
 
 
-_BUILDERS = {"fc": fully_connected, "cnn": small_cnn, "vgg": vgg}
+_BUILDERS = {"fc": fully_connected, "cnn": small_cnn, "lenet": lenet5, "vgg": vgg}
 
 
 def build_model(name: str, input_shape, n_classes: int, *, seed=0, dtype: torch.dtype = torch.float32,
@@ -296,8 +380,8 @@ def build_model(name: str, input_shape, n_classes: int, *, seed=0, dtype: torch.
 
     Parameters
     ----------
-    name : {"fc", "cnn", "vgg"}
-        Which network: :func:`fully_connected`, :func:`small_cnn` or :func:`vgg`.
+    name : {"fc", "cnn", "lenet", "vgg"}
+        Which network: :func:`fully_connected`, :func:`small_cnn`, :func:`lenet5` or :func:`vgg`.
     input_shape : tuple of int
         Shape of one input.
     n_classes : int
@@ -326,7 +410,9 @@ def build_model(name: str, input_shape, n_classes: int, *, seed=0, dtype: torch.
     >>> bool(torch.equal(a.layer1.weight, b.layer1.weight))
     True
     """
-    if name not in _BUILDERS:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.float32), got {dtype!r}")
+    if not isinstance(name, str) or name not in _BUILDERS:
         raise ValueError(f"unknown model name {name!r}; valid names are {', '.join(MODEL_NAMES)}")
     builder = _BUILDERS[name]
     if isinstance(seed, (numbers.Integral, np.integer)) and not isinstance(seed, bool):
@@ -369,6 +455,7 @@ def layer_weights(model: nn.Module) -> "OrderedDict[str, torch.Tensor]":
     >>> {k: tuple(v.shape) for k, v in layer_weights(fully_connected((4,), 2, width=3)).items()}
     {'layer1': (3, 4), 'layer2': (3, 3), 'layer3': (2, 3)}
     """
+    check_model("model", model)
     out = []
     for name, mod in model.named_modules():
         if name.startswith("layer") and name[5:].isdigit() and getattr(mod, "weight", None) is not None:
@@ -384,4 +471,6 @@ def count_parameters(model: nn.Module) -> int:
     >>> count_parameters(fully_connected((784,), 10, bias=True))
     118282
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (a network), got {type(model).__name__}")
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
