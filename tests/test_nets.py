@@ -118,12 +118,12 @@ def test_build_model_numpy_generator_and_dtype():
 
 
 def test_model_names_constant():
-    assert MODEL_NAMES == ("fc", "cnn", "vgg")
+    assert MODEL_NAMES == ("fc", "cnn", "lenet", "vgg")
 
 
 # ---------------------------------------------------------------- bad input
 def test_bad_input():
-    with pytest.raises(ValueError, match="unknown model name 'resnet'.*fc, cnn, vgg"):
+    with pytest.raises(ValueError, match="unknown model name 'resnet'.*fc, cnn, lenet, vgg"):
         build_model("resnet", (1, 28, 28), 10)
     with pytest.raises(ValueError, match="depth must be an integer >= 1"):
         fully_connected((784,), 10, depth=0)

@@ -6,6 +6,7 @@ Modules (imported lazily; torch only where needed):
 - ``nets``: the fully connected, small CNN and VGG models.
 - ``training``: SGD training with averaged weights, and per-layer tail indices.
 - ``sharpness``: Hessian-vector products, top eigenvalue and trace.
+- ``ensemble``: many models of one architecture trained as one batched computation.
 - ``experiments``: the sweep runner: grids, result files with provenance, resume, command line.
 """
 
@@ -29,6 +30,7 @@ _MODULE_OF = {
     'build_model': 'nets',
     'fully_connected': 'nets',
     'small_cnn': 'nets',
+    'lenet5': 'nets',
     'vgg': 'nets',
     'layer_weights': 'nets',
     'count_parameters': 'nets',
@@ -48,6 +50,11 @@ _MODULE_OF = {
     'top_hessian_eigenvalue': 'sharpness',
     'hessian_trace': 'sharpness',
     'sharpness': 'sharpness',
+    'ENSEMBLE_AXES': 'ensemble',
+    'train_ensemble': 'ensemble',
+    'run_ensemble': 'ensemble',
+    'ensemble_groups': 'ensemble',
+    'run_ensemble_sweep': 'ensemble',
     'RESULT_SCHEMA': 'experiments',
     'GRIDS': 'experiments',
     'SweepReport': 'experiments',

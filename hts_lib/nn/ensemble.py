@@ -1,0 +1,558 @@
+"""Many networks of one architecture trained as one batched computation (an ensemble).
+
+Sweeps of the book's grids train many small networks that differ only in their seed and their step
+size. Trained one by one, each step of a small network is a few tiny matrix products and most of
+the time goes to Python and to launching kernels. :func:`train_ensemble` stacks the parameters of
+``M`` models (``torch.func.stack_module_state``), computes the ``M`` minibatch gradients with one
+``vmap`` of ``grad`` over ``functional_call``, and updates all models at once, each with its own
+step size and its own minibatch. It keeps, per model, what :func:`hts_lib.nn.training.train_sgd`
+keeps: a float64 streaming average of the last ``K`` iterates, the evaluation history, the
+minibatch losses and a divergence flag with the first non-finite step.
+
+Seeding follows the per-run trainer exactly: the models are built by
+:func:`hts_lib.nn.nets.build_model` from their seeds and each model's data order comes from its
+own generator, so model ``i`` of an ensemble and a :func:`train_sgd` run with the same
+initialisation and seed see the same batches and agree to float rounding.
+
+:func:`run_ensemble` is the runner's batched counterpart of
+:func:`hts_lib.nn.training.run_from_config`: a list of configs that share everything but ``seed``
+and ``eta`` in, one result record per config out (same schema). :func:`run_ensemble_sweep`
+groups a sweep into such ensembles and writes one result file per run, with provenance.
+
+This module imports torch; ``import hts_lib`` does not import it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from hts_lib.nn._json import to_jsonable
+from hts_lib.nn.nets import build_model, count_parameters
+from hts_lib.nn.training import (
+    DEFAULT_CONFIG,
+    TrainResult,
+    normalise_config,
+    resolve_device,
+    weight_tail_indices,
+)
+from hts_lib.validation import check_int, check_rng
+
+__all__ = ["ENSEMBLE_AXES", "train_ensemble", "run_ensemble", "ensemble_groups", "run_ensemble_sweep"]
+
+#: Config keys that may differ between the members of one ensemble; every other key is shared.
+ENSEMBLE_AXES = ("seed", "eta")
+
+_DATA_ORDERS = ("cycle", "shuffle", "permuted")
+_DIVERGENCE_CHECK = 100        # steps between divergence checks (one device sync each), as train_sgd
+_SHARPNESS_TOL = 1e-4          # relative tolerance of Lanczos, as run_from_config
+_EVAL_CHUNK = 2048             # examples per batched forward pass in evaluations
+
+
+def _tensor(a, device, dtype=None) -> torch.Tensor:
+    t = torch.as_tensor(np.ascontiguousarray(a))
+    return t.to(device=device, dtype=dtype) if dtype is not None else t.to(device)
+
+
+def _plain_mlp(model: nn.Module) -> bool:
+    """Tell whether ``model`` is a bias-free ``[Flatten,] Linear, ReLU, ..., Linear`` stack (model "fc")."""
+    mods = list(model.children())
+    if mods and isinstance(mods[0], nn.Flatten):
+        mods = mods[1:]
+    if len(mods) % 2 == 0:
+        return False
+    return all(isinstance(m, nn.Linear) and m.bias is None if i % 2 == 0 else isinstance(m, nn.ReLU)
+               for i, m in enumerate(mods))
+
+
+class _Stack:
+    """The stacked parameters of M models, the batched SGD step and the batched forward pass.
+
+    Two engines compute the same step. ``"vmap"`` (any model without buffers): one
+    ``torch.func.vmap`` of ``grad_and_value`` over ``functional_call``, then one fused update per
+    parameter. ``"fused"`` (bias-free ReLU MLPs only): the same forward and backward pass written
+    with batched matrix products, the weight update fused into the gradient product
+    (``baddbmm_``), so that each weight matrix is read and written once per step; at b = 1 the step
+    is bound by memory traffic and this halves it.
+    """
+
+    def __init__(self, models: Sequence[nn.Module], device: torch.device, engine: str):
+        from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+
+        self.names = [n for n, p in models[0].named_parameters() if p.requires_grad]
+        params, buffers = stack_module_state([m.to(device) for m in models])
+        if buffers:
+            raise ValueError("models with buffers (batch norm) are not supported by the ensemble trainer")
+        self.params = {n: params[n].detach().clone() for n in self.names}
+        if engine == "auto":
+            engine = "fused" if _plain_mlp(models[0]) else "vmap"
+        if engine == "fused" and not _plain_mlp(models[0]):
+            raise ValueError("engine='fused' needs a bias-free ReLU MLP (model 'fc'); use engine='vmap'")
+        self.engine = engine
+        base = copy.deepcopy(models[0]).to("meta")
+
+        def loss(p, x, y):
+            return nn.functional.cross_entropy(functional_call(base, (p,), (x,)), y)
+
+        def forward(p, x):
+            return functional_call(base, (p,), (x,))
+
+        self._grad = vmap(grad_and_value(loss), in_dims=(0, 0, 0))
+        self._forward = vmap(forward, in_dims=(0, None))
+
+    @torch.no_grad()
+    def step(self, xb, yb, neg_eta) -> torch.Tensor:
+        """One SGD step of every model on its own batch ``xb`` (M, b, ...); returns the M batch losses."""
+        if self.engine == "vmap":
+            with torch.enable_grad():
+                grads, losses = self._grad(self.params, xb, yb)
+            for n in self.names:
+                p = self.params[n]
+                p.addcmul_(grads[n], neg_eta.view((-1,) + (1,) * (p.dim() - 1)))
+            return losses
+        ws = [self.params[n] for n in self.names]                       # (M, out, in) each
+        h = [xb.reshape(xb.shape[0], xb.shape[1], -1)]
+        for w in ws[:-1]:
+            h.append(torch.bmm(h[-1], w.transpose(1, 2)).clamp_min_(0))
+        out = torch.bmm(h[-1], ws[-1].transpose(1, 2))                   # (M, b, C)
+        logp = out.log_softmax(dim=2)
+        losses = -logp.gather(2, yb.unsqueeze(2)).squeeze(2).mean(dim=1)
+        delta = logp.exp_()
+        delta.scatter_add_(2, yb.unsqueeze(2), torch.full_like(delta[..., :1], -1.0))
+        delta.mul_(neg_eta.view(-1, 1, 1) / yb.shape[1])               # -eta * dloss/dlogits
+        deltas = [delta]
+        for k in range(len(ws) - 1, 0, -1):                            # back through layers, old weights
+            deltas.append(torch.bmm(deltas[-1], ws[k]).mul_(h[k] > 0))
+        for k, d in zip(range(len(ws) - 1, -1, -1), deltas):
+            ws[k].baddbmm_(d.transpose(1, 2), h[k])
+        return losses
+
+    @torch.no_grad()
+    def evaluate(self, params, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """Per-model mean cross-entropy and accuracy on (x, y): arrays of length M."""
+        m = next(iter(params.values())).shape[0]
+        total = torch.zeros(m, dtype=torch.float64, device=x.device)
+        correct = torch.zeros(m, dtype=torch.float64, device=x.device)
+        for i in range(0, x.shape[0], _EVAL_CHUNK):
+            out = self._forward(params, x[i:i + _EVAL_CHUNK])            # (M, n, C)
+            yc = y[i:i + _EVAL_CHUNK]
+            ce = nn.functional.cross_entropy(out.transpose(1, 2), yc.expand(m, -1), reduction="none")
+            total += ce.double().sum(dim=1)
+            correct += (out.argmax(dim=2) == yc).double().sum(dim=1)
+        n = x.shape[0]
+        return (total / n).cpu().numpy(), (correct / n).cpu().numpy()
+
+
+def _metrics(stack, params, xtr, ytr, xte, yte) -> list[dict]:
+    trl, tra = stack.evaluate(params, xtr, ytr)
+    tel, tea = stack.evaluate(params, xte, yte)
+    return [{"train_loss": float(a), "train_acc": float(b), "test_loss": float(c), "test_acc": float(d),
+             "gen_gap": float(b) - float(d)} for a, b, c, d in zip(trl, tra, tel, tea)]
+
+
+def train_ensemble(models: Sequence[nn.Module], dataset, etas, batch_size: int, n_steps: int, *,
+                   n_average: int = 1000, data_order: str = "cycle", eval_every: int = 1000, seeds=None,
+                   device: str = "cpu", n_threads: int | None = 1, record_every: int = 0,
+                   record_last: int = 0, record_fn=None, engine: str = "auto") -> list[TrainResult]:
+    """Train ``M`` models of one architecture with plain constant-step SGD, as one batched computation.
+
+    Parameters
+    ----------
+    models : sequence of torch.nn.Module
+        ``M >= 1`` models with identical parameter names and shapes and no buffers (e.g. from
+        :func:`hts_lib.nn.nets.build_model` with different seeds). They are not modified: the
+        final iterates are written back into them at the end.
+    dataset : hts_lib.nn.data.Dataset or similar
+        ``x_train, y_train, x_test, y_test`` arrays.
+    etas : float or sequence of float
+        Step size of each model (one float for all), each > 0.
+    batch_size, n_steps, n_average, data_order, eval_every, device, n_threads
+        As in :func:`hts_lib.nn.training.train_sgd` (shared by all models).
+    seeds : sequence of (int or numpy Generator), optional
+        Per-model seeds of the ``"shuffle"``/``"permuted"`` data orders (ignored for ``"cycle"``),
+        used exactly as :func:`train_sgd` uses its ``seed``. Default ``0`` for every model.
+    record_every, record_last : int
+        With both > 0 and ``record_fn`` given, ``record_fn(step, params)`` is called every
+        ``record_every`` steps during the last ``record_last`` steps, with ``params`` the dict of
+        stacked parameters ``{name: tensor (M, ...)}`` (do not modify it); e.g. to collect the
+        iterates' own trajectories.
+    record_fn : callable, optional
+        See ``record_every``.
+    engine : {"auto", "vmap", "fused"}
+        How the batched step is computed: ``"vmap"`` (``torch.func``: any model without buffers),
+        ``"fused"`` (bias-free ReLU MLPs: hand-written batched backward with the update fused into
+        the gradient product) or ``"auto"`` (``"fused"`` where it applies). Both compute the same
+        update; they differ in rounding only.
+
+    Returns
+    -------
+    list of TrainResult
+        One per model, in order, as :func:`train_sgd` would return it (``wall_time_s`` is the
+        ensemble's wall time divided by ``M``).
+
+    Raises
+    ------
+    ValueError
+        Empty ``models``, models whose parameters differ in names or shapes, ``etas`` of the wrong
+        length or not > 0, or any argument :func:`train_sgd` rejects.
+
+    Notes
+    -----
+    Model :math:`i` follows :math:`\\theta^{(i)}_k = \\theta^{(i)}_{k-1} - \\eta_i\\,\\frac1b
+    \\sum_{j\\in\\Omega^{(i)}_k}\\nabla\\ell_j(\\theta^{(i)}_{k-1})`, with the batch
+    :math:`\\Omega^{(i)}_k` drawn from model :math:`i`'s own data order. All models advance
+    together; a model whose minibatch loss becomes non-finite is flagged at that step (checked
+    every 100 steps, as in :func:`train_sgd`), its step size is set to 0 and its parameters to
+    zero, so that it costs nothing further and cannot disturb the others. The averages are kept
+    as float64 running sums of the last :math:`K` iterates, one per model.
+
+    Used in: chapters/ch11_convolutional_networks.ipynb
+
+    Examples
+    --------
+    >>> from hts_lib.nn.data import load_dataset
+    >>> ds = load_dataset("digits", n_train=200, n_test=100, seed=0)
+    >>> nets = [build_model("fc", ds.input_shape, 10, seed=s, width=32) for s in range(3)]
+    >>> res = train_ensemble(nets, ds, [0.05, 0.05, 0.1], batch_size=10, n_steps=300, n_average=100,
+    ...                      eval_every=100)
+    >>> [r.diverged for r in res], res[0].n_average, [h["step"] for h in res[0].history]
+    ([False, False, False], 100, [0, 100, 200, 300])
+    """
+    from hts_lib.nn.training import _check_dataset, _torch_settings
+
+    models = list(models)
+    if not models:
+        raise ValueError("models must hold at least one model")
+    shapes = [tuple((n, tuple(p.shape)) for n, p in m.named_parameters()) for m in models]
+    if any(s != shapes[0] for s in shapes):
+        raise ValueError("models must all have the same parameter names and shapes")
+    n_models = len(models)
+    eta_arr = np.broadcast_to(np.asarray(etas, dtype=float), (n_models,)) if np.ndim(etas) == 0 \
+        else np.asarray(etas, dtype=float)
+    if eta_arr.shape != (n_models,):
+        raise ValueError(f"etas must be one float or one per model ({n_models}), got {len(eta_arr)} values")
+    if not np.all(np.isfinite(eta_arr) & (eta_arr > 0)):
+        raise ValueError(f"etas must be finite and > 0, got {eta_arr.tolist()}")
+    _check_dataset(dataset)
+    n_train = int(np.shape(dataset.x_train)[0])
+    batch_size = check_int("batch_size", batch_size, low=1, high=n_train)
+    n_steps = check_int("n_steps", n_steps, low=1)
+    n_average = check_int("n_average", n_average, low=0, high=n_steps)
+    eval_every = check_int("eval_every", eval_every, low=1)
+    record_every = check_int("record_every", record_every, low=0)
+    record_last = check_int("record_last", record_last, low=0, high=n_steps)
+    if data_order not in _DATA_ORDERS:
+        raise ValueError(f"data_order must be one of {_DATA_ORDERS}, got {data_order!r}")
+    if engine not in ("auto", "vmap", "fused"):
+        raise ValueError(f"engine must be 'auto', 'vmap' or 'fused', got {engine!r}")
+    if n_threads is not None:
+        n_threads = check_int("n_threads", n_threads, low=1)
+    seeds = [0] * n_models if seeds is None else list(seeds)
+    if len(seeds) != n_models:
+        raise ValueError(f"seeds must hold one seed per model ({n_models}), got {len(seeds)}")
+    rngs = [check_rng(s) for s in seeds]
+    dev = resolve_device(device)
+    dtype = next(models[0].parameters()).dtype
+
+    with _torch_settings(n_threads if dev.type == "cpu" else None):
+        t0 = time.perf_counter()
+        stack = _Stack(models, dev, engine)
+        params = stack.params
+        xtr, ytr = _tensor(dataset.x_train, dev, dtype), _tensor(dataset.y_train, dev).long()
+        xte, yte = _tensor(dataset.x_test, dev, dtype), _tensor(dataset.y_test, dev).long()
+        neg_eta = torch.tensor(-eta_arr, dtype=dtype, device=dev)
+        live = np.ones(n_models, dtype=bool)
+        diverged_at: list[int | None] = [None] * n_models
+
+        def eval_rows(step):
+            trl, tra = stack.evaluate(params, xtr, ytr)
+            tel, tea = stack.evaluate(params, xte, yte)
+            return [{"step": step, "train_loss": float(a), "train_acc": float(b), "test_loss": float(c),
+                     "test_acc": float(d)} for a, b, c, d in zip(trl, tra, tel, tea)]
+
+        histories = [[row] for row in eval_rows(0)]
+        avg_start = n_steps - n_average
+        avg_sum = None
+        losses: list[torch.Tensor] = []
+        n_batches = math.ceil(n_train / batch_size)
+        arange = torch.arange(n_train, device=dev)
+        order = arange.expand(n_models, n_train)
+        steps_taken = np.zeros(n_models, dtype=int)
+
+        def kill(i, step):
+            diverged_at[i] = step
+            live[i] = False
+            steps_taken[i] = step
+            neg_eta[i] = 0.0
+            with torch.no_grad():
+                for p in params.values():
+                    p[i].zero_()
+
+        step = 0
+        for step in range(1, n_steps + 1):
+            j = (step - 1) % n_batches
+            if j == 0 and (data_order == "shuffle" or (data_order == "permuted" and step == 1)):
+                order = torch.stack([torch.from_numpy(r.permutation(n_train)) for r in rngs]).to(dev)
+            idx = order[:, j * batch_size:(j + 1) * batch_size]                 # (M, b_j)
+            loss = stack.step(xtr[idx], ytr[idx], neg_eta)
+            with torch.no_grad():
+                if step > avg_start:
+                    if avg_sum is None:
+                        avg_sum = {n: torch.zeros_like(p, dtype=torch.float64) for n, p in params.items()}
+                    for n in stack.names:
+                        avg_sum[n] += params[n]
+            losses.append(loss.detach())
+            if record_fn is not None and record_every > 0 and step > n_steps - record_last \
+                    and (n_steps - step) % record_every == 0:
+                record_fn(step, params)
+            if step % _DIVERGENCE_CHECK == 0 or step == n_steps:
+                start = (step - 1) // _DIVERGENCE_CHECK * _DIVERGENCE_CHECK
+                bad = ~torch.isfinite(torch.stack(losses[start:step]))             # (steps, M)
+                if bool(bad.any()):
+                    first = bad.float().argmax(dim=0).cpu().numpy()
+                    any_bad = bad.any(dim=0).cpu().numpy()
+                    for i in np.flatnonzero(any_bad & live):
+                        kill(i, start + int(first[i]) + 1)
+                if not live.any():
+                    break
+            if step % eval_every == 0 or step == n_steps:
+                rows = eval_rows(step)
+                for i in np.flatnonzero(live):
+                    histories[i].append(rows[i])
+                    if not math.isfinite(rows[i]["train_loss"]):
+                        kill(i, step)
+        steps_taken[live] = step
+        with torch.no_grad():
+            for i in np.flatnonzero(live):
+                if not all(bool(torch.isfinite(p[i]).all()) for p in params.values()):
+                    kill(i, step)
+        all_losses = (torch.stack(losses).float().cpu().numpy() if losses
+                      else np.zeros((0, n_models), np.float32))
+        metrics = _metrics(stack, params, xtr, ytr, xte, yte) if live.any() else [None] * n_models
+        metrics_avg = [None] * n_models
+        average = [None] * n_models
+        if n_average > 0 and live.any() and avg_sum is not None:
+            mean = {n: s / n_average for n, s in avg_sum.items()}
+            metrics_avg = _metrics(stack, {n: v.to(dtype) for n, v in mean.items()}, xtr, ytr, xte, yte)
+            for i in np.flatnonzero(live):
+                average[i] = {n: mean[n][i].cpu().numpy() for n in stack.names}
+        with torch.no_grad():
+            for i, m in enumerate(models):
+                for n, p in m.named_parameters():
+                    p.copy_(params[n][i])
+        wall = (time.perf_counter() - t0) / n_models
+
+    out = []
+    for i in range(n_models):
+        ok = bool(live[i])
+        out.append(TrainResult(diverged=not ok, diverged_at=diverged_at[i], n_steps=int(steps_taken[i]),
+                               history=tuple(histories[i]), metrics=metrics[i] if ok else None,
+                               metrics_average=metrics_avg[i] if ok else None,
+                               average=average[i] if ok else None,
+                               n_average=n_average if ok and average[i] is not None else 0,
+                               batch_losses=all_losses[:int(steps_taken[i]), i].copy(), wall_time_s=wall))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs in, result records out (the runner's batched entry point)
+# ---------------------------------------------------------------------------------------------
+def _shared_key(cfg: Mapping) -> tuple:
+    return tuple((k, cfg[k]) for k in DEFAULT_CONFIG if k not in ENSEMBLE_AXES)
+
+
+def ensemble_groups(configs: Sequence[Mapping], max_models: int = 64) -> list[list[dict]]:
+    """Split configs into ensembles: same everything but ``seed`` and ``eta``, at most ``max_models`` each.
+
+    Parameters
+    ----------
+    configs : sequence of mapping
+        Run configs (normalised here with :func:`hts_lib.nn.training.normalise_config`).
+    max_models : int
+        Largest ensemble (memory grows linearly with it).
+
+    Returns
+    -------
+    list of list of dict
+        Normalised configs, grouped; the order within a group follows the input.
+
+    Raises
+    ------
+    ValueError
+        An invalid config or ``max_models < 1``.
+
+    Examples
+    --------
+    >>> cfgs = [{"eta": e, "batch_size": b, "seed": s} for b in (1, 5) for e in (0.01, 0.1) for s in (0, 1)]
+    >>> [len(g) for g in ensemble_groups(cfgs)], [len(g) for g in ensemble_groups(cfgs, max_models=3)]
+    ([4, 4], [3, 1, 3, 1])
+    """
+    max_models = check_int("max_models", max_models, low=1)
+    groups: dict[tuple, list[dict]] = {}
+    for cfg in configs:
+        norm = normalise_config(cfg)
+        groups.setdefault(_shared_key(norm), []).append(norm)
+    out = []
+    for members in groups.values():
+        out += [members[i:i + max_models] for i in range(0, len(members), max_models)]
+    return out
+
+
+def run_ensemble(configs: Sequence[Mapping], *, n_threads: int | None = 1) -> list[dict]:
+    """Train the runs of ``configs`` as one ensemble; one result record per config.
+
+    Parameters
+    ----------
+    configs : sequence of mapping
+        Configs that differ only in ``seed`` and ``eta`` (:data:`ENSEMBLE_AXES`).
+    n_threads : int or None
+        Torch CPU threads during training.
+
+    Returns
+    -------
+    list of dict
+        For each config, the record :func:`hts_lib.nn.training.run_from_config` returns (same keys,
+        same seeding: initialisation from ``seed``, then ``default_rng(seed).spawn(3)`` for the data
+        order, the tail bootstrap and the Lanczos start), plus ``"trainer": "ensemble"``.
+
+    Raises
+    ------
+    ValueError
+        Configs that differ in another key, or an invalid config.
+
+    Notes
+    -----
+    Training is batched (:func:`train_ensemble`); the per-layer tail indices and the sharpness are
+    then computed model by model, exactly as in ``run_from_config``. ``wall_time_s`` is the
+    ensemble's time divided by the number of models, plus the model's own post-processing.
+
+    Used in: chapters/ch11_convolutional_networks.ipynb
+    """
+    from hts_lib.nn.data import load_dataset
+    from hts_lib.nn.training import _to_tensor, _torch_settings
+    from hts_lib.tails.estimators import MIN_SAMPLES
+
+    cfgs = [normalise_config(c) for c in configs]
+    if not cfgs:
+        raise ValueError("configs is empty: nothing to run")
+    if any(_shared_key(c) != _shared_key(cfgs[0]) for c in cfgs):
+        raise ValueError(f"configs of one ensemble may differ only in {ENSEMBLE_AXES}")
+    c0 = cfgs[0]
+    dev = resolve_device(c0["device"])
+    ds = load_dataset(c0["dataset"], data_dir=c0["data_dir"], n_train=c0["n_train"], n_test=c0["n_test"],
+                      seed=0)
+    if c0["model"] == "fc":
+        kw = {"depth": c0["depth"], "width": c0["width"]}
+    else:
+        kw = {"width_scale": c0["width_scale"]}
+    models = [build_model(c["model"], ds.input_shape, ds.n_classes, seed=c["seed"], **kw) for c in cfgs]
+    streams = [np.random.default_rng(c["seed"]).spawn(3) for c in cfgs]
+    results = train_ensemble(models, ds, [c["eta"] for c in cfgs], c0["batch_size"], c0["n_steps"],
+                             n_average=c0["n_average"], data_order=c0["data_order"],
+                             eval_every=c0["eval_every"], seeds=[s[0] for s in streams], device=c0["device"],
+                             n_threads=n_threads)
+    x_sharp = y_sharp = None
+    records = []
+    for cfg, model, res, seeds in zip(cfgs, models, results, streams):
+        t0 = time.perf_counter()
+        alpha, sharp = {}, None
+        if not res.diverged:
+            weights = {k: w for k, w in res.averaged_layer_weights().items() if w.size >= MIN_SAMPLES}
+            alpha = weight_tail_indices(weights, seed=seeds[1])
+            if cfg["sharpness"]:
+                from hts_lib.nn.sharpness import sharpness
+
+                if x_sharp is None:
+                    x_sharp = _to_tensor(ds.x_train, dev, torch.float32)
+                    y_sharp = _to_tensor(ds.y_train, dev)
+                with _torch_settings(n_threads if dev.type == "cpu" else None):
+                    est = sharpness(model, x_sharp, y_sharp, tol=_SHARPNESS_TOL, n_probes=cfg["trace_probes"],
+                                    seed=seeds[2])
+                sharp = dataclasses.asdict(est)
+        history = [{"step": h["step"], "train_loss": h["train_loss"], "test_acc": h["test_acc"]}
+                   for h in res.history]
+        records.append(to_jsonable({
+            "config": cfg, "diverged": res.diverged, "diverged_at": res.diverged_at, "metrics": res.metrics,
+            "metrics_average": res.metrics_average, "alpha": alpha, "sharpness": sharp, "history": history,
+            "device": str(dev), "n_params": count_parameters(model),
+            "wall_time_s": res.wall_time_s + time.perf_counter() - t0, "trainer": "ensemble"}))
+    return records
+
+
+def run_ensemble_sweep(configs: Sequence[Mapping], out_dir, *, max_models: int = 64, progress: bool = True,
+                       extra_provenance: Mapping | None = None):
+    """Run a sweep through ensembles: one validated result file per run, with provenance; resumes.
+
+    Parameters
+    ----------
+    configs : sequence of mapping
+        The sweep (e.g. :func:`hts_lib.nn.experiments.grid_configs`).
+    out_dir : str or os.PathLike
+        Folder of result files ``<run_id>.json`` (created if needed), as for
+        :func:`hts_lib.nn.experiments.run_sweep`.
+    max_models : int
+        Largest ensemble.
+    progress : bool
+        Print one line per ensemble.
+    extra_provenance : mapping, optional
+        Added to every file's ``provenance`` (e.g. the source hash of
+        :func:`hts_lib.nn.results.source_hash`).
+
+    Returns
+    -------
+    hts_lib.nn.experiments.SweepReport
+
+    Notes
+    -----
+    Runs whose valid result file exists are skipped; an ensemble is formed from the remaining
+    runs. Each result is written atomically as soon as its ensemble finishes.
+
+    Used in: chapters/ch11_convolutional_networks.ipynb
+    """
+    import sys
+    from pathlib import Path
+
+    from hts_lib.nn import experiments as ex
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    norm = [normalise_config(c) for c in configs]
+    ids, todo, seen, n_skipped = [], [], set(), 0
+    for c in norm:
+        rid = ex.run_id(to_jsonable(c))
+        if rid in seen:
+            continue
+        seen.add(rid)
+        ids.append(rid)
+        if ex._read_valid(out / f"{rid}.json", rid) is not None:
+            n_skipped += 1
+        else:
+            todo.append(c)
+    git_rev = ex._git_revision()
+    n_done = 0
+    for g, group in enumerate(ensemble_groups(todo, max_models=max_models)):
+        started, t0 = ex._now(), time.perf_counter()
+        records = run_ensemble(group)
+        finished, wall = ex._now(), time.perf_counter() - t0
+        for cfg, rec in zip(group, records):
+            rid = ex.run_id(to_jsonable(cfg))
+            record = {"run_id": rid, **rec}
+            record["provenance"] = {**ex._versions(), "git_revision": git_rev, "started": started,
+                                    "finished": finished, "runner_wall_time_s": round(wall / len(group), 3),
+                                    "schema_version": ex.SCHEMA_VERSION, "ensemble_size": len(group),
+                                    **dict(extra_provenance or {})}
+            ex.validate_result(record, source=rid)
+            ex._write_result(out / f"{rid}.json", record)
+            n_done += 1
+        if progress:
+            c = group[0]
+            print(f"ensemble {g + 1}: {len(group)} runs of {c['model']} b={c['batch_size']} in {wall:.0f} s",
+                  file=sys.stderr, flush=True)
+    return ex.SweepReport(out_dir=out, run_ids=tuple(ids), n_skipped=n_skipped, n_done=n_done, failed=())
