@@ -1,4 +1,4 @@
-"""hts_lib.book.glue: numbers for the prose."""
+"""hts_lib.book.glue (module hts_lib.book.prose): numbers for the prose."""
 
 import numpy as np
 import pytest

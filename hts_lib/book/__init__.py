@@ -2,14 +2,14 @@
 
 Modules:
 
-- ``glue``: glue numbers into the prose.
+- ``prose``: ``glue``, numbers computed in a chapter and quoted in its prose.
 - ``plotting``: the book's figure style and plots.
 - ``checks``: answer checks for the coding exercises.
 - ``student``: the student edition (solutions removed).
 """
 
 from hts_lib.book.checks import check, exercises
-from hts_lib.book.glue import (  # noqa: F401
+from hts_lib.book.prose import (  # noqa: F401
     glue,
 )
 from hts_lib.book.plotting import (  # noqa: F401

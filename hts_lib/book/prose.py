@@ -6,7 +6,11 @@ Every number a chapter quotes in its prose is glued from the computation; outsid
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from hts_lib.validation import check_bool
 
 __all__ = ["glue"]
 
@@ -35,8 +39,18 @@ def glue(name: str, value, display: bool = False):
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be an identifier-like string, got {name!r}")
+    display = check_bool("display", display)
     if isinstance(value, np.generic):  # numpy scalars would be glued as their repr (e.g. 'np.float64(0.5)')
         value = value.item()
+    # A number in the prose that is NaN, infinite or complex is a bug of the computation, not a reading.
+    if isinstance(value, complex):
+        raise TypeError(f"value must be a real number, a string or a displayable object, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"value for {name!r} is {value!r}: a non-finite number cannot be quoted")
+    if isinstance(value, (list, tuple, np.ndarray)):
+        arr = np.asarray(value, dtype=object).ravel()
+        if arr.size == 0 or any(isinstance(v, (float, np.floating)) and not math.isfinite(v) for v in arr):
+            raise ValueError(f"value for {name!r} must be a non-empty sequence of finite numbers: {value!r}")
     try:
         from myst_nb import glue as _myst_glue
     except ImportError:  # Colab or a bare kernel: prose roles are only rendered by the book build
