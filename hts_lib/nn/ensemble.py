@@ -556,3 +556,41 @@ def run_ensemble_sweep(configs: Sequence[Mapping], out_dir, *, max_models: int =
             print(f"ensemble {g + 1}: {len(group)} runs of {c['model']} b={c['batch_size']} in {wall:.0f} s",
                   file=sys.stderr, flush=True)
     return ex.SweepReport(out_dir=out, run_ids=tuple(ids), n_skipped=n_skipped, n_done=n_done, failed=())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python -m hts_lib.nn.ensemble --grid NAME --out DIR [--set key=value ...]``.
+
+    Runs a named grid of :data:`hts_lib.nn.experiments.GRIDS` through :func:`run_ensemble_sweep`,
+    recording :func:`hts_lib.nn.results.source_hash` in every file's provenance.
+    """
+    import argparse
+    import json
+
+    from hts_lib.nn.experiments import GRIDS, grid_configs
+    from hts_lib.nn.results import source_hash
+
+    parser = argparse.ArgumentParser(prog="python -m hts_lib.nn.ensemble", description=main.__doc__)
+    parser.add_argument("--grid", required=True, choices=sorted(GRIDS))
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--max-models", type=int, default=80)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (JSON value; a list becomes an axis)")
+    args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    t0 = time.perf_counter()
+    rep = run_ensemble_sweep(grid_configs(args.grid, overrides), args.out, max_models=args.max_models,
+                             extra_provenance={"source_hash": source_hash(), "grid": args.grid})
+    print(f"{rep.n_total} runs: {rep.n_skipped} already there, {rep.n_done} run now in "
+          f"{time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -279,6 +279,23 @@ GRIDS: dict[str, dict] = {
                  "n_average": 1000, "data_order": "cycle", "seed": 0, "device": "auto"},
         "axes": {"eta": [0.005, 0.01, 0.02, 0.05, 0.1], "batch_size": [32, 64, 128]},
     },
+    "paper-fc-seeds": {
+        "description": ("The paper's fully connected protocol (as paper-fc) with 5 seeds per cell: each seed "
+                        "sets the initialisation and one fixed permutation of the training set, cycled "
+                        "(240 runs; trained as ensembles, see hts_lib.nn.ensemble)."),
+        "base": {"dataset": "mnist_subset", "model": "fc", "depth": 3, "width": 128, "n_steps": 10_000,
+                 "n_average": 1000, "data_order": "permuted"},
+        "axes": {"eta": list(PAPER_ETAS), "batch_size": [1, 5, 10], "seed": [0, 1, 2, 3, 4]},
+    },
+    "lenet-seeds": {
+        "description": ("A LeNet-5-sized CNN (convolutions with 6 and 16 channels, hidden linear layers of 120 "
+                        "and 84, no biases) on the MNIST subset: eta in {0.01, 0.03, 0.05, 0.1} x b in "
+                        "{1, 5, 10}, 5 seeds (initialisation and a fixed permutation of the data), 3,000 steps, "
+                        "last 500 iterates averaged, no sharpness (60 runs; trained as ensembles)."),
+        "base": {"dataset": "mnist_subset", "model": "lenet", "n_steps": 3000, "n_average": 500,
+                 "eval_every": 500, "data_order": "permuted", "sharpness": False},
+        "axes": {"eta": [0.01, 0.03, 0.05, 0.1], "batch_size": [1, 5, 10], "seed": [0, 1, 2, 3, 4]},
+    },
     "smoke": {
         "description": ("A seconds-long check of the whole pipeline on scikit-learn's 8x8 digits "
                         "(4 runs of 200 steps, no sharpness)."),
