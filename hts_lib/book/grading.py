@@ -264,19 +264,20 @@ def _run_worker(spec_path: str) -> int:
     """Execute one submission and run its checks; write the outcome as JSON (runs in its own process)."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from nbclient.util import run_sync  # the client's kernel manager is asynchronous
 
     spec = json.loads(Path(spec_path).read_text())
     result_path = Path(spec["result"])
     _limit_resources(spec["memory_mb"])
     nb = nbformat.read(spec["notebook"], as_version=4)
     n_cells = len(nb.cells)
-    out = {"errors": [], "timeout": None, "dead": None, "checks": {}, "kernel": None}
+    out = {"errors": [], "timeout": None, "dead": None, "stuck": False, "checks": {}, "kernel": None}
     client = NotebookClient(nb, kernel_name="python3", allow_errors=True, interrupt_on_timeout=False,
                             record_timing=False, startup_timeout=120,
                             resources={"metadata": {"path": str(Path(spec["notebook"]).parent)}})
 
     def run(cell, index, seconds) -> str:
-        """Execute one cell: 'ok', 'timeout' (kernel interrupted and alive again) or 'dead'."""
+        """Execute one cell: 'ok', 'timeout' (interrupted, alive again), 'stuck' (killed) or 'dead'."""
         client.timeout = max(1, math.ceil(seconds))
         try:
             client.execute_cell(cell, index)
@@ -284,15 +285,18 @@ def _run_worker(spec_path: str) -> int:
         except DeadKernelError:
             return "dead"
         except CellTimeoutError:
-            client.km.interrupt_kernel()
+            run_sync(client.km.interrupt_kernel)()
             probe = nbformat.v4.new_code_cell("pass")
             nb.cells.append(probe)
             client.timeout = 10  # a kernel that does not answer 10 s after an interrupt is stuck
             try:
                 client.execute_cell(probe, len(nb.cells) - 1)
                 return "timeout"
-            except (CellTimeoutError, DeadKernelError):
+            except DeadKernelError:
                 return "dead"
+            except CellTimeoutError:
+                run_sync(client.km.shutdown_kernel)(now=True)
+                return "stuck"
 
     try:
         with client.setup_kernel():
@@ -307,15 +311,19 @@ def _run_worker(spec_path: str) -> int:
                 state = run(cell, i, deadline - time.monotonic())
                 for o in cell.get("outputs", []):
                     if o.get("output_type") == "error":
-                        out["errors"].append({"cell": i, "error": f"{o.get('ename')}: {o.get('evalue')}"})
+                        out["errors"].append({"cell": i, "error": f"{o.get('ename')}: {o.get('evalue')}".rstrip(": ")})
                 if state != "ok":
-                    out["timeout" if state == "timeout" else "dead"] = {"cell": i, "line": _first_line(cell.source)}
+                    out["dead" if state == "dead" else "timeout"] = {"cell": i, "line": _first_line(cell.source)}
+                    out["stuck"] = state == "stuck"
                     break
                 if time.monotonic() >= deadline and i < n_cells - 1:
                     out["timeout"] = {"cell": i, "line": _first_line(cell.source)}
                     break
+            if out["timeout"]:  # the interrupt's KeyboardInterrupt is the time limit, noted as such
+                out["errors"] = [e for e in out["errors"] if not (e["cell"] == out["timeout"]["cell"]
+                                                                  and e["error"].startswith("KeyboardInterrupt"))]
             for ex, fn in spec["exercises"]:
-                if out["dead"] is not None:
+                if out["dead"] is not None or out["stuck"]:
                     break
                 cell = nbformat.v4.new_code_cell(_GRADE_CELL.format(fn=fn, ex=ex, mime=MIME))
                 nb.cells.append(cell)
@@ -330,6 +338,7 @@ def _run_worker(spec_path: str) -> int:
                     out["checks"][ex] = {"status": "check error", "error": (err or ["no report"])[0]}
                 else:
                     out["checks"][ex] = {"status": "time limit"}
+                    out["stuck"] = state == "stuck"
                     if state == "dead":
                         out["dead"] = {"cell": None, "line": f"the check of {ex}"}
     except Exception as exc:  # the kernel did not start, or nbclient failed: report, do not crash
@@ -389,9 +398,13 @@ def _case_notes(ex: str, report: CheckReport) -> list[str]:
     if failed and all("not implemented" in r.message for r in failed):
         return [f"{ex}: stub not implemented (the function still raises NotImplementedError)"]
     notes = []
+    by_message = collections.defaultdict(list)  # one note for cases that failed the same way (e.g. an error)
     for r in failed:
-        msg = r.message if len(r.message) <= _NOTE_LEN else r.message[:_NOTE_LEN] + "..."
-        notes.append(f"{ex}: failed case {r.description}: {msg}")
+        by_message[r.message].append(r.description)
+    for message, cases in by_message.items():
+        msg = message if len(message) <= _NOTE_LEN else message[:_NOTE_LEN] + "..."
+        what = f"case {cases[0]}" if len(cases) == 1 else f"{len(cases)} cases ({'; '.join(cases)})"
+        notes.append(f"{ex}: failed {what}: {msg}")
     return notes
 
 
@@ -450,7 +463,9 @@ def grade_submission(path, key: dict[str, ChapterKey], *, timeout: float = 300.0
     if outcome["timeout"]:
         t = outcome["timeout"]
         grade.notes.append(f"time limit of {timeout:g} s reached in cell {t['cell']} ({t['line']}): "
-                           "the cells after it were not run")
+                           "the cells after it were not run"
+                           + ("; the kernel did not stop when interrupted and was killed, so no check could run"
+                              if outcome["stuck"] else ""))
     if outcome["dead"]:
         d = outcome["dead"]
         where = f"cell {d['cell']} ({d['line']})" if d["cell"] is not None else d["line"]
@@ -464,7 +479,7 @@ def grade_submission(path, key: dict[str, ChapterKey], *, timeout: float = 300.0
     for ex, fn in ck.exercises:
         res = outcome["checks"].get(ex)
         if res is None:
-            grade.notes.append(f"{ex}: not checked (the kernel had stopped)")
+            grade.notes.append(f"{ex}: not checked (the kernel had been stopped)")
             continue
         status = res["status"]
         if status == "checked":
