@@ -12,11 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from hts_lib.book.plotting import (  # noqa: E402
+    animation_html,
+    hill_plot,
+    plot_survival,
+    reference_slope,
+    survival_fit_plot,
+)
 from hts_lib.tails.distributions import sample_pareto, sample_symmetric_stable  # noqa: E402
 from hts_lib.tails.estimators import alpha_stable, hill, hill_path  # noqa: E402
-from hts_lib.book.plotting import (  # noqa: E402
-    animation_html, hill_plot, plot_survival, reference_slope, survival_fit_plot,
-)
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import numpy as np
 from hts_lib.validation import check_array
 
 __all__ = ["PALETTE", "use_book_style", "survival_function", "plot_survival", "reference_slope", "hill_plot",
-           "survival_fit_plot", "plot_protocol_table", "plot_tail_index_sweep", "animation_html"]
+           "survival_fit_plot", "plot_protocol_table", "plot_tail_index_sweep", "animation_html",
+           "plot_seed_spread"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order the book uses it.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -371,8 +372,9 @@ def survival_fit_plot(ax, x, estimate, *, direction=None, color=None, label: str
 
 
 def plot_protocol_table(ax, table, *, vmin: float = 0.0, vmax: float = 2.1, cmap: str = "cividis"):
-    r"""Annotated heat map of a :class:`hts_lib.simulate.synthetic.ProtocolTable`: ``alpha_hat`` per cell,
-    with what the estimate alone hides written under it.
+    r"""Annotated heat map of a :class:`hts_lib.simulate.synthetic.ProtocolTable`, with what it hides.
+
+    ``alpha_hat`` per cell, with what the estimate alone hides written under it.
 
     Each cell shows ``alpha_hat`` (colour and first line) and, on the second line, the exact tail
     index of the online model (``">50"`` when above 50) or ``"rho>0"`` when there is no stationary
@@ -389,7 +391,8 @@ def plot_protocol_table(ax, table, *, vmin: float = 0.0, vmax: float = 2.1, cmap
     for i in range(nb):
         for j in range(ne):
             a_hat, a_ex, rho = vals[i, j], table.alpha_exact[i, j], table.rho[i, j]
-            line2 = r"$\rho>0$" if rho >= 0 else (r"$\alpha$>50" if np.isinf(a_ex) else rf"$\alpha$={a_ex:.2g}")
+            line2 = (r"$\rho>0$" if rho >= 0
+                     else (r"$\alpha$>50" if np.isinf(a_ex) else rf"$\alpha$={a_ex:.2g}"))
             text = ("n/a" if np.isnan(a_hat) else f"{a_hat:.2f}") + "\n" + line2
             if table.share_diverged[i, j] > 0:
                 text += f"\n{100 * table.share_diverged[i, j]:.0f}% div."
@@ -414,7 +417,8 @@ def _sweep_columns(results, layer: str, estimator: str):
     vals, train_acc = np.full((n, 3), np.nan), np.full(n, np.nan)
     for i, r in enumerate(results):
         cfg = r["config"]
-        ratio[i], batch[i], diverged[i] = cfg["eta"] / cfg["batch_size"], cfg["batch_size"], bool(r["diverged"])
+        ratio[i], batch[i] = cfg["eta"] / cfg["batch_size"], cfg["batch_size"]
+        diverged[i] = bool(r["diverged"])
         metrics = r.get("metrics_average") or r.get("metrics") or {}
         if metrics.get("train_acc") is not None:
             train_acc[i] = metrics["train_acc"]
@@ -461,7 +465,8 @@ def plot_tail_index_sweep(ax, results, layer: str, estimator: str = "alpha_stabl
     -----
     Points carry their interval as an error bar. Hollow markers are estimates flagged
     ``at_ceiling`` (within sampling error of 2, where the block estimator lands on data whose block
-    sums are nearly Gaussian; finite-variance data can also give values somewhat below 2). Runs that diverged have no estimate: they are drawn as crosses on the lower
+    sums are nearly Gaussian; finite-variance data can also give values somewhat below 2). Runs that
+    diverged have no estimate: they are drawn as crosses on the lower
     edge of the axes, at their eta/b. Collapsed runs (see ``min_train_acc``) keep their estimate
     but are set apart, since it describes a network that failed to train. For the block estimator
     the vertical axis is limited to [0, 4] (its values live in (0, 2] for stable data), so that
@@ -523,5 +528,69 @@ def plot_tail_index_sweep(ax, results, layer: str, estimator: str = "alpha_stabl
     ax.set_ylabel(r"$\hat\alpha$ (" + ("block estimator" if estimator == "alpha_stable" else "Hill") + ")")
     if legend:
         ax.legend(fontsize=8)
-    return {"n_plotted": int(has.sum()), "n_diverged": int(diverged.sum()), "n_at_ceiling": int(ceiling[has].sum()),
+    return {"n_plotted": int(has.sum()), "n_diverged": int(diverged.sum()),
+            "n_at_ceiling": int(ceiling[has].sum()),
             "n_collapsed": int(collapsed.sum())}
+
+
+def plot_seed_spread(ax, x, y, group, *, labels=None, markers: str = "osD^v", xlog: bool = True,
+                     offset: float = 0.04, min_seeds: int = 1) -> dict:
+    """Per-cell median over seeds with a bar from the smallest to the largest seed, one series per group.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    x, y : array-like, shape (n,)
+        One point per run (e.g. :math:`\\eta/b` and a tail index); runs with a non-finite ``y`` are
+        left out.
+    group : array-like, shape (n,)
+        The series of each run (e.g. the batch size); a cell is a (group, x) pair.
+    labels : callable, optional
+        ``labels(group value) -> str`` for the legend (default ``f"b = {g}"``).
+    markers : str
+        Marker of each series, in sorted group order.
+    xlog : bool
+        Log x axis; series are then shifted by ``offset`` decades so that their bars do not overlap.
+    offset : float
+        Horizontal shift between series (in decades with ``xlog``, else in x units).
+    min_seeds : int
+        Cells with fewer finite values are not drawn.
+
+    Returns
+    -------
+    dict
+        ``{"n_cells": cells drawn, "n_runs": runs drawn}``.
+
+    Raises
+    ------
+    ValueError
+        If ``x``, ``y`` and ``group`` differ in length.
+
+    Used in: chapters/ch10_fully_connected_networks.ipynb
+    """
+    x, y, group = np.asarray(x, dtype=float), np.asarray(y, dtype=float), np.asarray(group)
+    if not x.shape == y.shape == group.shape or x.ndim != 1:
+        raise ValueError(f"x {x.shape}, y {y.shape} and group {group.shape} must be 1-D of one length")
+    labels = labels or (lambda g: f"$b = {g:g}$" if isinstance(g, (int, float, np.number)) else str(g))
+    n_cells = n_runs = 0
+    for k, g in enumerate(sorted(set(group.tolist()))):
+        xs, med, lo, hi = [], [], [], []
+        for xv in sorted(set(x[group == g].tolist())):
+            v = y[(group == g) & (x == xv) & np.isfinite(y)]
+            if v.size < max(1, min_seeds):
+                continue
+            xs.append(xv * 10 ** (offset * (k - 1)) if xlog else xv + offset * (k - 1))
+            med.append(np.median(v))
+            lo.append(v.min())
+            hi.append(v.max())
+            n_cells += 1
+            n_runs += v.size
+        if not xs:
+            continue
+        med_a = np.array(med)
+        ax.errorbar(xs, med_a, yerr=[med_a - np.array(lo), np.array(hi) - med_a], fmt=markers[k % len(markers)],
+                    color=PALETTE[k % len(PALETTE)], ms=4.5, lw=1, capsize=2, label=labels(g))
+    if xlog:
+        ax.set_xscale("log")
+    return {"n_cells": n_cells, "n_runs": n_runs}

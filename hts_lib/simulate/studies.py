@@ -25,11 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
+from hts_lib.recursion.bounds import product_norm_bound
 from hts_lib.recursion.finite_data import dataset_sampler, offline_tail_index_1d
 from hts_lib.recursion.kesten import kesten_tail_index
-from hts_lib.recursion.montecarlo import (MCEstimate, lyapunov_exponent_mc, second_moment_spectral_radius,
-                                          tail_index_mc)
-from hts_lib.recursion.bounds import product_norm_bound
+from hts_lib.recursion.montecarlo import (
+    MCEstimate,
+    lyapunov_exponent_mc,
+    second_moment_spectral_radius,
+    tail_index_mc,
+)
 from hts_lib.simulate.sgd import simulate_offline, simulate_online
 from hts_lib.tails.estimators import TailEstimate, hill
 from hts_lib.validation import check_array, check_int, check_positive, check_real
@@ -56,16 +60,16 @@ def _check_steps(name: str, etas) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MCSweep:
-    """Monte Carlo Lyapunov exponents and tail indices over step sizes.
+    r"""Monte Carlo Lyapunov exponents and tail indices over step sizes.
 
     Attributes
     ----------
     etas : ndarray
         The step sizes.
     rho, rho_se : ndarray
-        :math:`\\rho` and its standard error (NaN when the sweep was run with ``with_rho=False``).
+        :math:`\rho` and its standard error (NaN when the sweep was run with ``with_rho=False``).
     alpha, alpha_se : ndarray
-        :math:`\\alpha` and its standard error.
+        :math:`\alpha` and its standard error.
     """
 
     etas: np.ndarray
@@ -127,7 +131,7 @@ def mc_sweep(etas, batch_size: int, dim: int, sample_a, *, seed=None, with_rho: 
 
 
 def kurtosis_threshold(kurtosis: float, batch_size: int, dim: int) -> tuple[float, float]:
-    r"""Step size where :math:`\alpha = 2` for inputs with i.i.d. unit-variance coordinates of kurtosis ``kurtosis``.
+    r"""Step size where :math:`\alpha = 2` for inputs with i.i.d. unit-variance coordinates of given kurtosis.
 
     Returns the closed form and, as an independent computation, the root of
     :math:`r(E[M\otimes M]) = 1` found numerically.
@@ -209,7 +213,7 @@ def rademacher_plane_tail_index(eta: float, batch_size: int) -> float:
 
 @dataclass(frozen=True)
 class BoundPath:
-    """Product-norm lower bounds :math:`\\hat\\alpha_k` over ``ks``, with Monte Carlo standard errors."""
+    r"""Product-norm lower bounds :math:`\hat\alpha_k` over ``ks``, with Monte Carlo standard errors."""
 
     ks: np.ndarray
     value: np.ndarray
@@ -303,18 +307,18 @@ def online_norm_tail(eta: float, batch_size: int, dim: int, *, data: str = "gaus
 
 @dataclass(frozen=True)
 class OfflineCase:
-    """Offline SGD on one data set of ``n`` points: simulated norms, their Hill estimate, and the engine's view.
+    r"""Offline SGD on one data set of ``n`` points: simulated norms, Hill's estimate, the engine's view.
 
     Attributes
     ----------
     n : int
         Data-set size.
     norms : ndarray
-        :math:`\\|x_K - x_{\\mathrm{LS}}\\|` over the chains.
+        :math:`\|x_K - x_{\mathrm{LS}}\|` over the chains.
     hill : TailEstimate
         Hill's estimate on ``norms``.
     expand : float
-        :math:`\\eta\\max_i\\|x_i\\|^2` (with :math:`b = 1` a point expands when this exceeds 2).
+        :math:`\eta\max_i\|x_i\|^2` (with :math:`b = 1` a point expands when this exceeds 2).
     rho_n, alpha_n : MCEstimate
         Lyapunov exponent and tail index of the recursion with the empirical input law.
     """
@@ -364,9 +368,10 @@ def offline_study(eta: float, dim: int, sizes: Sequence[int], *, x_true=None, se
 
     Notes
     -----
-    Offline SGD with independently drawn indices is :math:`x_k - x_{\mathrm{LS}} = M_k(x_{k-1} - x_{\mathrm{LS}})
-    + q_k` with :math:`M = I - \eta x_Ix_I^\top`, :math:`I` uniform: the online recursion with the empirical law
-    of the inputs, hence its own :math:`\rho_n` and :math:`\alpha_n`.
+    Offline SGD with independently drawn indices is
+    :math:`x_k - x_{\mathrm{LS}} = M_k(x_{k-1} - x_{\mathrm{LS}}) + q_k` with
+    :math:`M = I - \eta x_Ix_I^\top`, :math:`I` uniform: the online recursion with the empirical law of
+    the inputs, hence its own :math:`\rho_n` and :math:`\alpha_n`.
 
     Used in: chapters/ch08_beyond_isotropic_data.ipynb.
     """
@@ -385,7 +390,8 @@ def offline_study(eta: float, dim: int, sizes: Sequence[int], *, x_true=None, se
     for n in sizes:
         X = rng.standard_normal((n, d))
         y = X @ x_true + rng.standard_normal(n)
-        res = simulate_offline(X, y, eta, 1, n_chains=n_chains, n_steps=n_steps, burn_in=burn_in, seed=seed + n)
+        res = simulate_offline(X, y, eta, 1, n_chains=n_chains, n_steps=n_steps, burn_in=burn_in,
+                               seed=seed + n)
         norms = np.linalg.norm(res.last, axis=1)
         inputs = dataset_sampler(X)
         out[n] = OfflineCase(n, norms, hill(norms, seed=seed), float(eta * np.max(np.sum(X ** 2, axis=1))),
@@ -396,20 +402,20 @@ def offline_study(eta: float, dim: int, sizes: Sequence[int], *, x_true=None, se
 
 @dataclass(frozen=True)
 class OfflineSpread:
-    """Exact offline tail indices of many one-dimensional data sets per size.
+    r"""Exact offline tail indices of many one-dimensional data sets per size.
 
     Attributes
     ----------
     sizes : ndarray
         Data-set sizes.
     alphas : ndarray, shape (len(sizes), n_datasets)
-        :math:`\\alpha_n` of each data set (``inf``: no point expands; NaN: :math:`\\rho_n \\ge 0`).
+        :math:`\alpha_n` of each data set (``inf``: no point expands; NaN: :math:`\rho_n \ge 0`).
     levels : ndarray
         Quantile levels.
     quantiles : ndarray, shape (len(sizes), len(levels))
-        Quantiles of the finite :math:`\\alpha_n` per size.
+        Quantiles of the finite :math:`\alpha_n` per size.
     n_inf, n_nan : ndarray of int
-        Data sets per size with :math:`\\alpha_n = \\infty` and with :math:`\\rho_n \\ge 0`.
+        Data sets per size with :math:`\alpha_n = \infty` and with :math:`\rho_n \ge 0`.
     """
 
     sizes: np.ndarray

@@ -1,38 +1,53 @@
-"""Checks for the coding exercises of the chapter "The paper's synthetic experiment, reproduced and examined"."""
+"""Checks for the coding exercises of the chapter on the paper's synthetic experiment (ch07)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from hts_lib.simulate.synthetic import step_size_for_tail_index
-from hts_lib.recursion.exact import critical_step_sizes
+from hts_lib.recursion.exact import critical_step_sizes, tail_index
+
 from . import Case, register
 
 
-def _window_reference(batch_size: int, dim: int) -> np.ndarray:
+def _expected_draws_reference(n: int, batch_size: int) -> float:
+    return 1.0 / math.prod(1.0 - j / n for j in range(batch_size))
+
+
+@register("ch07-expected-draws", "Expected number of i.i.d. draws until b indices are distinct",
+          reference=_expected_draws_reference)
+def _cases_expected_draws():
+    # expected values in exact integer arithmetic: n^b / (n (n-1) ... (n-b+1)); a float product of
+    # b <= 100 factors loses at most ~1e-13 relative
+    cases = [(10_000, 20), (10_000, 1), (5, 2), (100, 10), (1000, 100)]
+    return [Case(f"n={n}, b={b}", args=(n, b), expected=n ** b / math.perm(n, b), rtol=1e-10,
+                 reason="exact rational value; a float product of b factors is accurate to ~1e-13")
+            for n, b in cases]
+
+
+def _in_window_reference(etas, batch_size: int, dim: int) -> np.ndarray:
     cs = critical_step_sizes(batch_size, dim)
-    return np.array([cs.eta_crit, cs.eta_max])
+    etas = np.asarray(etas, dtype=float)
+    return (cs.eta_crit < etas) & (etas < cs.eta_max)
 
 
-@register("ch07-window", "The heavy-tailed window (eta_crit, eta_max) of online SGD",
-          reference=_window_reference)
-def _cases_window():
-    # eta_crit is a closed form; eta_max is a root of rho(eta) = 0 with rho accurate to ~1e-10:
-    # a student's brentq with default tolerances (xtol 2e-12) lands well inside 1e-7 relative
-    return [Case(f"b={b}, d={d}", args=(b, d), expected=_window_reference(b, d), rtol=1e-7,
-                 reason="closed form and a root of the quadrature-exact rho")
-            for b, d in [(1, 100), (5, 100), (20, 100), (1, 5), (2, 10)]]
+def _in_window_expected(etas, batch_size: int, dim: int) -> np.ndarray:
+    # independent of the window's end points: the stationary law has infinite variance exactly when
+    # rho < 0 (tail_index finite, not nan) and alpha < 2
+    alphas = np.array([tail_index(e, batch_size, dim) for e in etas])
+    return np.isfinite(alphas) & (alphas < 2)
 
 
-def _eta_for_alpha_reference(alpha: float, batch_size: int, dim: int) -> float:
-    return step_size_for_tail_index(alpha, batch_size, dim)
-
-
-@register("ch07-eta-for-alpha", "The step size that gives a prescribed tail index",
-          reference=_eta_for_alpha_reference)
-def _cases_eta_for_alpha():
-    # alpha(eta) is steep near eta_max, so eta is well determined: 1e-6 relative allows any
-    # root finder that stops within 1e-9 in eta
-    return [Case(f"alpha={a}, b={b}, d={d}", args=(a, b, d), expected=_eta_for_alpha_reference(a, b, d),
-                 rtol=1e-6, reason="root of the exact tail index, found to ~1e-9")
-            for a, b, d in [(1.0, 1, 2), (0.5, 1, 5), (1.5, 5, 10), (2.0, 1, 100), (4.0, 2, 3)]]
+@register("ch07-in-window", "Which step sizes of a grid give a stationary law with infinite variance",
+          reference=_in_window_reference)
+def _cases_in_window():
+    paper = [0.02 * k for k in range(1, 11)]
+    # grids that do and do not hit the window; no grid point lies within 1e-6 of an end point,
+    # so the answer is a clean yes/no for each step size
+    cases = [(paper, 1, 100), (paper, 5, 100), (list(np.linspace(0.1, 2.2, 15)), 1, 2),
+             (list(np.linspace(0.6, 0.7, 11)), 5, 10), ([0.3, 0.9, 1.2, 1.5], 2, 3)]
+    return [Case(f"{len(e)} step sizes, b={b}, d={d}", args=(e, b, d), expected=_in_window_expected(e, b, d),
+                 rtol=0.0, atol=0.0,
+                 reason="a yes/no answer per step size (grid points are far from the edges)")
+            for e, b, d in cases]
