@@ -589,8 +589,9 @@ def plot_seed_spread(ax, x, y, group, *, labels=None, markers: str = "osD^v", xl
         if not xs:
             continue
         med_a = np.array(med)
-        ax.errorbar(xs, med_a, yerr=[med_a - np.array(lo), np.array(hi) - med_a], fmt=markers[k % len(markers)],
-                    color=PALETTE[k % len(PALETTE)], ms=4.5, lw=1, capsize=2, label=labels(g))
+        ax.errorbar(xs, med_a, yerr=[med_a - np.array(lo), np.array(hi) - med_a],
+                    fmt=markers[k % len(markers)], color=PALETTE[k % len(PALETTE)], ms=4.5, lw=1, capsize=2,
+                    label=labels(g))
     if xlog:
         ax.set_xscale("log")
     return {"n_cells": n_cells, "n_runs": n_runs}

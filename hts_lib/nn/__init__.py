@@ -7,6 +7,7 @@ Modules (imported lazily; torch only where needed):
 - ``training``: SGD training with averaged weights, and per-layer tail indices.
 - ``sharpness``: Hessian-vector products, top eigenvalue and trace.
 - ``ensemble``: many models of one architecture trained as one batched computation.
+- ``results``: shipped result folders, the run-status rule, seed-aware intervals, source hashes.
 - ``experiments``: the sweep runner: grids, result files with provenance, resume, command line.
 """
 
@@ -55,6 +56,18 @@ _MODULE_OF = {
     'run_ensemble': 'ensemble',
     'ensemble_groups': 'ensemble',
     'run_ensemble_sweep': 'ensemble',
+    'COLLAPSE_ACC': 'results',
+    'TRAINED_ACC': 'results',
+    'RUN_STATUSES': 'results',
+    'SOURCE_FUNCTIONS': 'results',
+    'results_dir': 'results',
+    'run_status': 'results',
+    'run_statuses': 'results',
+    'cell_summary': 'results',
+    'hierarchical_bootstrap': 'results',
+    'spearman_interval': 'results',
+    'interval_reading': 'results',
+    'source_hash': 'results',
     'RESULT_SCHEMA': 'experiments',
     'GRIDS': 'experiments',
     'SweepReport': 'experiments',
