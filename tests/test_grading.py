@@ -161,7 +161,7 @@ def _points(row):
     ("retitled.ipynb", (1, 1, 2), None),
     ("snoop.ipynb", (1, 1, 2), None),
     ("stub.ipynb", (0, 0, 0), "ch01-mc-moment: stub not implemented"),
-    ("wrong.ipynb", (0, 1, 1), "ch01-mc-moment: failed 3 cases"),
+    ("wrong.ipynb", (0, 1, 1), "ch01-mc-moment: failed case s=1, eta=0.5"),
     ("raises.ipynb", (1, 0, 1), "raised ValueError: boom"),
     ("renamed.ipynb", (0, 1, 1), "ch01-mc-moment: no function named mc_log_moment"),
     ("deleted.ipynb", (0, 0, 0), "ch01-tail-index: no function named my_tail_index"),

@@ -50,6 +50,7 @@ feedback files before publishing grades.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
 import csv
 import json
@@ -260,6 +261,16 @@ def _first_line(source: str) -> str:
     return (lines[0][:60] + ("..." if len(lines) > 1 or len(lines[0]) > 60 else "")) if lines else ""
 
 
+async def _cancel_stale_polls() -> None:
+    """Cancel the output poller of a timed-out cell: nbclient leaves it running (a timeout is a control signal
+    to it), and it would swallow the next cells' messages, the checks' reports among them."""
+    stale = [t for t in asyncio.all_tasks() if not t.done() and getattr(t.get_coro(), "__qualname__", "")
+             .endswith(("_async_poll_output_msg", "_async_poll_kernel_alive"))]
+    for t in stale:
+        t.cancel()
+    await asyncio.gather(*stale, return_exceptions=True)
+
+
 def _run_worker(spec_path: str) -> int:
     """Execute one submission and run its checks; write the outcome as JSON (runs in its own process)."""
     from nbclient import NotebookClient
@@ -285,6 +296,7 @@ def _run_worker(spec_path: str) -> int:
         except DeadKernelError:
             return "dead"
         except CellTimeoutError:
+            run_sync(_cancel_stale_polls)()
             run_sync(client.km.interrupt_kernel)()
             probe = nbformat.v4.new_code_cell("pass")
             nb.cells.append(probe)
