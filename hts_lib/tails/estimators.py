@@ -314,19 +314,31 @@ def _light_tail_test(d: np.ndarray) -> bool:
     return g - _Z95 * _moment_se(g) / math.sqrt(d.size) <= 0.0
 
 
-def _bootstrap(n_units: int, statistic, n_boot, rng: np.random.Generator) -> np.ndarray:
+def _bootstrap(n_units: int, statistic, n_boot, rng: np.random.Generator, *,
+               batched: bool = False) -> np.ndarray:
     """``statistic(counts)`` over ``n_boot`` resamples of ``n_units`` units drawn with replacement.
 
     ``counts[i]`` is how often unit ``i`` was drawn (a multinomial vector summing to ``n_units``).
     A unit is one sample for the order-statistic estimators (the sorted sample is expanded with
     ``np.repeat(sorted, counts)``, which stays sorted: no sort per resample) and one block of
-    consecutive rows for :func:`alpha_stable`. Every estimator's bootstrap goes through here.
+    consecutive rows for :func:`alpha_stable`. Every estimator's bootstrap goes through here. With
+    ``batched``, ``statistic`` receives all the count vectors at once, as rows of an ``(n_boot, n_units)``
+    array, and returns their replicates (the same draws as one at a time; at most about 4M counts at once).
     """
     n_boot = check_int("n_boot", n_boot, low=20)
-    reps = np.empty(n_boot)
-    for b in range(n_boot):
-        reps[b] = statistic(np.bincount(rng.integers(0, n_units, n_units), minlength=n_units))
-    return reps
+    draws = (np.bincount(rng.integers(0, n_units, n_units), minlength=n_units) for _ in range(n_boot))
+    if not batched:
+        return np.array([statistic(counts) for counts in draws], dtype=float)
+    per_batch = max(1, (1 << 22) // n_units)
+    out, batch = [], []
+    for counts in draws:
+        batch.append(counts)
+        if len(batch) == per_batch:
+            out.append(statistic(np.stack(batch)))
+            batch = []
+    if batch:
+        out.append(statistic(np.stack(batch)))
+    return np.concatenate(out).astype(float)
 
 
 def _alpha_of_gamma(g: float) -> float:
@@ -798,14 +810,15 @@ def _block_statistics(arr: np.ndarray, ms: Sequence[int], length: int) -> tuple[
     return alpha_m, sums, counts
 
 
-def _block_replicate(counts: np.ndarray, sums: np.ndarray, n_blocks: np.ndarray, log_m: np.ndarray) -> float:
-    """Evaluate the estimator (median over ``m``) on a resample drawing block ``b`` ``counts[b]`` times."""
+def _block_replicates(counts: np.ndarray, sums: np.ndarray, n_blocks: np.ndarray,
+                      log_m: np.ndarray) -> np.ndarray:
+    """Evaluate the estimator (median over ``m``) on resamples drawing block ``b`` ``counts[r, b]`` times."""
     den = counts @ n_blocks
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = (counts @ sums) / den / log_m
         a = np.where(inv > 0, 1.0 / inv, math.inf)
     a[den == 0] = math.nan  # no block of that size was drawn
-    return float(np.median(a))
+    return np.median(a, axis=1)
 
 
 def _block_bootstrap_se(arr: np.ndarray, ms: Sequence[int], length: int, n_boot: int,
@@ -813,7 +826,8 @@ def _block_bootstrap_se(arr: np.ndarray, ms: Sequence[int], length: int, n_boot:
     """``(alpha, se, B)``: the estimate and its block-bootstrap standard error over ``B`` blocks."""
     alpha_m, sums, n_blocks = _block_statistics(arr, ms, length)
     log_m = np.log(np.asarray(ms, dtype=float))
-    reps = _bootstrap(sums.shape[0], lambda c: _block_replicate(c, sums, n_blocks, log_m), n_boot, rng)
+    reps = _bootstrap(sums.shape[0], lambda c: _block_replicates(c, sums, n_blocks, log_m), n_boot, rng,
+                      batched=True)
     finite = reps[np.isfinite(reps)]
     se = float(np.std(finite, ddof=1)) if finite.size > 1 else math.inf
     return float(np.median(alpha_m)), se, sums.shape[0]
