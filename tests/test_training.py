@@ -254,7 +254,7 @@ def test_weight_tail_indices_bad_input():
 
 # ---------------------------------------------------------------- run_from_config (the contract)
 CONTRACT_KEYS = {"config", "diverged", "diverged_at", "metrics", "metrics_average", "alpha", "sharpness", "history",
-                 "device", "n_params", "wall_time_s"}
+                 "device", "n_params", "wall_time_s", "timings"}
 METRIC_KEYS = {"train_loss", "train_acc", "test_loss", "test_acc", "gen_gap"}
 
 
@@ -297,7 +297,7 @@ def test_run_from_config_is_deterministic_and_leaves_global_rng_alone(tiny_resul
     state = torch.get_rng_state()
     again = run_from_config(TINY)
     assert torch.equal(state, torch.get_rng_state())
-    strip = lambda r: {k: v for k, v in r.items() if k != "wall_time_s"}  # noqa: E731
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("wall_time_s", "timings")}  # noqa: E731
     assert strip(again) == strip(tiny_result)
 
 

@@ -77,7 +77,7 @@ __all__ = [
 #: Environment variable naming a default ``module:function`` run function for the command line.
 RUN_FN_ENV = "HTS_LIB_RUN_FN"
 #: Version of the result-file layout (stored in each file's provenance).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-phase ``timings`` in a result
 
 # ---------------------------------------------------------------------------------------------
 # Result schema (the contract with hts_lib.nn.training.run_from_config, plus the runner's fields)
@@ -149,6 +149,9 @@ RESULT_SCHEMA: dict = {
         "device": {"type": "string"},
         "n_params": {"type": "integer", "minimum": 0},
         "wall_time_s": {"type": "number", "minimum": 0},
+        # seconds per phase (data_loading_s, training_s, evaluation_s, tail_estimates_s, sharpness_s, other_s);
+        # optional, so that results written before it keep validating
+        "timings": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
         "provenance": {
             "type": "object",
             "required": ["hts_lib_version", "git_revision", "python", "numpy", "torch", "platform",
@@ -399,6 +402,9 @@ def grid_configs(name: str, overrides: Mapping | None = None) -> list[dict]:
 # where the data files live does not change a run's result (they are checksummed), so the
 # location is left out of the run id
 _ID_EXCLUDED_KEYS = ("data_dir",)
+# config keys added after results were shipped, and their defaults: left out of the run id while they
+# hold the default, so the run ids of existing results stay valid
+_ID_DEFAULTS = {"sharpness_examples": None}
 
 
 _to_jsonable = to_jsonable  # the runner's name for it
@@ -408,8 +414,9 @@ def run_id(config: Mapping) -> str:
     """A short stable name for a (normalised) config: readable prefix plus a hash.
 
     The hash is the first 10 hex digits of the SHA-256 of the config as canonical JSON (sorted
-    keys, ``data_dir`` left out), so two configs share a run id exactly when they describe the
-    same run. The prefix shows model, data set, eta, batch size and seed when present.
+    keys, ``data_dir`` left out, and keys added after results were shipped left out while they hold
+    their default, so that existing run ids do not change), so two configs share a run id exactly when
+    they describe the same run. The prefix shows model, data set, eta, batch size and seed when present.
 
     Examples
     --------
@@ -418,7 +425,8 @@ def run_id(config: Mapping) -> str:
     """
     if not isinstance(config, Mapping):
         raise TypeError(f"config must be a mapping, got {type(config).__name__}")
-    canon = {k: v for k, v in _to_jsonable(config).items() if k not in _ID_EXCLUDED_KEYS}
+    canon = {k: v for k, v in _to_jsonable(config).items()
+             if k not in _ID_EXCLUDED_KEYS and not (k in _ID_DEFAULTS and v == _ID_DEFAULTS[k])}
     digest = hashlib.sha256(json.dumps(canon, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:10]
     parts = []
     for key, fmt in (("model", "{}"), ("dataset", "{}"), ("eta", "eta{:g}"), ("batch_size", "b{}"),
@@ -861,7 +869,9 @@ def sweep_status(out_dir: str | os.PathLike, configs: Sequence[Mapping] | None =
     dict
         ``valid``, ``diverged`` (among valid), ``invalid``, ``failed`` (error files), ``temp``
         (leftover temporary files of killed writes) and, with ``configs``: ``total``, ``done``,
-        ``missing`` (run ids without a valid result).
+        ``missing`` (run ids without a valid result). ``timings``: seconds per phase summed over the
+        valid results that carry ``timings`` (``{"data_loading_s": ..., "training_s": ..., ...}``),
+        and ``n_timed``, how many did.
 
     Raises
     ------
@@ -872,6 +882,8 @@ def sweep_status(out_dir: str | os.PathLike, configs: Sequence[Mapping] | None =
     if not out.is_dir():
         raise FileNotFoundError(f"no results folder {out}")
     valid, diverged, invalid = set(), 0, 0
+    timings: dict[str, float] = {}
+    n_timed = 0
     for p in _result_files(out):
         d = _read_valid(p)
         if d is None:
@@ -879,8 +891,13 @@ def sweep_status(out_dir: str | os.PathLike, configs: Sequence[Mapping] | None =
         else:
             valid.add(d["run_id"])
             diverged += bool(d["diverged"])
+            if d.get("timings"):
+                n_timed += 1
+                for phase, sec in d["timings"].items():
+                    timings[phase] = timings.get(phase, 0.0) + float(sec)
     status = {"valid": len(valid), "diverged": diverged, "invalid": invalid,
-              "failed": len(list(out.glob("*.error.txt"))), "temp": len(list(out.glob(".*.tmp")))}
+              "failed": len(list(out.glob("*.error.txt"))), "temp": len(list(out.glob(".*.tmp"))),
+              "timings": timings, "n_timed": n_timed}
     if configs is not None:
         ids = list(dict.fromkeys(run_id(_to_jsonable(normalise_fn(dict(c)) if normalise_fn else dict(c)))
                                  for c in configs))
@@ -1042,6 +1059,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             line = (f"{args.out}: {st['valid']} valid results ({st['diverged']} diverged), {st['invalid']} invalid, "
                     f"{st['failed']} failed runs, {st['temp']} leftover temporary files")
             print(line)
+            if st["n_timed"]:
+                total = sum(st["timings"].values())
+                parts = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s ({100 * v / total:.0f} %)"
+                                  for k, v in st["timings"].items()) if total > 0 else "no time recorded"
+                print(f"time by phase over {st['n_timed']} results ({total:.1f} s): {parts}")
             if configs is not None:
                 print(f"{label}: {st['done']} of {st['total']} done")
             return 0

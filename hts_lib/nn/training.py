@@ -84,6 +84,7 @@ DEFAULT_CONFIG = {
     "eval_every": 1000,
     "sharpness": True,
     "trace_probes": 0,        # Hutchinson probes for the Hessian trace; 0 -> trace null
+    "sharpness_examples": None,  # training examples in the sharpness; None -> the model's default
     "seed": 0,
     "device": "cpu",
 }
@@ -164,6 +165,9 @@ def normalise_config(config: Mapping) -> dict:
         raise ValueError(f"sharpness must be True or False, got {c['sharpness']!r}")
     c["sharpness"] = bool(c["sharpness"])
     c["trace_probes"] = check_int("trace_probes", c["trace_probes"], low=0)
+    if c["sharpness_examples"] is not None:
+        c["sharpness_examples"] = check_int("sharpness_examples", c["sharpness_examples"], low=1,
+                                            high=c["n_train"])
     if c["trace_probes"] == 1:
         raise ValueError("trace_probes must be 0 (no trace) or >= 2, got 1")
     c["seed"] = check_int("seed", c["seed"], low=0)
@@ -241,6 +245,11 @@ class TrainResult:
         The minibatch loss of every step taken (float32), the curve SGD actually sees.
     wall_time_s : float
         Seconds spent in training and evaluation.
+    timings : dict
+        Seconds per phase: ``data_loading_s`` (copying the data to the device), ``training_s`` (the SGD
+        steps) and ``evaluation_s`` (the evaluations of ``history``, the final metrics and the averaged
+        weights). On CUDA the device is synchronised at each change of phase, so that queued kernels count
+        in the phase that launched them.
     """
 
     diverged: bool
@@ -253,6 +262,7 @@ class TrainResult:
     n_average: int
     batch_losses: np.ndarray = field(repr=False)
     wall_time_s: float
+    timings: dict = field(default_factory=dict)
 
     def averaged_layer_weights(self) -> dict:
         """``{"layer1": array, ...}``: the averaged weight of each ``layerN`` (biases excluded)."""
@@ -442,6 +452,7 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
 
     with _torch_settings(n_threads if dev.type == "cpu" else None):
         t0 = time.perf_counter()
+        clock = _PhaseClock(dev, "data_loading_s")
         xtr = _to_tensor(dataset.x_train, dev, dtype)
         ytr = _to_tensor(dataset.y_train, dev).long()
         xte = _to_tensor(dataset.x_test, dev, dtype)
@@ -462,7 +473,9 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
         avg_start = n_steps - n_average          # iterates theta_k with k > avg_start are averaged
         avg_sum = None
         losses: list[torch.Tensor] = []
+        clock.switch("evaluation_s")
         history = [{"step": 0, **_eval_row(model, xtr, ytr, xte, yte)}]
+        clock.switch("training_s")
         diverged_at = None
         n_batches = math.ceil(n_train / batch_size)
         xs, ys = xtr, ytr
@@ -490,8 +503,10 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
                 if diverged_at is not None:
                     break
             if step % eval_every == 0 or step == n_steps:
+                clock.switch("evaluation_s")
                 row = _eval_row(model, xtr, ytr, xte, yte)
                 history.append({"step": step, **row})
+                clock.switch("training_s")
                 if not math.isfinite(row["train_loss"]):
                     diverged_at = _first_nonfinite(losses, step) or step
                     break
@@ -499,6 +514,7 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
         if diverged_at is None and not all(bool(torch.isfinite(p).all()) for p in params):
             diverged_at = step
         diverged = diverged_at is not None
+        clock.switch("evaluation_s")
         if diverged:
             metrics = metrics_average = average = None
         else:
@@ -512,11 +528,33 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
                         p.copy_(s / n_average)
                 metrics_average = _metrics(avg_model, xtr, ytr, xte, yte)
                 del avg_model
+        clock.switch(None)
         wall = time.perf_counter() - t0
     return TrainResult(diverged=diverged, diverged_at=diverged_at, n_steps=step, history=tuple(history),
                        metrics=metrics, metrics_average=metrics_average, average=average,
                        n_average=n_average if average is not None else 0, batch_losses=batch_losses,
-                       wall_time_s=wall)
+                       wall_time_s=wall, timings=clock.seconds)
+
+
+class _PhaseClock:
+    """Wall-clock seconds per phase of a run; ``switch(phase)`` ends the current phase and starts ``phase``.
+
+    On CUDA the device is synchronised at each switch (kernels run asynchronously: without it, the
+    training steps still queued would be counted in the evaluation that waits for them).
+    """
+
+    def __init__(self, dev: torch.device, phase: str | None = None):
+        self._cuda = dev.type == "cuda"
+        self.seconds: dict[str, float] = {}
+        self._phase, self._start = phase, time.perf_counter()
+
+    def switch(self, phase: str | None) -> None:
+        if self._cuda:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        if self._phase is not None:
+            self.seconds[self._phase] = self.seconds.get(self._phase, 0.0) + (now - self._start)
+        self._phase, self._start = phase, now
 
 
 def _eval_row(model, xtr, ytr, xte, yte) -> dict:
@@ -629,10 +667,12 @@ def run_from_config(config: Mapping) -> dict:
         Keys ``config`` (normalised), ``diverged``, ``diverged_at``, ``metrics``,
         ``metrics_average``, ``alpha`` (``{layer: {"alpha_stable": {...}, "hill": {...}}}`` of the
         averaged weights; empty when diverged; layers with fewer weights than the estimators need
-        are left out), ``sharpness`` (``{top_eigenvalue, converged,
-        n_iter, trace, ...}`` at the final iterate, on the full training set; None when diverged
-        or disabled), ``history`` (``[{step, train_loss, test_acc}]``), ``device``, ``n_params``,
-        ``wall_time_s``. Non-finite floats are written as None.
+        are left out), ``sharpness`` (``{top_eigenvalue, converged, n_iter, n_samples, n_train, subset,
+        trace, ...}`` at the final iterate; None when diverged or disabled), ``history``
+        (``[{step, train_loss, test_acc}]``), ``device``, ``n_params``, ``wall_time_s`` and ``timings``
+        (seconds per phase: ``data_loading_s``, ``training_s``, ``evaluation_s``, ``tail_estimates_s``,
+        ``sharpness_s`` and ``other_s``, which sum to ``wall_time_s``). Non-finite floats are written as
+        None.
 
     Raises
     ------
@@ -645,7 +685,17 @@ def run_from_config(config: Mapping) -> dict:
     -----
     A pure function of ``config``: the data split is the data set's fixed seed-0 split (so runs
     with different seeds see the same data), ``seed`` drives the initialisation, the
-    ``"shuffle"`` order, the bootstrap of the block estimator's interval and the Lanczos start. On CPU two calls give identical results.
+    ``"shuffle"`` order, the bootstrap of the block estimator's interval and the Lanczos start. On CPU
+    two calls give identical results (apart from ``timings`` and ``wall_time_s``).
+
+    *Sharpness on large networks.* The top Hessian eigenvalue is that of the mean loss over
+    ``sharpness_examples`` training examples: by default all of them for the fully connected net, and for
+    ``cnn`` and ``vgg`` a fixed, class-stratified subset of
+    ``hts_lib.nn.sharpness.SHARPNESS_EXAMPLES[model]`` = 2,048 examples (the same subset in every run, seed
+    0), since every Hessian-vector product costs a few passes over those examples and Lanczos needs tens to
+    hundreds of them (on CIFAR-10's 50,000 images that was many times a VGG run's training time). On the
+    small CNN on the MNIST subset the subset's value was within a few percent of the full-set value
+    (``benchmarks/bench_sharpness.py``). The result records ``n_samples``, ``n_train`` and ``subset``.
 
     Used in chapter: Fully connected networks; Convolutional networks; Flatness, noise and tails.
 
@@ -663,8 +713,10 @@ def run_from_config(config: Mapping) -> dict:
     t0 = time.perf_counter()
     cfg = normalise_config(config)
     dev = resolve_device(cfg["device"])
+    t_load = time.perf_counter()
     ds = load_dataset(cfg["dataset"], data_dir=cfg["data_dir"], n_train=cfg["n_train"], n_test=cfg["n_test"],
                       seed=0)
+    t_load = time.perf_counter() - t_load
     if cfg["model"] == "fc":
         kw = {"depth": cfg["depth"], "width": cfg["width"]}
     else:
@@ -675,19 +727,33 @@ def run_from_config(config: Mapping) -> dict:
                     data_order=cfg["data_order"], eval_every=cfg["eval_every"], seed=seeds[0],
                     device=cfg["device"])
     alpha, sharp = {}, None
+    timings = {"data_loading_s": t_load + res.timings.get("data_loading_s", 0.0),
+               "training_s": res.timings.get("training_s", 0.0),
+               "evaluation_s": res.timings.get("evaluation_s", 0.0),
+               "tail_estimates_s": 0.0, "sharpness_s": 0.0}
     if not res.diverged:
         from hts_lib.tails.estimators import MIN_SAMPLES
 
+        t_phase = time.perf_counter()
         # layers too small for the estimators (e.g. a narrow first convolution) are left out
         weights = {k: w for k, w in res.averaged_layer_weights().items() if w.size >= MIN_SAMPLES}
         alpha = weight_tail_indices(weights, seed=seeds[1])
+        timings["tail_estimates_s"] = time.perf_counter() - t_phase
         if cfg["sharpness"]:
-            from hts_lib.nn.sharpness import sharpness
+            from hts_lib.nn.sharpness import SHARPNESS_EXAMPLES, sharpness, stratified_subset
 
+            t_phase = time.perf_counter()
+            n_train = len(ds.y_train)
+            n_sharp = cfg["sharpness_examples"] or min(SHARPNESS_EXAMPLES.get(cfg["model"], n_train), n_train)
+            rows = stratified_subset(ds.y_train, n_sharp) if n_sharp < n_train else slice(None)
             with _torch_settings(1 if dev.type == "cpu" else None):
-                est = sharpness(model, _to_tensor(ds.x_train, dev, torch.float32), _to_tensor(ds.y_train, dev),
-                                tol=_SHARPNESS_TOL, n_probes=cfg["trace_probes"], seed=seeds[2])
-            sharp = dataclasses.asdict(est)
+                est = sharpness(model, _to_tensor(ds.x_train[rows], dev, torch.float32),
+                                _to_tensor(ds.y_train[rows], dev), tol=_SHARPNESS_TOL,
+                                n_probes=cfg["trace_probes"], seed=seeds[2],
+                                chunk_size=4096 if cfg["model"] == "fc" else 512)
+            sharp = {**dataclasses.asdict(est), "n_train": n_train,
+                     "subset": "all" if n_sharp == n_train else "stratified, seed 0"}
+            timings["sharpness_s"] = time.perf_counter() - t_phase
     history = [{"step": h["step"], "train_loss": h["train_loss"], "test_acc": h["test_acc"]} for h in res.history]
     out = {
         "config": cfg,
@@ -702,4 +768,7 @@ def run_from_config(config: Mapping) -> dict:
         "n_params": count_parameters(model),
         "wall_time_s": time.perf_counter() - t0,
     }
+    # what the phases leave out: config, model construction, first use of the device, copies of weights
+    timings["other_s"] = max(0.0, out["wall_time_s"] - sum(timings.values()))
+    out["timings"] = {k: round(v, 4) for k, v in timings.items()}
     return _jsonable(out)
