@@ -58,18 +58,20 @@ def _radial(r, dof):
 
 
 def window_width(batch_size, dim):
-    """eta_max / eta_crit - 1: eta_crit in closed form, eta_max as the zero of rho by a two-scalar integral."""
+    """eta_max / eta_crit - 1: eta_crit in closed form, eta_max the zero of rho by a two-scalar integral."""
     b, k = batch_size, dim - 1
     eta_crit = 2 * b / (dim + b + 1)  # E||M e_1||^2 = 1 - 2 eta + eta^2 (d + b + 1) / b = 1
     opts = dict(epsabs=1e-13, epsrel=1e-12, limit=200)
 
-    def rho(eta):  # E log||M e_1|| = E log((1 - c S)^2 + c^2 S Q) / 2, S = s^2 ~ chi2(b), Q = t^2 ~ chi2(d - 1)
+    # rho = E log||M e_1|| = E log((1 - c S)^2 + c^2 S Q) / 2 with S = s^2 ~ chi2(b), Q = t^2 ~ chi2(d - 1)
+    def rho(eta):
         c = eta / b
         if k == 0:
             f = lambda s: math.log(abs(1 - c * s * s)) * _radial(s, b)  # noqa: E731
         else:
             def f(s):
-                g = lambda t: math.log((1 - c * s * s) ** 2 + c * c * s * s * t * t) * _radial(t, k)  # noqa: E731
+                def g(t):
+                    return math.log((1 - c * s * s) ** 2 + c * c * s * s * t * t) * _radial(t, k)
                 return integrate.quad(g, 0, np.inf, **opts)[0] * _radial(s, b) / 2
         s0 = 1 / math.sqrt(c)  # the kink of |1 - c s^2|
         return integrate.quad(f, 0, s0, **opts)[0] + integrate.quad(f, s0, np.inf, **opts)[0]
@@ -81,7 +83,7 @@ def window_width(batch_size, dim):
 
 
 def second_moment_radius(eta, batch_size, lam):
-    """Spectral radius of the full d^2 x d^2 matrix E[M (x) M], built entry by entry from Isserlis' theorem."""
+    """Spectral radius of the full d^2 x d^2 matrix E[M (x) M], built from Isserlis' theorem."""
     lam = np.asarray(lam, dtype=float)
     d, b = lam.size, batch_size
     cov = np.diag(lam)
@@ -176,8 +178,8 @@ def _book_solutions() -> dict[str, tuple[str, str]]:
             if not re.search(r"check\(\s*[\"'][\w-]+[\"']", src):
                 continue
             body = ast.parse(_TM.transform_cell(src)).body
-            calls = [i for i, st in enumerate(body) if isinstance(st, ast.Expr) and isinstance(st.value, ast.Call)
-                     and getattr(st.value.func, "id", "") == "check"]
+            calls = [i for i, st in enumerate(body) if isinstance(st, ast.Expr)
+                     and isinstance(st.value, ast.Call) and getattr(st.value.func, "id", "") == "check"]
             for i in calls:
                 ex = ast.literal_eval(body[i].value.args[0])
                 out[ex] = (path.stem, "\n".join(before + [ast.unparse(ast.Module(body[:i + 1], []))]))

@@ -1,50 +1,53 @@
-"""Grade a class's notebooks: ``hts-grade SUBMISSIONS --out gradebook.csv [--timeout SECONDS]``.
+r"""Grade a class's notebooks: ``hts-grade SUBMISSIONS --out gradebook.csv [--timeout SECONDS]``.
 
-Every ``*.ipynb`` in the folder ``SUBMISSIONS`` is one student's submission of a chapter of the student edition.
-For each one the grader
+Every ``*.ipynb`` in the folder ``SUBMISSIONS`` is one student's submission of a chapter of the student
+edition. For each one the grader
 
 1. reads the notebook (a corrupted or truncated file gets 0 points and the note ``unreadable file``);
-2. recognises the chapter from the notebook itself: its H1 title, or failing that the ``hts.chapter`` entry the
-   student edition writes into the notebook's metadata (never the file name);
-3. executes it with :mod:`nbclient` in a fresh kernel of its own, in a fresh temporary folder holding only a copy of
-   that notebook, under a time limit for the whole notebook and a memory limit; a cell that raises does not stop
-   the run (the error is noted and the next cells run);
+2. recognises the chapter from the notebook itself: its H1 title, or failing that the ``hts.chapter`` entry
+   the student edition writes into the notebook's metadata (never the file name);
+3. executes it with :mod:`nbclient` in a fresh kernel of its own, in a fresh temporary folder holding only a
+   copy of that notebook, under a time limit for the whole notebook and a memory limit; a cell that raises
+   does not stop the run (the error is noted and the next cells run);
 4. runs, in the same kernel, the answer check of every coding exercise of the chapter
-   (:func:`hts_lib.book.checks.check`) on the student's function, looked up by the name the chapter's stub gives
-   it, whether or not the student kept the ``check(...)`` call; each check has the same time limit again.
+   (:func:`hts_lib.book.checks.check`) on the student's function, looked up by the name the chapter's stub
+   gives it, whether or not the student kept the ``check(...)`` call; each check has the same time limit
+   again.
 
-Points: each coding exercise is worth 1 point, credited in proportion to the check's cases that pass (rounded to
-two decimals). The gradebook (CSV) has one row per submission: ``file``, ``chapter``, one column per exercise,
-``total``, ``max`` and ``notes`` (the reason for every lost point: the failed cases, a stub left unimplemented, a
-time limit, a cell's error with its last line, an unreadable file, a notebook of another chapter, a missing
-function). A feedback file per submission holds the checks' full reports. A bad submission never stops the run.
+Points: each coding exercise is worth 1 point, credited in proportion to the check's cases that pass (rounded
+to two decimals). The gradebook (CSV) has one row per submission: ``file``, ``chapter``, one column per
+exercise, ``total``, ``max`` and ``notes`` (the reason for every lost point: the failed cases, a stub left
+unimplemented, a time limit, a cell's error with its last line, an unreadable file, a notebook of another
+chapter, a missing function). A feedback file per submission holds the checks' full reports. A bad submission
+never stops the run.
 
-The answer key (chapter titles, exercises and the name of each exercise's function) is read from the book's own
-chapters (``--book``, default: the current folder, else the repository that holds this library).
+The answer key (chapter titles, exercises and the name of each exercise's function) is read from the book's
+own chapters (``--book``, default: the current folder, else the repository that holds this library).
 
 Isolation, and what it does not do
 ----------------------------------
 Submissions are untrusted code. Each runs in its own kernel process with
 
-- a wall-clock limit (``--timeout``; the kernel is interrupted, and killed with its process group if that fails),
-- a memory limit (``--memory``, ``RLIMIT_AS`` on the worker and the kernel it starts), a 1 GiB limit on the size
-  of any file it writes, and no core dumps,
+- a wall-clock limit (``--timeout``; the kernel is interrupted, and killed with its process group if that
+  fails),
+- a memory limit (``--memory``, ``RLIMIT_AS`` on the worker and the kernel it starts), a 1 GiB limit on the
+  size of any file it writes, and no core dumps,
 - a fresh temporary working folder holding only a copy of its own notebook (deleted afterwards), and an
   environment without ``HTS_STRICT_CHECKS``; the gradebook and feedback files are written only after every
   submission has run.
 
 This protects against accidents: infinite loops, runaway memory, relative paths that would overwrite files, a
 notebook that deletes its own folder. It does **not** protect against a deliberately malicious submission: the
-kernel runs as the instructor's user, so it can read or write any file that user can (other submissions by their
-absolute path included), open network connections, start processes that outlive it, or tamper with the check
-module inside its own kernel. For a class you do not trust, run the grader inside a throwaway container that sees
-only a copy of the submissions and has no network, e.g.::
+kernel runs as the instructor's user, so it can read or write any file that user can (other submissions by
+their absolute path included), open network connections, start processes that outlive it, or tamper with the
+check module inside its own kernel. For a class you do not trust, run the grader inside a throwaway container
+that sees only a copy of the submissions and has no network, e.g.::
 
-    docker run --rm --network none -v "$PWD/submissions:/in:ro" -v "$PWD/out:/out" IMAGE \\
+    docker run --rm --network none -v "$PWD/submissions:/in:ro" -v "$PWD/out:/out" IMAGE \
         hts-grade /in --out /out/gradebook.csv
 
-(any image with this library installed, e.g. one built by repo2docker from the book's repository), and read the
-feedback files before publishing grades.
+(any image with this library installed, e.g. one built by repo2docker from the book's repository), and read
+the feedback files before publishing grades.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ from pathlib import Path
 
 import nbformat
 
-from hts_lib.book.checks import CheckReport, STRICT_ENV, exercises_by_chapter
+from hts_lib.book.checks import STRICT_ENV, CheckReport, exercises_by_chapter
 from hts_lib.validation import check_int, check_path, check_real
 
 __all__ = ["ChapterKey", "Grade", "answer_key", "find_book", "recognise_chapter", "grade_submission",
@@ -106,10 +109,11 @@ class Grade:
 
     @property
     def total(self) -> float:
+        """Sum of the points."""
         return round(sum(self.points.values()), 2)
 
     def feedback(self) -> str:
-        """The student's feedback: the points, every note and every check's full report."""
+        """Return the student's feedback: the points, every note and every check's full report."""
         lines = [f"Submission: {self.file}", f"Chapter: {self.chapter or 'not recognised'}",
                  f"Points: {_fmt(self.total)} of {_fmt(self.max_points)}", ""]
         if self.notes:
@@ -142,8 +146,9 @@ def _source(cell) -> str:
 
 
 def find_book(book=None) -> Path:
-    """The book's root folder (holding ``chapters/``): ``book`` if given, else the current folder, else the
-    repository this library was installed from.
+    """Return the book's root folder (the one holding ``chapters/``).
+
+    That is ``book`` if given, else the current folder, else the repository this library was installed from.
 
     Raises
     ------
@@ -164,7 +169,8 @@ def find_book(book=None) -> Path:
 def answer_key(book=None) -> dict[str, ChapterKey]:
     """Chapters of the book and, for each coding exercise with a registered check, the function it checks.
 
-    The function's name is the one in the chapter's own ``check("<exercise>", <function>)`` call (its solution).
+    The function's name is the one in the chapter's own ``check("<exercise>", <function>)`` call (in its
+    solution).
 
     >>> key = answer_key()
     >>> key["ch01_sgd_in_one_dimension"].exercises
@@ -183,12 +189,13 @@ def answer_key(book=None) -> dict[str, ChapterKey]:
                 for ex, fn in _CHECK_CALL.findall(cell.source):
                     if ex in known:
                         pairs.setdefault(ex, fn)
-        out[path.stem] = ChapterKey(path.stem, titles[0] if titles else path.stem, tuple(sorted(pairs.items())))
+        title = titles[0] if titles else path.stem
+        out[path.stem] = ChapterKey(path.stem, title, tuple(sorted(pairs.items())))
     return out
 
 
 def recognise_chapter(nb, key: dict[str, ChapterKey]) -> str | None:
-    """The chapter a notebook is (a key of ``key``), from its H1 title, else its ``hts.chapter`` metadata.
+    """Return the chapter a notebook is (a key of ``key``), from its H1 title, else its metadata.
 
     The file name is never used: students rename files.
     """
@@ -202,7 +209,7 @@ def recognise_chapter(nb, key: dict[str, ChapterKey]) -> str | None:
 
 
 def _read_notebook(path: Path):
-    """The submission as a clean notebook (code and Markdown sources only), or raise ValueError."""
+    """Read the submission as a clean notebook (code and Markdown sources only), or raise ValueError."""
     try:
         text = path.read_bytes().decode("utf-8")
         try:
@@ -262,8 +269,11 @@ def _first_line(source: str) -> str:
 
 
 async def _cancel_stale_polls() -> None:
-    """Cancel the output poller of a timed-out cell: nbclient leaves it running (a timeout is a control signal
-    to it), and it would swallow the next cells' messages, the checks' reports among them."""
+    """Cancel the output poller of a timed-out cell.
+
+    nbclient leaves it running (a timeout is a control signal to it), and it would swallow the next cells'
+    messages, the checks' reports among them.
+    """
     stale = [t for t in asyncio.all_tasks() if not t.done() and getattr(t.get_coro(), "__qualname__", "")
              .endswith(("_async_poll_output_msg", "_async_poll_kernel_alive"))]
     for t in stale:
@@ -323,17 +333,19 @@ def _run_worker(spec_path: str) -> int:
                 state = run(cell, i, deadline - time.monotonic())
                 for o in cell.get("outputs", []):
                     if o.get("output_type") == "error":
-                        out["errors"].append({"cell": i, "error": f"{o.get('ename')}: {o.get('evalue')}".rstrip(": ")})
+                        error = f"{o.get('ename')}: {o.get('evalue')}".rstrip(": ")
+                        out["errors"].append({"cell": i, "error": error})
                 if state != "ok":
-                    out["dead" if state == "dead" else "timeout"] = {"cell": i, "line": _first_line(cell.source)}
+                    where = {"cell": i, "line": _first_line(cell.source)}
+                    out["dead" if state == "dead" else "timeout"] = where
                     out["stuck"] = state == "stuck"
                     break
                 if time.monotonic() >= deadline and i < n_cells - 1:
                     out["timeout"] = {"cell": i, "line": _first_line(cell.source)}
                     break
             if out["timeout"]:  # the interrupt's KeyboardInterrupt is the time limit, noted as such
-                out["errors"] = [e for e in out["errors"] if not (e["cell"] == out["timeout"]["cell"]
-                                                                  and e["error"].startswith("KeyboardInterrupt"))]
+                out["errors"] = [e for e in out["errors"] if e["cell"] != out["timeout"]["cell"]
+                                 or not e["error"].startswith("KeyboardInterrupt")]
             for ex, fn in spec["exercises"]:
                 if out["dead"] is not None or out["stuck"]:
                     break
@@ -383,8 +395,8 @@ def _execute(nb, exercises, *, timeout: float, memory_mb: int) -> dict:
         env.update(OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONHASHSEED="0", PWD=str(work))
         # the worker's own limits: the notebook, one limit per check, kernel start-up and shut-down
         hard = timeout * (1 + len(exercises)) + 60 + 10 * len(exercises)
-        proc = subprocess.Popen([sys.executable, "-m", "hts_lib.book.grading", "--worker", str(private / "spec.json")],
-                                cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cmd = [sys.executable, "-m", "hts_lib.book.grading", "--worker", str(private / "spec.json")]
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 start_new_session=True)
         try:
             _, err = proc.communicate(timeout=hard)
@@ -461,7 +473,8 @@ def grade_submission(path, key: dict[str, ChapterKey], *, timeout: float = 300.0
                            + (f" (found '{titles[0][:60]}')" if titles else " (no H1 title)"))
         return grade
     if chapter is not None and found != chapter:
-        grade.notes.append(f"a notebook of another chapter ({found}), the assignment is {chapter}: not graded")
+        grade.notes.append(f"a notebook of another chapter ({found}), the assignment is {chapter}: "
+                           "not graded")
         return grade
     ck = key[found]
     grade.chapter = found
@@ -476,8 +489,8 @@ def grade_submission(path, key: dict[str, ChapterKey], *, timeout: float = 300.0
         t = outcome["timeout"]
         grade.notes.append(f"time limit of {timeout:g} s reached in cell {t['cell']} ({t['line']}): "
                            "the cells after it were not run"
-                           + ("; the kernel did not stop when interrupted and was killed, so no check could run"
-                              if outcome["stuck"] else ""))
+                           + ("; the kernel did not stop when interrupted and was killed, so no check "
+                              "could run" if outcome["stuck"] else ""))
     if outcome["dead"]:
         d = outcome["dead"]
         where = f"cell {d['cell']} ({d['line']})" if d["cell"] is not None else d["line"]
@@ -501,7 +514,8 @@ def grade_submission(path, key: dict[str, ChapterKey], *, timeout: float = 300.0
             grade.points[ex] = round(n_ok / len(report.results), 2) if report.results else 0.0
             grade.notes += _case_notes(ex, report)
             if not re.search(rf"""check\(\s*["']{re.escape(ex)}["']""", sources):
-                grade.remarks.append(f"{ex}: the notebook has no check(...) call for it; the grader ran the check")
+                grade.remarks.append(f"{ex}: the notebook has no check(...) call for it; "
+                                     "the grader ran the check")
         elif status == "missing":
             grade.notes.append(f"{ex}: no function named {fn} (its cell was deleted, renamed or did not run)")
         elif status == "not callable":
@@ -517,7 +531,7 @@ def grade_submission(path, key: dict[str, ChapterKey], *, timeout: float = 300.0
 
 
 def _assigned_chapter(files, key) -> str | None:
-    """The chapter most submissions are (None when no notebook is readable and recognised)."""
+    """Return the chapter most submissions are (None when no notebook is readable and recognised)."""
     seen = collections.Counter()
     for f in files:
         try:
@@ -533,8 +547,9 @@ def grade_class(submissions, *, book=None, timeout: float = 300.0, memory_mb: in
                 chapter: str | None = "auto", jobs: int | None = None, progress=None) -> list[Grade]:
     """Grade every ``*.ipynb`` in the folder ``submissions``, ``jobs`` at a time.
 
-    ``chapter``: ``"auto"`` (default) takes the chapter most submissions are as the assignment; ``"all"`` grades
-    each notebook on its own chapter; a chapter name (``"ch01"`` or ``"ch01_sgd_in_one_dimension"``) fixes it.
+    ``chapter``: ``"auto"`` (default) takes the chapter most submissions are as the assignment; ``"all"``
+    grades each notebook on its own chapter; a chapter name (``"ch01"`` or ``"ch01_sgd_in_one_dimension"``)
+    fixes it.
     ``progress``: called with each :class:`Grade` as it is finished (e.g. to print a line).
     """
     folder = check_path("submissions", submissions)
@@ -568,7 +583,9 @@ def grade_class(submissions, *, book=None, timeout: float = 300.0, memory_mb: in
 
 
 def write_gradebook(grades: list[Grade], out, *, feedback=None) -> Path:
-    """Write the gradebook CSV ``out`` (and one ``<file>.txt`` per submission into ``feedback``); return ``out``.
+    """Write the gradebook CSV ``out`` and one ``<file>.txt`` per submission into ``feedback``.
+
+    Returns the path of the gradebook.
 
     Columns: ``file``, ``chapter``, one per exercise (in the book's order), ``total``, ``max``, ``notes``.
     """
@@ -592,7 +609,7 @@ def write_gradebook(grades: list[Grade], out, *, feedback=None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``hts-grade`` command."""
+    """Run the ``hts-grade`` command."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"] and len(argv) == 2:
         return _run_worker(argv[1])
@@ -600,19 +617,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("submissions", help="folder of submitted .ipynb notebooks")
     parser.add_argument("--out", required=True, help="gradebook CSV to write")
     parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds for running a notebook, and again for each exercise's check (default 300)")
-    parser.add_argument("--memory", type=int, default=4096, help="memory limit per kernel in MiB (default 4096)")
+                        help="seconds for running a notebook, and again for each exercise's check "
+                        "(default 300)")
+    parser.add_argument("--memory", type=int, default=4096,
+                        help="memory limit per kernel in MiB (default 4096)")
     parser.add_argument("--chapter", default="auto",
                         help="assigned chapter (e.g. ch01), 'auto' (the most common; default) or 'all'")
-    parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU count)")
-    parser.add_argument("--feedback", default=None, help="folder for feedback files (default: OUT's name + _feedback)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="submissions graded at once (default: CPU count)")
+    parser.add_argument("--feedback", default=None,
+                        help="folder for feedback files (default: OUT's name + _feedback)")
     parser.add_argument("--book", default=None, help="the book's folder, for the answer key (default: found)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     feedback = Path(args.feedback) if args.feedback else out.with_name(out.stem + "_feedback")
 
     def show(g: Grade) -> None:
-        print(f"{g.file}: {_fmt(g.total)}/{_fmt(g.max_points)} ({g.seconds:.0f} s)", file=sys.stderr, flush=True)
+        print(f"{g.file}: {_fmt(g.total)}/{_fmt(g.max_points)} ({g.seconds:.0f} s)", file=sys.stderr,
+              flush=True)
 
     try:
         grades = grade_class(args.submissions, book=args.book, timeout=args.timeout, memory_mb=args.memory,

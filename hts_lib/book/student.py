@@ -10,21 +10,22 @@ Run ``python -m hts_lib.book.student --out student`` (or ``make student``) from 
 The edition is generated, never committed: solutions live only in the instructor's book. A solution is
 
 - a ``{solution}`` directive in a Markdown cell (removed whole), or
-- everything between a ``{solution-start}`` and its ``{solution-end}`` (Markdown text and code cells alike), or
+- everything between a ``{solution-start}`` and its ``{solution-end}`` (Markdown text and code cells alike),
+  or
 - any code cell tagged ``solution``.
 
-Code cells tagged ``stub`` (the function a student completes) are kept as they are. Each student notebook records
-its chapter in its metadata (``hts.chapter``), and its title cell says how to hand it in.
+Code cells tagged ``stub`` (the function a student completes) are kept as they are. Each student notebook
+records its chapter in its metadata (``hts.chapter``), and its title cell says how to hand it in.
 
 How students submit
 -------------------
-A student completes the stubs in the notebook they were given, keeping each function's name (the chapter's text
-names it), runs the notebook from the top (Restart & Run All) to see that it runs and what the checks say, saves
-it and hands in that one ``.ipynb`` file, under any file name; outputs may be kept or cleared. The instructor
-collects the files in one folder and grades them with ``hts-grade FOLDER --out gradebook.csv``
-(:mod:`hts_lib.book.grading`): it recognises the chapter from the notebook's title, re-runs the notebook in a fresh
-kernel and runs every exercise's answer check on the student's function, whether or not the ``check(...)`` call was
-kept.
+A student completes the stubs in the notebook they were given, keeping each function's name (the chapter's
+text names it), runs the notebook from the top (Restart & Run All) to see that it runs and what the checks
+say, saves it and hands in that one ``.ipynb`` file, under any file name; outputs may be kept or cleared. The
+instructor collects the files in one folder and grades them with ``hts-grade FOLDER --out gradebook.csv``
+(:mod:`hts_lib.book.grading`): it recognises the chapter from the notebook's title, re-runs the notebook in a
+fresh kernel and runs every exercise's answer check on the student's function, whether or not the
+``check(...)`` call was kept.
 """
 
 from __future__ import annotations
@@ -44,10 +45,10 @@ __all__ = ["strip_solutions", "make_student_edition", "main"]
 _FENCE = r"(?P<fence>`{3,}|:{3,})"
 _SOLUTION_BLOCK = re.compile(rf"^{_FENCE}\{{solution\}}.*?^(?P=fence)[ \t]*$\n?", re.S | re.M)
 _GATE = re.compile(rf"^{_FENCE}\{{solution-(?P<kind>start|end)\}}.*?^(?P=fence)[ \t]*$\n?", re.S | re.M)
-NOTE = ("\n\n```{note}\nStudent edition: the solutions are not included. Each coding exercise has an answer check: "
-        "call `check(...)` as its text says.\n\n**To hand in:** complete the stubs (keep each function's name and this "
-        "title), run the whole notebook from the top, save it and submit this one `.ipynb` file. It is graded by "
-        "re-running it and checking each exercise's function.\n```\n")
+NOTE = ("\n\n```{note}\nStudent edition: the solutions are not included. Each coding exercise has an "
+        "answer check: call `check(...)` as its text says.\n\n**To hand in:** complete the stubs (keep each "
+        "function's name and this title), run the whole notebook from the top, save it and submit this one "
+        "`.ipynb` file. It is graded by re-running it and checking each exercise's function.\n```\n")
 
 
 def _split_markdown(text: str, inside: bool) -> tuple[str, bool]:
@@ -64,7 +65,7 @@ def _split_markdown(text: str, inside: bool) -> tuple[str, bool]:
 
 
 def strip_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Return a copy of ``nb`` with every solution removed (see the module docstring) and stubs kept.
+    r"""Return a copy of ``nb`` with every solution removed (see the module docstring) and stubs kept.
 
     Raises
     ------
@@ -74,8 +75,8 @@ def strip_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     Examples
     --------
     >>> nb = nbformat.v4.new_notebook(cells=[
-    ...     nbformat.v4.new_markdown_cell("# T\\n````{exercise} E\\n:label: e1\\nDo it.\\n````"),
-    ...     nbformat.v4.new_markdown_cell("````{solution} e1\\nThe answer is 42.\\n````")])
+    ...     nbformat.v4.new_markdown_cell("# T\n````{exercise} E\n:label: e1\nDo it.\n````"),
+    ...     nbformat.v4.new_markdown_cell("````{solution} e1\nThe answer is 42.\n````")])
     >>> out = strip_solutions(nb)
     >>> len(out.cells), "42" in out.cells[0].source, "Student edition" in out.cells[0].source
     (1, False, True)
@@ -109,7 +110,8 @@ _PROTECTED = {"chapters", "hts_lib", "tests", "appendix", "images", "benchmarks"
 _BOOK_FILES = ["_config.yml", "_toc.yml", "intro.md", "references.bib", "appendix", "images"]
 
 
-def make_student_edition(root: Path | str = ".", out: Path | str = "student", *, execute: bool = True) -> Path:
+def make_student_edition(root: Path | str = ".", out: Path | str = "student", *,
+                         execute: bool = True) -> Path:
     """Write the student notebooks and the student book sources; return the book folder.
 
     Parameters
@@ -123,7 +125,8 @@ def make_student_edition(root: Path | str = ".", out: Path | str = "student", *,
     """
     root, out = Path(root).resolve(), Path(out).resolve()
     if not (root / "_config.yml").exists() or not (root / "chapters").is_dir():
-        raise ValueError(f"root must be the book's repository root (with _config.yml and chapters/), got {root}")
+        raise ValueError("root must be the book's repository root (with _config.yml and chapters/), "
+                         f"got {root}")
     if out == root or out in root.parents or (out.parent == root and out.name in _PROTECTED):
         raise ValueError(f"out must be a separate folder, got {out}")
     if out.exists():
@@ -154,7 +157,9 @@ def make_student_edition(root: Path | str = ".", out: Path | str = "student", *,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hts_lib.book.student", description=__doc__.splitlines()[0])
+    """Run ``python -m hts_lib.book.student`` (``make student``)."""
+    parser = argparse.ArgumentParser(prog="python -m hts_lib.book.student",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=".", help="repository root (default: current folder)")
     parser.add_argument("--out", default="student", help="output folder (default: student)")
     parser.add_argument("--build", action="store_true", help="also build the student book strictly")

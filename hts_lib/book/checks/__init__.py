@@ -74,6 +74,7 @@ class CheckReport:
 
     @property
     def passed(self) -> bool:
+        """Whether every case passed."""
         return all(r.passed for r in self.results)
 
     def __str__(self) -> str:
@@ -90,7 +91,7 @@ class CheckReport:
         p.text(str(self))
 
     def to_dict(self) -> dict:
-        """The report as plain JSON-ready data (the grader sends it out of the student's kernel this way).
+        """Return the report as plain JSON-ready data (the grader sends it out of a student's kernel so).
 
         >>> r = CheckReport("ex", "An exercise", (CaseResult("x=1", True, "ok"),))
         >>> CheckReport.from_dict(r.to_dict()) == r
@@ -112,12 +113,13 @@ class CheckFailedError(AssertionError):
     """Raised by :func:`check` in strict mode when an answer fails; ``report`` holds the check's report."""
 
     def __init__(self, report: CheckReport):
-        super().__init__(f"the answer check {report.exercise!r} failed (strict mode, {STRICT_ENV}=1):\n{report}")
+        super().__init__(f"the answer check {report.exercise!r} failed (strict mode, {STRICT_ENV}=1):"
+                         f"\n{report}")
         self.report = report
 
 
 def strict_mode() -> bool:
-    """Whether strict mode is on: the environment variable ``HTS_STRICT_CHECKS`` is ``1``, ``true`` or ``yes``.
+    """Return whether strict mode is on: ``HTS_STRICT_CHECKS`` is ``1``, ``true`` or ``yes``.
 
     >>> isinstance(strict_mode(), bool)
     True
@@ -138,7 +140,7 @@ _REGISTRY: dict[str, _Exercise] = {}
 
 
 def register(exercise: str, title: str, reference: Callable):
-    """Decorator registering ``make_cases() -> list[Case]`` for ``exercise``.
+    """Register ``make_cases() -> list[Case]`` for ``exercise`` (a decorator).
 
     ``reference`` is a right answer (usually built from the library); the test-suite checks that it
     passes every case and that perturbed answers fail.
@@ -158,7 +160,7 @@ def _load_all() -> None:
 
 
 def exercises() -> dict[str, str]:
-    """Identifiers and titles of every exercise that has a check."""
+    """Return the identifiers and titles of every exercise that has a check."""
     _load_all()
     return {k: v.title for k, v in sorted(_REGISTRY.items())}
 
@@ -177,7 +179,7 @@ def exercises_by_chapter() -> dict[str, list[str]]:
 
 
 def reference_answer(exercise: str) -> Callable:
-    """The library's right answer for ``exercise`` (for instructors and tests)."""
+    """Return the library's right answer for ``exercise`` (for instructors and tests)."""
     _load_all()
     if exercise not in _REGISTRY:
         raise ValueError(f"unknown exercise {exercise!r}; known: {', '.join(sorted(_REGISTRY))}")
@@ -193,7 +195,8 @@ def _default_compare(case: Case, got) -> tuple[bool, str]:
     if g.shape != e.shape:
         return False, f"expected shape {e.shape}, got shape {g.shape}"
     if not np.all(np.isfinite(g) == np.isfinite(e)):
-        return False, f"expected {np.round(e, 6).tolist()}, got {np.round(g, 6).tolist()} (non-finite mismatch)"
+        return False, (f"expected {np.round(e, 6).tolist()}, got {np.round(g, 6).tolist()} "
+                       "(non-finite mismatch)")
     ok = bool(np.all(np.isclose(g, e, rtol=case.rtol, atol=case.atol, equal_nan=True)))
     with np.errstate(divide="ignore", invalid="ignore"):
         err = np.nanmax(np.abs(g - e)) if g.size else 0.0
@@ -204,7 +207,8 @@ def _default_compare(case: Case, got) -> tuple[bool, str]:
     return ok, msg
 
 
-def check(exercise: str, answer: Callable, *, verbose: bool = True, strict: bool | None = None) -> CheckReport:
+def check(exercise: str, answer: Callable, *, verbose: bool = True,
+          strict: bool | None = None) -> CheckReport:
     """Run ``answer`` on the fixed cases of ``exercise`` and report what is right and what is off.
 
     Parameters
