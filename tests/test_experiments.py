@@ -369,16 +369,26 @@ def test_backend_argument_reaches_joblib(tmp_path):
         run_sweep(cfgs, tmp_path / "x", n_jobs=2, backend="nope", progress=False, run_fn=fake_run)
 
 
-def test_dask_backend_without_dask_says_how_to_install(tmp_path):
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("dask.distributed is installed here; this checks the message when it is not")
-    with pytest.raises(ImportError, match=r"backend='dask' needs dask\.distributed"):
+def test_dask_backend_points_to_cluster(tmp_path):
+    # the joblib hook of version 0.1 is gone: Dask sweeps go through cluster= (tests/test_cluster.py)
+    with pytest.raises(ValueError, match=r"backend='dask' was replaced by cluster= .*'local:N' or 'tcp://HOST:PORT'"):
         run_sweep(small_grid(), tmp_path, n_jobs=2, backend="dask", progress=False, run_fn=fake_run)
     assert list(tmp_path.glob("*.json")) == []
+
+
+def test_retries_without_a_cluster(tmp_path):
+    calls = []
+
+    def flaky(config):
+        calls.append(config["eta"])
+        if calls.count(config["eta"]) == 1 or config.get("fail"):
+            raise RuntimeError(f"attempt {calls.count(config['eta'])}")
+        return fake_run(config)
+
+    cfgs = [base_config(eta=0.01, batch_size=1), base_config(eta=0.02, batch_size=1, fail=True)]
+    rep = run_sweep(cfgs, tmp_path, progress=False, run_fn=flaky, retries=2)
+    assert rep.n_done == 1 and calls == [0.01, 0.01, 0.02, 0.02, 0.02]  # retried until it worked, or 3 times
+    assert rep.failed == ((run_id(cfgs[1]), "RuntimeError: attempt 3 (tried 3 times)"),)
 
 
 @pytest.mark.parametrize("kwargs, match", [

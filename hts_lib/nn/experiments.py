@@ -12,14 +12,16 @@ git revision, start and end times). The runner
   place with ``os.replace`` only when complete, so there is never a half-written result, and a run
   that crashes leaves no result file (its traceback goes to ``<run_id>.error.txt``);
 * **validates** every record against :data:`RESULT_SCHEMA` before writing it and when reading it;
-* shows a **tqdm** progress bar, runs configs in **parallel** with joblib (``n_jobs``), and can
-  hand the same sweep to a **Dask** cluster through joblib (``backend="dask"``, see
-  :func:`run_sweep`).
+* shows a **tqdm** progress bar, runs configs in **parallel** with joblib (``n_jobs``), or as
+  tasks on a **Dask** cluster (``cluster="local:N"`` or ``"tcp://HOST:PORT"``, see
+  :mod:`hts_lib.nn.cluster`).
 
 Command line (also installed as ``hts-experiments``)::
 
     python -m hts_lib.nn.experiments run --grid paper-fc --out results/fc_mnist_subset --jobs 2
     python -m hts_lib.nn.experiments run --grid smoke --out results/smoke --set n_steps=100
+    python -m hts_lib.nn.experiments run --grid paper-fc --out results/fc_mnist_subset --cluster local:2
+    python -m hts_lib.nn.experiments run --grid paper-fc --out results/fc_mnist_subset --cluster tcp://HOST:8786
     python -m hts_lib.nn.experiments status --out results/fc_mnist_subset --grid paper-fc
     python -m hts_lib.nn.experiments download mnist --dir data/
     python -m hts_lib.nn.experiments grids
@@ -58,6 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from hts_lib.nn._json import to_jsonable
+from hts_lib.validation import check_int
 
 __all__ = [
     "RESULT_SCHEMA",
@@ -597,18 +600,16 @@ def _backend_context(backend: str | None, n_jobs: int):
         yield
         return
     if backend == "dask":
-        try:
-            import distributed  # noqa: F401  (joblib's dask backend needs it)
-        except ImportError:
-            raise ImportError("backend='dask' needs dask.distributed (pip install 'dask[distributed]') and a "
-                              "running client: from dask.distributed import Client; client = Client(...)") from None
+        raise ValueError("backend='dask' was replaced by cluster= (Python) / --cluster (command line): "
+                         "'local:N' or 'tcp://HOST:PORT', see hts_lib.nn.cluster")
     with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
         yield
 
 
 def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: int = 1, backend: str | None = None,
               progress: bool = True, run_fn: Callable[[dict], Mapping] | None = None, *,
-              normalise_fn: Callable[[dict], dict] | None = None) -> SweepReport:
+              normalise_fn: Callable[[dict], dict] | None = None, cluster=None,
+              retries: int = 0) -> SweepReport:
     """Run every config not yet done, writing one validated JSON result file per run.
 
     Parameters
@@ -621,17 +622,9 @@ def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: in
     n_jobs : int
         Parallel workers (joblib semantics: 1 runs in this process, -1 uses all cores).
     backend : str, optional
-        A joblib backend name: ``"loky"`` (joblib's default for ``n_jobs != 1``: processes),
-        ``"threading"``, ``"multiprocessing"``, or ``"dask"``. With ``"dask"`` the sweep is run
-        inside ``joblib.parallel_config(backend="dask")`` and goes to the Dask cluster of the
-        current ``dask.distributed.Client``::
-
-            from dask.distributed import Client
-            client = Client("tcp://scheduler:8786")      # or Client() for a local cluster
-            run_sweep(grid_configs("paper-fc"), "results/fc", backend="dask")
-
-        dask/distributed are not dependencies of hts_lib (install them to use this). The results
-        come back to this process, which writes the files, so workers need no shared disk.
+        A joblib backend name for ``n_jobs``: ``"loky"`` (joblib's default for ``n_jobs != 1``:
+        processes), ``"threading"`` or ``"multiprocessing"``. (``"dask"``, a joblib hook of
+        version 0.1, was replaced by ``cluster``.)
     progress : bool
         Show a tqdm progress bar (on stderr).
     run_fn : callable, optional
@@ -641,6 +634,16 @@ def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: in
     normalise_fn : callable, optional
         Maps a config to its canonical form before the run id is computed. Default:
         :func:`hts_lib.nn.training.normalise_config` with the default ``run_fn``, else the identity.
+    cluster : str, dask.distributed.Client or cluster object, optional
+        Run each config as a task on a Dask cluster instead of joblib (``n_jobs`` and ``backend``
+        must then keep their defaults): ``"local:N"`` starts N worker processes on this machine
+        for the sweep, ``"tcp://HOST:PORT"`` connects to a running scheduler; see
+        :mod:`hts_lib.nn.cluster`. Results come back to this process, which writes the files, so
+        workers need no shared disk; a worker that dies has its runs redone elsewhere.
+    retries : int
+        How often a run that raises is tried again before it is recorded as failed (default 0:
+        training is deterministic, so a failure usually repeats; raise it for transient faults such
+        as a GPU shared with other jobs running out of memory).
 
     Returns
     -------
@@ -650,10 +653,13 @@ def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: in
     Raises
     ------
     ValueError
-        ``configs`` empty or not mappings, ``n_jobs`` 0 or not an int, or an invalid config
-        (from ``normalise_fn``).
+        ``configs`` empty or not mappings, ``n_jobs`` 0 or not an int, ``retries`` negative, a
+        ``cluster`` of another form, ``cluster`` with ``n_jobs``/``backend``, or an invalid
+        config (from ``normalise_fn``).
     ImportError
-        The default ``run_fn`` without torch, or ``backend="dask"`` without dask.distributed.
+        The default ``run_fn`` without torch, or ``cluster`` without dask.distributed.
+    OSError
+        The scheduler of ``cluster`` cannot be reached.
 
     Notes
     -----
@@ -679,7 +685,6 @@ def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: in
     >>> rep.n_done, rep.n_skipped, run_sweep(cfgs, out, progress=False, run_fn=fake).n_skipped
     (2, 0, 2)
     """
-    import joblib
     from tqdm.auto import tqdm
 
     if isinstance(configs, Mapping) or not isinstance(configs, Iterable):
@@ -691,6 +696,14 @@ def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: in
         raise ValueError(f"n_jobs must be a non-zero integer (1 = serial, -1 = all cores), got {n_jobs!r}")
     if backend is not None and not isinstance(backend, str):
         raise ValueError(f"backend must be a joblib backend name or None, got {backend!r}")
+    retries = check_int("retries", retries, low=0)
+    if cluster is not None:
+        if n_jobs != 1 or backend is not None:
+            raise ValueError("give either cluster or n_jobs/backend (joblib), not both")
+        if isinstance(cluster, str):
+            from hts_lib.nn.cluster import parse_cluster
+
+            parse_cluster(cluster)  # bad input fails before any work
     if run_fn is None:
         run_fn, default_norm = _default_run_fn()
         normalise_fn = normalise_fn or default_norm
@@ -722,31 +735,57 @@ def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: in
     n_done = 0
     bar = tqdm(total=len(ids), initial=n_skipped, desc=f"sweep -> {out.name}", unit="run", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
+    runs = _completed_runs(todo, run_fn, git_rev, n_jobs=int(n_jobs), backend=backend, cluster=cluster,
+                           retries=retries)
     try:
-        if todo:
-            with _backend_context(backend, int(n_jobs)):
-                parallel = joblib.Parallel(n_jobs=int(n_jobs), return_as="generator_unordered")
-                tasks = (joblib.delayed(_execute_tagged)(run_fn, cfg, rid, git_rev) for rid, cfg in todo.items())
-                for rid, (status, payload) in parallel(tasks):
-                    err_path = out / f"{rid}.error.txt"
-                    if status == "ok":
-                        _write_result(out / f"{rid}.json", payload)
-                        with contextlib.suppress(FileNotFoundError):
-                            err_path.unlink()
-                        n_done += 1
-                    else:
-                        _atomic_write_text(err_path, payload)
-                        last = payload.strip().splitlines()[-1] if payload.strip() else "unknown error"
-                        failed.append((rid, last))
-                        bar.write(f"run {rid} failed: {last} (traceback in {err_path.name})", file=sys.stderr)
-                    bar.update(1)
+        for rid, status, payload in runs:
+            err_path = out / f"{rid}.error.txt"
+            if status == "ok":
+                _write_result(out / f"{rid}.json", payload)
+                with contextlib.suppress(FileNotFoundError):
+                    err_path.unlink()
+                n_done += 1
+            else:
+                _atomic_write_text(err_path, payload)
+                last = payload.strip().splitlines()[-1] if payload.strip() else "unknown error"
+                failed.append((rid, last))
+                bar.write(f"run {rid} failed: {last} (traceback in {err_path.name})", file=sys.stderr)
+            bar.update(1)
     finally:
+        runs.close()  # now, not when garbage collected: cancels pending tasks, stops a local cluster
         bar.close()
     return SweepReport(out_dir=out, run_ids=tuple(ids), n_skipped=n_skipped, n_done=n_done, failed=tuple(failed))
 
 
-def _execute_tagged(run_fn, config, rid, git_revision):
-    return rid, _execute(run_fn, config, rid, git_revision)
+def _execute_tagged(run_fn, config, rid, git_revision, retries=0):
+    for _ in range(retries + 1):
+        status, payload = _execute(run_fn, config, rid, git_revision)
+        if status == "ok":
+            break
+    if status != "ok" and retries:
+        payload = f"{payload.rstrip()} (tried {retries + 1} times)\n"
+    return rid, (status, payload)
+
+
+def _completed_runs(todo: Mapping[str, dict], run_fn, git_rev, *, n_jobs: int, backend, cluster,
+                    retries: int):
+    """Yield ``(run_id, status, payload)`` as the runs of ``todo`` complete, wherever they run."""
+    if not todo:
+        return
+    if cluster is not None:
+        from hts_lib.nn.cluster import cluster_client, run_on_cluster
+
+        with cluster_client(cluster) as client:
+            yield from run_on_cluster(client, run_fn, todo, git_rev, retries=retries)
+        return
+    import joblib
+
+    with _backend_context(backend, n_jobs):
+        parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        tasks = (joblib.delayed(_execute_tagged)(run_fn, cfg, rid, git_rev, retries)
+                 for rid, cfg in todo.items())
+        for rid, (status, payload) in parallel(tasks):
+            yield rid, status, payload
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1000,7 +1039,14 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="override a config key (JSON value; a JSON list makes it an axis); repeatable")
     r.add_argument("--out", required=True, help="results folder")
     r.add_argument("--jobs", type=int, default=1, help="parallel workers (-1: all cores)")
-    r.add_argument("--backend", default=None, help="joblib backend: loky, threading, multiprocessing, dask")
+    r.add_argument("--backend", default=None,
+                   help="joblib backend for --jobs: loky, threading, multiprocessing")
+    r.add_argument("--cluster", default=None, metavar="local:N|tcp://HOST:PORT",
+                   help="run on a Dask cluster: N worker processes here, or a running scheduler "
+                        "(instead of --jobs)")
+    r.add_argument("--retries", type=int, default=0,
+                   help="try a run that raises this many more times before recording it as failed "
+                        "(default 0)")
     r.add_argument("--run-fn", default=os.environ.get(RUN_FN_ENV),
                    help=f"module:function or file.py:function to run instead of training (default ${RUN_FN_ENV})")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -1078,14 +1124,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rid = run_id(_to_jsonable(norm(dict(c)) if norm else dict(c)))
                 print(f"{'todo' if missing is None or rid in missing else 'done'}  {rid}")
             return 0
-        rep = run_sweep(configs, args.out, n_jobs=args.jobs, backend=args.backend, progress=not args.no_progress,
-                        run_fn=run_fn)
+        if args.backend == "dask":
+            raise ValueError("--backend dask was replaced by --cluster local:N or --cluster tcp://HOST:PORT")
+        try:
+            rep = run_sweep(configs, args.out, n_jobs=args.jobs, backend=args.backend,
+                            progress=not args.no_progress, run_fn=run_fn, cluster=args.cluster,
+                            retries=args.retries)
+        except KeyboardInterrupt:
+            try:
+                st = sweep_status(args.out, configs, _normaliser_for(args.run_fn))
+                done = f"{st['done']} of {st['total']} runs done in {args.out}"
+            except (OSError, ValueError):
+                done = "nothing written"
+            print(f"interrupted: {done}; run the same command again to resume", file=sys.stderr)
+            return 130
         print(f"{label}: {rep.n_done} run, {rep.n_skipped} already done, {len(rep.failed)} failed "
               f"of {rep.n_total} -> {args.out}")
         for rid, msg in rep.failed:
             print(f"FAILED {rid}: {msg}", file=sys.stderr)
         return 0 if not rep.failed else 1
-    except (ValueError, FileNotFoundError, ImportError, OSError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, ImportError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
