@@ -9,6 +9,7 @@ Modules (imported lazily; torch only where needed):
 - ``ensemble``: many models of one architecture trained as one batched computation.
 - ``results``: shipped result folders, the run-status rule, seed-aware intervals, source hashes.
 - ``experiments``: the sweep runner: grids, result files with provenance, resume, command line.
+- ``cluster``: sweeps on a Dask cluster (``local:N`` or ``tcp://HOST:PORT``), used by ``experiments``.
 """
 
 # Lazy: ``from hts_lib.nn import grid_configs`` must not import torch (the runner's command line reads
@@ -79,6 +80,11 @@ _MODULE_OF = {
     'load_results': 'experiments',
     'results_table': 'experiments',
     'sweep_status': 'experiments',
+    'ClusterSpec': 'cluster',
+    'parse_cluster': 'cluster',
+    'cluster_client': 'cluster',
+    'run_on_cluster': 'cluster',
+    'RunFailed': 'cluster',
 }
 
 __all__ = list(_MODULE_OF)
