@@ -101,3 +101,24 @@ def test_cnn_sharpness_uses_the_recorded_subset():
     assert (s["n_samples"], s["n_train"], s["subset"]) == (400, 1437, "stratified, seed 0")
     default = normalise_config({**cfg, "sharpness_examples": None})
     assert default["sharpness_examples"] is None and SHARPNESS_EXAMPLES["cnn"] < 50_000
+
+
+def test_gpu_check_script_runs_on_cpu(tmp_path, capsys):
+    # the GPU check must also run on a CPU with a tiny step count (the smoke check that keeps it working)
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_vgg_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_vgg_check", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "summary.json"
+    assert mod.main(["--device", "cpu", "--steps", "2", "--n-train", "100", "--n-test", "50", "--width-scale",
+                     "0.125", "--batch-size", "10", "--no-sharpness", "--data-dir", str(tmp_path),
+                     "--out", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["machine"]["device"] == "cpu" and summary["run"]["steps"] == 2
+    assert set(summary["run"]["timings"]) == PHASES and summary["run"]["config"]["model"] == "vgg"
+    assert (tmp_path / "cifar10" / "cifar-10-python.tar.gz").is_file() and summary["diagnosis"]
+    assert json.loads(capsys.readouterr().out)["run"]["steps"] == 2  # the printed summary is the same JSON
