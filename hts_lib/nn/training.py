@@ -611,7 +611,10 @@ def weight_tail_indices(weights: Mapping, *, m: Sequence[int] = AUTHORS_M, seed=
     no ceiling, is reported beside it.
 
     This is a **cross-sectional** estimate: the :math:`N` coordinates of one network's layer are
-    treated as a sample, although they are neither independent nor identically distributed. It
+    treated as a sample, although they are neither independent nor identically distributed. The block
+    estimator's interval comes from a bootstrap over blocks of consecutive weights in storage order, and
+    its flag ``serial_dependence`` says when the weights in a random order give a different estimate
+    (see :func:`hts_lib.tails.estimators.alpha_stable`). It
     is not the tail index of one weight's law across runs, which is what the theory describes.
 
     Used in chapter: Fully connected networks.
