@@ -640,6 +640,8 @@ class MinimumCheck:
         Number of parameters.
     method : str
         ``"lanczos"`` or ``"dense"``.
+    top_eigenvector : ndarray
+        Unit eigenvector of ``top_eigenvalue`` (float64, flat in the order of ``params``).
     """
 
     loss: float
@@ -649,6 +651,7 @@ class MinimumCheck:
     converged: bool
     n_params: int
     method: str
+    top_eigenvector: np.ndarray = field(default=None, repr=False)
 
     def is_minimum(self, grad_tol: float, eig_tol: float) -> bool:
         """``grad_norm <= grad_tol`` and ``lowest_eigenvalue >= -eig_tol`` (and Lanczos converged)."""
@@ -722,20 +725,23 @@ def check_minimum(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, *
 
     if p <= dense_limit:
         h = np.stack([full_hvp(e) for e in np.eye(p)])
-        lam = np.linalg.eigvalsh(0.5 * (h + h.T))
+        lam, vec = np.linalg.eigh(0.5 * (h + h.T))
         return MinimumCheck(loss, float(torch.linalg.vector_norm(g)), float(lam[0]), float(lam[-1]), True, p,
-                            "dense")
+                            "dense", vec[:, -1])
     op = LinearOperator((p, p), matvec=full_hvp, dtype=np.float64)
     ncv = min(p - 1, 40)
-    out, ok = [], True
+    out, vecs, ok = [], [], True
     for which in ("SA", "LA"):
         try:
-            out.append(float(eigsh(op, k=1, which=which, tol=tol, ncv=ncv, maxiter=max(1, max_hvp // ncv),
-                                   v0=rng.standard_normal(p), return_eigenvectors=False)[0]))
+            lam, vec = eigsh(op, k=1, which=which, tol=tol, ncv=ncv, maxiter=max(1, max_hvp // ncv),
+                             v0=rng.standard_normal(p))
+            out.append(float(lam[0]))
+            vecs.append(vec[:, 0])
         except ArpackNoConvergence as exc:
             ok = False
             out.append(float(exc.eigenvalues[0]) if len(exc.eigenvalues) else math.nan)
-    return MinimumCheck(loss, float(torch.linalg.vector_norm(g)), out[0], out[1], ok, p, "lanczos")
+            vecs.append(exc.eigenvectors[:, 0] if len(exc.eigenvalues) else None)
+    return MinimumCheck(loss, float(torch.linalg.vector_norm(g)), out[0], out[1], ok, p, "lanczos", vecs[1])
 
 
 def find_minimum(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, *, max_iter: int = 2000,
