@@ -426,6 +426,7 @@ def _case_notes(ex: str, report: CheckReport) -> list[str]:
     for r in failed:
         by_message[r.message].append(r.description)
     for message, cases in by_message.items():
+        message = message.split("; tolerance")[0]  # expected, got and error; the feedback has the tolerance
         msg = message if len(message) <= _NOTE_LEN else message[:_NOTE_LEN] + "..."
         what = f"case {cases[0]}" if len(cases) == 1 else f"{len(cases)} cases ({'; '.join(cases)})"
         notes.append(f"{ex}: failed {what}: {msg}")
