@@ -66,3 +66,12 @@ benchmarks: $(STAMP)
 
 clean:
 	rm -rf _build student
+	$(BIN)/python results/linearised/reproduce.py --network mnist_fc --device $(LINEARISED_DEVICE)
+
+# Shipped multi-seed grids of Part III (chapters 10-12): every run through the ensemble trainer, one result file
+# per run with the source hash of the code that made it (tests/test_results.py fails when that code changes
+# without a re-run). Delete a folder first to remake it: existing valid files are kept.
+.PHONY: results
+results: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m hts_lib.nn.ensemble --grid paper-fc-seeds --out results/fc_mnist_seeds
+	OMP_NUM_THREADS=1 $(BIN)/python -m hts_lib.nn.ensemble --grid lenet-seeds --out results/lenet_mnist_seeds
