@@ -4,6 +4,7 @@ chapters graded with full marks."""
 from __future__ import annotations
 
 import csv
+import os
 import re
 import subprocess
 import sys
@@ -114,8 +115,8 @@ def _synthetic_class(folder: Path) -> dict[str, str]:
     nb = _trimmed(CH01)
     nb.cells.insert(2, nbformat.v4.new_code_cell(
         "import os\nassert sorted(os.listdir('.')) == ['submission.ipynb'], os.listdir('.')\n"
-        "assert 'HTS_STRICT_CHECKS' not in os.environ"))
-    put("snoop.ipynb", nb, "looks around its working folder")
+        "assert 'HTS_STRICT_CHECKS' not in os.environ and 'INSTRUCTOR_TOKEN' not in os.environ"))
+    put("snoop.ipynb", nb, "looks around its working folder and environment")
 
     nb = _trimmed(CH01)
     nb.cells[0].source = nb.cells[0].source.replace("# SGD in one dimension", "# Homework 1: SGD")
@@ -145,8 +146,10 @@ def graded(tmp_path_factory):
     out = base / "grades" / "gradebook.csv"
     exe = Path(sys.executable).with_name("hts-grade")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hts_lib.book.grading"]
-    proc = subprocess.run([*cmd, str(subs), "--out", str(out), "--timeout", str(TIMEOUT),
-                           "--memory", str(MEMORY_MB), "--jobs", "2"], capture_output=True, text=True)
+    # the instructor's environment holds a secret and strict mode: neither reaches the submissions
+    env = {**os.environ, "INSTRUCTOR_TOKEN": "not for students", "HTS_STRICT_CHECKS": "1"}
+    args = [str(subs), "--out", str(out), "--timeout", str(TIMEOUT), "--memory", str(MEMORY_MB), "--jobs=2"]
+    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     with out.open() as fh:
         rows = {r["file"]: r for r in csv.DictReader(fh)}

@@ -33,8 +33,9 @@ Submissions are untrusted code. Each runs in its own kernel process with
 - a memory limit (``--memory``, ``RLIMIT_AS`` on the worker and the kernel it starts), a 1 GiB limit on the
   size of any file it writes, and no core dumps,
 - a fresh temporary working folder holding only a copy of its own notebook (deleted afterwards), and an
-  environment without ``HTS_STRICT_CHECKS``; the gradebook and feedback files are written only after every
-  submission has run.
+  environment reduced to a few variables (``PATH``, ``HOME``, locale, Python and Jupyter paths: no tokens or
+  credentials of the instructor's session, no ``HTS_STRICT_CHECKS``); the gradebook and feedback files are
+  written only after every submission has run.
 
 This protects against accidents: infinite loops, runaway memory, relative paths that would overwrite files, a
 notebook that deletes its own folder. It does **not** protect against a deliberately malicious submission: the
@@ -73,13 +74,16 @@ from pathlib import Path
 
 import nbformat
 
-from hts_lib.book.checks import STRICT_ENV, CheckReport, exercises_by_chapter
+from hts_lib.book.checks import CheckReport, exercises_by_chapter
 from hts_lib.validation import check_int, check_path, check_real
 
 __all__ = ["ChapterKey", "Grade", "answer_key", "find_book", "recognise_chapter", "grade_submission",
            "grade_class", "write_gradebook", "main"]
 
 MIME = "application/x.hts-grade+json"  # how a check's report leaves the student's kernel
+# the only environment variables a submission sees (no tokens or credentials of the instructor's session)
+_ENV_KEPT = {"PATH", "HOME", "LANG", "TZ", "TMPDIR", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH",
+             "JUPYTER_PATH", "JUPYTER_DATA_DIR", "MPLCONFIGDIR", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}
 _H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.M)
 _CHECK_CALL = re.compile(r"""check\(\s*["']([\w-]+)["']\s*,\s*([A-Za-z_]\w*)""")
 _NOTE_LEN = 160  # characters of a check's message kept in the gradebook's notes (the feedback has it all)
@@ -391,10 +395,11 @@ def _execute(nb, exercises, *, timeout: float, memory_mb: int) -> dict:
         spec = {"notebook": str(work / "submission.ipynb"), "exercises": exercises, "timeout": timeout,
                 "memory_mb": memory_mb, "result": str(private / "result.json")}
         (private / "spec.json").write_text(json.dumps(spec))
-        env = {k: v for k, v in os.environ.items() if k != STRICT_ENV and not k.startswith("JPY_")}
+        env = {k: v for k, v in os.environ.items() if k in _ENV_KEPT or k.startswith(("LC_", "XDG_"))}
         env.update(OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONHASHSEED="0", PWD=str(work))
-        # the worker's own limits: the notebook, one limit per check, kernel start-up and shut-down
-        hard = timeout * (1 + len(exercises)) + 60 + 10 * len(exercises)
+        # a backstop above the worker's own limits: the notebook, one limit per check, 10 s per interrupt,
+        # kernel start-up (up to 120 s on a loaded machine) and shut-down
+        hard = timeout * (1 + len(exercises)) + 10 * (1 + len(exercises)) + 180
         cmd = [sys.executable, "-m", "hts_lib.book.grading", "--worker", str(private / "spec.json")]
         proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 start_new_session=True)
