@@ -66,7 +66,6 @@ benchmarks: $(STAMP)
 
 clean:
 	rm -rf _build student
-	$(BIN)/python results/linearised/reproduce.py --network mnist_fc --device $(LINEARISED_DEVICE)
 
 # Shipped multi-seed grids of Part III (chapters 10-12): every run through the ensemble trainer, one result file
 # per run with the source hash of the code that made it (tests/test_results.py fails when that code changes
