@@ -22,7 +22,6 @@ import psutil
 import pytest
 
 from hts_lib.nn import cluster as cl
-from hts_lib.nn import experiments as ex
 from hts_lib.nn.experiments import load_results, main, run_id, run_sweep, sweep_grid, validate_result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,9 +56,9 @@ def logged_run(config: dict) -> dict:
             raise RuntimeError("transient failure (first attempt only)")
     time.sleep(config["sleep"])
     m = {"train_loss": 0.1, "train_acc": 1.0, "test_loss": 0.2, "test_acc": 0.9, "gen_gap": 0.1}
-    return {"config": dict(config), "diverged": False, "diverged_at": None, "metrics": m, "metrics_average": m,
-            "alpha": {}, "sharpness": None, "history": [], "device": f"cpu:{os.getpid()}", "n_params": 0,
-            "wall_time_s": config["sleep"]}
+    return {"config": dict(config), "diverged": False, "diverged_at": None, "metrics": m,
+            "metrics_average": m, "alpha": {}, "sharpness": None, "history": [],
+            "device": f"cpu:{os.getpid()}", "n_params": 0, "wall_time_s": config["sleep"]}
 
 
 # ------------------------------------------------------------------------------------------
@@ -138,36 +137,36 @@ def result_files(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in out.glob("*.json")} if out.is_dir() else {}
 
 
-@pytest.fixture
-def scheduler_and_workers(tmp_path):
+@pytest.fixture(scope="module")
+def scheduler_and_workers(tmp_path_factory):
     """`dask scheduler` and two single-threaded `dask worker --no-nanny` processes on 127.0.0.1.
 
-    No nanny: a worker killed with SIGKILL stays dead (a nanny would restart it), so the sweep
-    has to finish on the one that is left.
+    Shared by the tests of this module that need a running scheduler; the last of them kills a
+    worker. No nanny: a worker killed with SIGKILL stays dead (a nanny would restart it), so the
+    sweep has to finish on the one that is left.
     """
     distributed = pytest.importorskip("distributed")
-    logs = tmp_path / "dask-logs"
-    logs.mkdir()
-    sched_file = tmp_path / "scheduler.json"
+    logs = tmp_path_factory.mktemp("dask-logs")
+    sched_file = logs / "scheduler.json"
     procs: list[subprocess.Popen] = []
     common = ["--host", "127.0.0.1", "--no-dashboard"]
+
+    def start(args, name):
+        with open(logs / f"{name}.log", "w") as log:
+            procs.append(subprocess.Popen([sys.executable, "-m", *args, *common], env=env(), cwd=logs,
+                                          stdout=subprocess.DEVNULL, stderr=log))
+        return procs[-1]
+
     try:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0", *common,
-             "--scheduler-file", str(sched_file)],
-            env=env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=open(logs / "scheduler.log", "w")))
-        wait_for(lambda: sched_file.exists() and sched_file.stat().st_size > 0, START_TIMEOUT_S, "the scheduler",
-                 procs[0])
+        scheduler = start(["distributed.cli.dask_scheduler", "--port", "0", "--scheduler-file",
+                           str(sched_file)], "scheduler")
+        wait_for(lambda: sched_file.exists() and sched_file.stat().st_size > 0, START_TIMEOUT_S,
+                 "the scheduler", scheduler)
         time.sleep(0.2)  # the scheduler writes the file in one go, but let a slow write finish
         address = json.loads(sched_file.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
-        workers = []
-        for i in range(2):
-            workers.append(subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny",
-                 "--name", f"w{i}", *common],
-                env=env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=open(logs / f"w{i}.log", "w")))
-            procs.append(workers[-1])
+        workers = [start(["distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny", "--name",
+                          f"w{i}"], f"w{i}") for i in range(2)]
         with distributed.Client(address, set_as_default=False, timeout=START_TIMEOUT_S) as client:
             client.wait_for_workers(2, timeout=START_TIMEOUT_S)
         yield address, workers
@@ -211,8 +210,8 @@ def test_run_sweep_cluster_bad_input(tmp_path):
         run_sweep(cfgs, tmp_path / "o", retries=-1, **kw)
     with pytest.raises(TypeError, match="retries must be an integer, got str"):
         run_sweep(cfgs, tmp_path / "o", retries="1", **kw)
-    with pytest.raises(TypeError, match="cluster must be 'local:N' .* a dask.distributed Client or a cluster object, "
-                                        "got int"):
+    with pytest.raises(TypeError, match="cluster must be 'local:N' .* a dask.distributed Client or a cluster "
+                                        "object, got int"):
         run_sweep(cfgs, tmp_path / "o", cluster=3, **kw)
     assert list(tmp_path.glob("o/*")) == []  # nothing ran
 
@@ -221,7 +220,8 @@ def test_cli_cluster_errors(tmp_path, capsys):
     import dask
 
     sweep = write_sweep(tmp_path, configs(tmp_path, 2, sleep=0))
-    base = ["run", "--config", str(sweep), "--out", str(tmp_path / "o"), "--run-fn", LOGGED_RUN, "--no-progress"]
+    base = ["run", "--config", str(sweep), "--out", str(tmp_path / "o"), "--run-fn", LOGGED_RUN,
+            "--no-progress"]
     free_port = _free_port()
     # a refused connection is retried until the connect timeout: 2 s keeps the test short
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
@@ -246,53 +246,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-# ------------------------------------------------------------------------------------------
-# a running scheduler, two workers, one killed mid-sweep
-# ------------------------------------------------------------------------------------------
-def test_tcp_cluster_survives_a_killed_worker(tmp_path, scheduler_and_workers):
-    address, workers = scheduler_and_workers
-    cfgs = configs(tmp_path, 12)  # 12 runs of 0.5 s on two workers
-    out = tmp_path / "out"
-    argv = cli_argv("run", "--config", str(write_sweep(tmp_path, cfgs)), "--out", str(out), "--run-fn",
-                    LOGGED_RUN, "--cluster", address, "--no-progress")
-    proc = subprocess.Popen(argv, env=env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        worker_pids = {w.pid for w in workers}
-
-        def a_worker_has_finished_runs():
-            done = [json.loads(b)["device"] for b in result_files(out).values()]
-            return len(done) >= 3 and any(f"cpu:{p}" in done for p in worker_pids)
-
-        wait_for(a_worker_has_finished_runs, SWEEP_TIMEOUT_S, "three finished runs", proc)
-        at_kill = result_files(out)
-        devices = {json.loads(b)["device"] for b in at_kill.values()}
-        victim = next(w for w in workers if f"cpu:{w.pid}" in devices)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        stdout, stderr = proc.communicate(timeout=SWEEP_TIMEOUT_S)
-    finally:
-        if proc.poll() is None:
-            kill_group(proc.pid)
-            proc.wait()
-    assert len(at_kill) < 12, "the worker was killed after the sweep had finished"
-    assert proc.returncode == 0, stderr
-    # 12 result files written for 12 runs: each run written exactly once, none lost, none failed
-    assert "12 run, 0 already done, 0 failed of 12" in stdout
-    names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(f"{run_id(c)}.json" for c in cfgs)  # no temporary or error file left
-    final = result_files(out)
-    assert all(final[n] == b for n, b in at_kill.items())  # finished before the kill: kept as written
-    for n, b in final.items():
-        validate_result(json.loads(b), source=n)
-    survivor = next(w for w in workers if w is not victim)
-    after = {json.loads(b)["device"] for n, b in final.items() if n not in at_kill}
-    assert after <= {f"cpu:{survivor.pid}", f"cpu:{victim.pid}"}
-    log = calls(tmp_path)
-    assert {e for e, _ in log} == {c["eta"] for c in cfgs}
-    assert group_members(proc.pid) == []
 
 
 # ------------------------------------------------------------------------------------------
@@ -336,9 +289,10 @@ def test_cli_local_cluster_resume_retries_and_crash(tmp_path):
     # worker that the crashing run killed is lost and computed again)
     assert len([1 for e, _ in log if e == flaky[0]["eta"]]) >= 2
     assert len([1 for e, _ in log if e == broken[0]["eta"]]) == 2  # retries=1: two attempts, then failed
-    assert len([1 for e, _ in log if e == crash[0]["eta"]]) == 2  # allowed-failures=1: two deaths, then failed
+    assert len([1 for e, _ in log if e == crash[0]["eta"]]) == 2  # allowed-failures=1: 2 deaths, then failed
     err_broken = (out / f"{run_id(broken[0])}.error.txt").read_text()
-    assert "Traceback" in err_broken and "RuntimeError: simulated failure for eta=0.008 (tried 2 times)" in err_broken
+    assert "Traceback" in err_broken
+    assert "RuntimeError: simulated failure for eta=0.008 (tried 2 times)" in err_broken
     err_crash = (out / f"{run_id(crash[0])}.error.txt").read_text()
     assert err_crash.startswith("KilledWorker: every worker that ran this run died")
     assert f"FAILED {run_id(crash[0])}: KilledWorker" in stderr
@@ -350,13 +304,13 @@ def test_cli_local_cluster_resume_retries_and_crash(tmp_path):
 # Ctrl-C
 # ------------------------------------------------------------------------------------------
 def test_ctrl_c_leaves_no_partial_file_and_the_next_run_resumes(tmp_path):
-    cfgs = configs(tmp_path, 12, sleep=0.5)
+    cfgs = configs(tmp_path, 8, sleep=0.5)
     sweep = write_sweep(tmp_path, cfgs)
     out = tmp_path / "out"
     argv = cli_argv("run", "--config", str(sweep), "--out", str(out), "--run-fn", LOGGED_RUN,
                     "--cluster", "local:2", "--no-progress")
-    proc = subprocess.Popen(argv, env=env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(argv, env=env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
     try:
         wait_for(lambda: len(result_files(out)) >= 2, SWEEP_TIMEOUT_S, "two finished runs", proc)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
@@ -369,42 +323,98 @@ def test_ctrl_c_leaves_no_partial_file_and_the_next_run_resumes(tmp_path):
         kill_group(proc.pid)
     assert proc.returncode == 130, stderr
     done = result_files(out)
-    assert 2 <= len(done) < 12
-    assert f"interrupted: {len(done)} of 12 runs done" in stderr and "Traceback" not in stderr
+    assert 2 <= len(done) < 8
+    assert f"interrupted: {len(done)} of 8 runs done" in stderr and "Traceback" not in stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(done)  # no temporary file, no error file
     for n, b in done.items():
         validate_result(json.loads(b), source=n)
     # the next invocation resumes (here serially in this process: any way of running does)
     rep = run_sweep(cfgs, out, progress=False, run_fn=logged_run)
-    assert (rep.n_skipped, rep.n_done, rep.failed) == (len(done), 12 - len(done), ())
+    assert (rep.n_skipped, rep.n_done, rep.failed) == (len(done), 8 - len(done), ())
     assert all(result_files(out)[n] == b for n, b in done.items())
 
 
 # ------------------------------------------------------------------------------------------
-# the Python API with a Client and a cluster object
+# the Python API: an address, a Client, a cluster object
 # ------------------------------------------------------------------------------------------
-def test_python_api_with_client_and_cluster_object(tmp_path):
+def test_python_api_with_address_client_and_cluster_object(tmp_path, scheduler_and_workers):
     distributed = pytest.importorskip("distributed")
     import cloudpickle
 
-    cfgs = configs(tmp_path, 4, sleep=0.1)
+    address, workers = scheduler_and_workers
+    cfgs = configs(tmp_path, 6, sleep=0.1)
+    out = tmp_path / "out"
     # this module is not importable on the workers: ship its functions by value
     cloudpickle.register_pickle_by_value(sys.modules[logged_run.__module__])
     try:
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
-                                      processes=True) as local:
-            rep = run_sweep(cfgs[:2], tmp_path / "out", progress=False, run_fn=logged_run, cluster=local)
-            assert (rep.n_done, rep.failed) == (2, ())
-            with distributed.Client(local, set_as_default=False) as client:
-                rep = run_sweep(cfgs, tmp_path / "out", progress=False, run_fn=logged_run, cluster=client)
-                assert client.status == "running"  # a Client given by the caller stays open
-            assert (rep.n_skipped, rep.n_done, rep.failed) == (2, 2, ())
-            assert local.status.name == "running"  # and so does a cluster given by the caller
-            pids = {w.pid for w in local.workers.values() if hasattr(w, "pid")}
+        rep = run_sweep(cfgs[:2], out, progress=False, run_fn=logged_run, cluster=address)
+        assert (rep.n_done, rep.failed) == (2, ())
+        with distributed.Client(address, set_as_default=False) as client:
+            rep = run_sweep(cfgs[:4], out, progress=False, run_fn=logged_run, cluster=client)
+            assert client.status == "running"  # a Client given by the caller stays open
+        assert (rep.n_skipped, rep.n_done, rep.failed) == (2, 2, ())
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[logged_run.__module__])
-    res = load_results(tmp_path / "out")
-    assert {r["config"]["eta"] for r in res} == {c["eta"] for c in cfgs}
-    assert {int(r["device"].split(":")[1]) for r in res} <= pids and os.getpid() not in pids
-    assert [r["run_id"] for r in res] == sorted(run_id(c) for c in cfgs)
-    assert ex.sweep_status(tmp_path / "out", cfgs)["done"] == 4
+    # a cluster object (here an in-process one, threads of this process as workers, quick to start)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address="127.0.0.1:0") as local:
+        rep = run_sweep(cfgs, out, progress=False, run_fn=logged_run, cluster=local)
+        assert local.status.name == "running"  # and so does a cluster given by the caller
+    assert (rep.n_skipped, rep.n_done, rep.failed) == (4, 2, ())
+    res = {r["config"]["eta"]: r for r in load_results(out)}
+    worker_pids = {w.pid for w in workers}
+    assert {int(res[c["eta"]]["device"].split(":")[1]) for c in cfgs[:4]} <= worker_pids
+    assert {res[c["eta"]]["device"] for c in cfgs[4:]} == {f"cpu:{os.getpid()}"}
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{run_id(c)}.json" for c in cfgs)
+
+
+# ------------------------------------------------------------------------------------------
+# a running scheduler, two workers, one killed mid-sweep
+# ------------------------------------------------------------------------------------------
+def test_tcp_cluster_survives_a_killed_worker(tmp_path, scheduler_and_workers):
+    address, workers = scheduler_and_workers
+    cfgs = configs(tmp_path, 12)  # 12 runs of 0.5 s on two workers
+    out = tmp_path / "out"
+    argv = cli_argv("run", "--config", str(write_sweep(tmp_path, cfgs)), "--out", str(out), "--run-fn",
+                    LOGGED_RUN, "--cluster", address, "--no-progress")
+    proc = subprocess.Popen(argv, env=env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        worker_pids = {w.pid for w in workers}
+
+        def a_worker_has_finished_runs():
+            done = [json.loads(b)["device"] for b in result_files(out).values()]
+            return len(done) >= 3 and any(f"cpu:{p}" in done for p in worker_pids)
+
+        wait_for(a_worker_has_finished_runs, SWEEP_TIMEOUT_S, "three finished runs", proc)
+        at_kill = result_files(out)
+        devices = {json.loads(b)["device"] for b in at_kill.values()}
+        victim = next(w for w in workers if f"cpu:{w.pid}" in devices)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        stdout, stderr = proc.communicate(timeout=SWEEP_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            kill_group(proc.pid)
+            proc.wait()
+    assert len(at_kill) < 12, "the worker was killed after the sweep had finished"
+    assert proc.returncode == 0, stderr
+    # 12 result files written for 12 runs: each run written exactly once, none lost, none failed
+    assert "12 run, 0 already done, 0 failed of 12" in stdout
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"{run_id(c)}.json" for c in cfgs)  # no temporary or error file left
+    final = result_files(out)
+    assert all(final[n] == b for n, b in at_kill.items())  # finished before the kill: kept as written
+    for n, b in final.items():
+        validate_result(json.loads(b), source=n)
+    survivor = next(w for w in workers if w is not victim)
+    after = {json.loads(b)["device"] for n, b in final.items() if n not in at_kill}
+    # results written after the snapshot: the survivor's, and any the victim had already sent
+    assert after <= {f"cpu:{survivor.pid}", f"cpu:{victim.pid}"}
+    log = calls(tmp_path)
+    assert {e for e, _ in log} == {c["eta"] for c in cfgs}
+    # the run the victim was working on when it died was done again by the survivor
+    written_by = {json.loads(b)["config"]["eta"]: json.loads(b)["device"] for b in final.values()}
+    lost = [e for e, pid in log if pid == victim.pid and written_by[e] != f"cpu:{victim.pid}"]
+    assert lost and all((e, survivor.pid) in log for e in lost)
+    assert group_members(proc.pid) == []

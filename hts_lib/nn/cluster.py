@@ -129,8 +129,8 @@ def cluster_client(cluster) -> Iterator:
     Parameters
     ----------
     cluster : str, dask.distributed.Client or cluster object
-        ``"local:N"`` starts a LocalCluster of N single-threaded worker processes on 127.0.0.1 (no
-        dashboard) and shuts it down on exit; ``"tcp://HOST:PORT"`` connects to a running scheduler
+        ``"local:N"`` starts a LocalCluster of N single-threaded worker processes on 127.0.0.1 (its
+        dashboard, when bokeh is installed, on a free port of 127.0.0.1) and shuts it down on exit; ``"tcp://HOST:PORT"`` connects to a running scheduler
         (within ``distributed.comm.timeouts.connect``, 30 s by default) and leaves it running. A
         Client is used as it is and left open; a cluster object (for example a dask-jobqueue
         ``SLURMCluster``) gets a Client that is closed on exit, the cluster itself is left running.
@@ -170,7 +170,7 @@ def cluster_client(cluster) -> Iterator:
     if spec.kind == "local":
         with dask.config.set(LOCAL_SCHEDULER_CONFIG):
             local = distributed.LocalCluster(n_workers=spec.n_workers, threads_per_worker=1, processes=True,
-                                             host="127.0.0.1", dashboard_address=None,
+                                             host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                              silence_logs=logging.ERROR, preload=[__name__])
         try:
             client = distributed.Client(local, set_as_default=False)
