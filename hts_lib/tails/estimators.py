@@ -61,7 +61,8 @@ MIN_BLOCKS = 10
 CEILING_MARGIN = 0.05
 #: Undersmoothing factor of the default Hill interval (interval computed at ``k // 4``).
 UNDERSMOOTH = 4
-#: ``alpha_stable``'s storage-order check compares with at most this many rows in a random order.
+#: ``alpha_stable``'s storage-order check compares with this many rows in a random order (all rows when
+#: fewer; more when ``10 * max(m)`` is more).
 ORDER_CHECK_ROWS = 2 ** 18
 #: Two-sided 1 % normal quantile of the storage-order test of ``alpha_stable`` (flag ``"serial_dependence"``).
 _Z_ORDER = 2.5758293035489004
@@ -1024,7 +1025,7 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
         ci_method = (f"alpha +- t(B-1) se, se from {n_boot} block-bootstrap resamples of B = {n_blocks} "
                      f"blocks of {length} consecutive rows")
         if order_check:
-            n_ref = min(n, ORDER_CHECK_ROWS)
+            n_ref = min(n, max(ORDER_CHECK_ROWS, MIN_BLOCKS * max(ms)))  # every m keeps its blocks
             ref = arr[rng.choice(n, n_ref, replace=False)]  # rows in a random order (a random subset if many)
             alpha_p, se_p, _ = _block_bootstrap_se(ref, ms, _default_block_length(n_ref, ms), n_boot, rng)
             ci_method += f"; {n_ref} rows in a random order: {alpha_p:.3g} (se {se_p:.2g})"
