@@ -402,7 +402,8 @@ def _alpha_from_passes(passes: list[_Pass], which: slice | None = None):
     alpha, extrap = _root(s, h)
     flags = {"extrapolated"} if extrap else set()
     minus = np.array([_root(s, h_minus[:, r])[0] for r in range(h_minus.shape[1])])
-    return s, _jackknife_value(h, h_minus.T), h_minus, _jackknife_value(alpha, minus), minus, flags
+    alpha_j = float(_jackknife_value(alpha, minus)) if np.all(np.isfinite(minus)) else alpha
+    return s, _jackknife_value(h, h_minus.T), h_minus, alpha_j, minus, flags
 
 
 def linearised_tail_index(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, eta: float,
@@ -596,6 +597,8 @@ def linearised_tail_index(loss_fn: Callable, params: Mapping[str, torch.Tensor],
     s_arr, h, h_minus, alpha, minus, rflags = _alpha_from_passes(passes)
     flags += sorted(rflags)
     alpha_se = _jackknife_se(minus)
+    if "divergent" in flags or not alpha > 0:
+        alpha, alpha_se = math.nan, math.nan
     half = n_steps // 2
     halves = tuple(_alpha_from_passes(passes, sl)[3] for sl in (slice(0, half), slice(half, None)))
     extra, small = {}, []
@@ -834,7 +837,7 @@ class ChainProjections:
 def sgd_chains_from_minimum(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, eta: float,
                             batch_size: int, directions: Mapping[str, object], *, n_chains: int = 256,
                             n_steps: int = 2000, burn_in: int = 500, thin: int = 10, seed=0,
-                            max_norm: float = 1e3) -> ChainProjections:
+                            max_norm: float = 1e3, linearised: bool = False) -> ChainProjections:
     r"""Run ``n_chains`` SGD chains from ``params`` as one vmapped computation and record projections.
 
     Parameters
@@ -853,6 +856,10 @@ def sgd_chains_from_minimum(loss_fn: Callable, params: Mapping[str, torch.Tensor
     max_norm : float
         A chain with :math:`\|\theta_k - \theta^*\| >` ``max_norm`` (or a non-finite value) is marked diverged
         and frozen.
+    linearised : bool
+        Run the linearised recursion instead of the network: the gradient is replaced by
+        :math:`\nabla L_B(\theta^*) + H_B(\theta - \theta^*)` (same batches), which separates what the
+        linearisation predicts from what the network's nonlinearity does.
 
     Returns
     -------
@@ -899,7 +906,18 @@ def sgd_chains_from_minimum(loss_fn: Callable, params: Mapping[str, torch.Tensor
     vmat = torch.stack([v for _, v in vecs], dim=1) if vecs else None
     theta0 = flat.flatten(flat.point)
     theta = theta0.expand(n_chains, -1).clone()
-    gfun = vmap(lambda t, xb, yb: grad(lambda q: loss_fn(flat.unflatten(q), xb, yb))(t))
+    if not isinstance(linearised, bool):
+        raise TypeError("linearised must be True or False")
+    if linearised:
+        from torch.func import jvp
+
+        def lin_grad(t, xb, yb):
+            g0, hd = jvp(grad(lambda q: loss_fn(flat.unflatten(q), xb, yb)), (theta0,), (t - theta0,))
+            return g0 + hd
+
+        gfun = vmap(lin_grad)
+    else:
+        gfun = vmap(lambda t, xb, yb: grad(lambda q: loss_fn(flat.unflatten(q), xb, yb))(t))
     rec_steps = np.arange(burn_in + thin, n_steps + 1, thin)
     out = {k: np.empty((rec_steps.size, n_chains)) for k in names}
     norms = np.empty((rec_steps.size, n_chains))

@@ -40,17 +40,20 @@ from hts_lib.nn.linearised import (  # noqa: E402
 from hts_lib.tails import hill, moment_estimator  # noqa: E402
 
 CONFIGS = {
-    "teacher_student": dict(problem={}, batch_sizes=(1, 4), scan=np.geomspace(0.03, 1.5, 12).tolist(),
+    "teacher_student": dict(problem={}, batch_sizes=(1, 4),
+                            scan={1: np.linspace(0.06, 0.13, 9).tolist(), 4: np.linspace(0.18, 0.40, 9).tolist()},
+                            linear_chains=True,
                             targets=(0.8, 1.5, 2.5, 4.0, 6.0), walkers=64, replicas=8, steps=150, burn=100,
                             chains=512, chain_steps=20_000, chain_burn=6_000, thin=20, max_norm=50.0,
                             dense_limit=100, dtype="float64"),
-    "mnist_fc": dict(problem=dict(n_train=1000, weight_decay=1e-2), batch_sizes=(4, 16),
-                     scan=np.geomspace(0.03, 4.0, 9).tolist(), targets=(0.8, 1.5, 2.5, 4.0, 6.0), walkers=32,
-                     replicas=8, steps=80, burn=40, chains=512, chain_steps=4000, chain_burn=1500, thin=10,
+    "mnist_fc": dict(problem=dict(n_train=1000, weight_decay=5e-2), batch_sizes=(4, 16),
+                     scan={4: np.geomspace(0.04, 0.4, 10).tolist(), 16: np.geomspace(0.1, 1.0, 10).tolist()},
+                     linear_chains=False, targets=(0.8, 1.5, 2.5, 4.0, 6.0), walkers=32,
+                     replicas=8, steps=80, burn=40, chains=512, chain_steps=3000, chain_burn=1000, thin=10,
                      max_norm=1e3, dense_limit=0, dtype="float64"),
 }
 QUICK = dict(walkers=8, replicas=2, steps=10, burn=5, chains=8, chain_steps=300, chain_burn=100, thin=5,
-             scan=[0.05, 0.2, 0.8, 3.0])
+             scan={1: [0.05, 0.2], 4: [0.05, 0.2, 0.8], 16: [0.05, 0.8]})
 
 
 def jsonable(x):
@@ -126,6 +129,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="tiny populations and chains (a smoke test)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-sizes", type=int, nargs="*", help="only these batch sizes (default: the config's)")
+    ap.add_argument("--save-minimum", help="also save the minimum (torch.save, full precision) here, then stop")
+    ap.add_argument("--load-minimum", help="start from a minimum saved by --save-minimum (it is checked again)")
     ap.add_argument("--git-revision", help="the revision to record (default: git rev-parse HEAD)")
     ap.add_argument("--deadline", type=float, default=math.inf,
                     help="seconds after which no new grid cell is started (the file then holds the cells done)")
@@ -141,15 +146,25 @@ def main():
     t_all = time.perf_counter()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     loss, p0, data = problem(args.network, cfg, args.device)
-    pm = find_minimum(loss, p0, data, max_iter=2000 if not args.quick else 50)
+    if args.load_minimum:
+        pm = {k: v.to(args.device) for k, v in torch.load(args.load_minimum).items()}
+    else:
+        pm = find_minimum(loss, p0, data, max_iter=5000 if not args.quick else 50)
     budget = dict(tol=1e-2, max_hvp=100) if args.quick else dict(tol=1e-4, max_hvp=3000)
     chk = check_minimum(loss, pm, data, dense_limit=cfg["dense_limit"], **budget)
     lanczos = check_minimum(loss, pm, data, **budget) if cfg["dense_limit"] else chk
     print(args.network, "minimum:", chk, "lanczos lowest", lanczos.lowest_eigenvalue, flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.network == "mnist_fc" and not args.quick:
-        np.savez_compressed(out / "mnist_fc_minimum.npz", **{k: v.cpu().numpy() for k, v in pm.items()})
+    if args.save_minimum:
+        torch.save({k: v.cpu() for k, v in pm.items()}, args.save_minimum)
+        if args.network == "mnist_fc" and not args.quick:
+            np.savez_compressed(out / "mnist_fc_minimum.npz",
+                                **{k: v.cpu().numpy().astype(np.float32) for k, v in pm.items()})
+        (out / f"{args.network}_minimum.json").write_text(json.dumps(jsonable(dict(
+            loss=chk.loss, grad_norm=chk.grad_norm, lowest_eigenvalue=chk.lowest_eigenvalue,
+            top_eigenvalue=chk.top_eigenvalue, converged=chk.converged, n_params=chk.n_params)), indent=1) + "\n")
+        return
     p = chk.n_params
     gen = torch.Generator().manual_seed(args.seed)
     rand = torch.randn(p, generator=gen, dtype=torch.float64)
@@ -162,14 +177,27 @@ def main():
     scan, grid = [], []
     for b in cfg["batch_sizes"]:
         rows_b = []
-        for eta in cfg["scan"]:
-            if time.perf_counter() - t_all > 0.4 * args.deadline:
-                break
+
+        def scan_one(eta):
             pr = predict(loss, pm, data, eta, b, scan_cfg, args.seed, check=False)
             rows_b.append(dict(eta=eta, batch_size=b, alpha=pr["alpha"], rho=pr["rho"]))
             print("scan", b, round(eta, 4), pr["alpha"], pr["rho"], flush=True)
-            if pr["rho"] >= 0 and "divergent" in pr["flags"]:
+            return pr["rho"] >= 0 and "divergent" in pr["flags"]
+
+        for eta in cfg["scan"][b]:
+            if time.perf_counter() - t_all > 0.3 * args.deadline or scan_one(eta):
                 break
+        # refine between the last stable and the first divergent step size: alpha falls from large values to
+        # 0 over a narrow range of eta there
+        stable = [r["eta"] for r in rows_b if r["rho"] < 0 and not (r["alpha"] is not None and
+                                                                    math.isnan(r["alpha"]))]
+        div = [r["eta"] for r in rows_b if r["rho"] >= 0]
+        if stable and div and max(stable) < min(div):
+            for eta in np.linspace(max(stable), min(div), 7)[1:-1]:
+                if time.perf_counter() - t_all > 0.45 * args.deadline:
+                    break
+                scan_one(float(eta))
+        rows_b.sort(key=lambda r: r["eta"])
         scan += rows_b
         grid += [(eta, b) for eta in place_grid(jsonable(rows_b), cfg["targets"])]
     rev = args.git_revision
@@ -210,6 +238,16 @@ def main():
                                      n_steps=cfg["chain_steps"], burn_in=cfg["chain_burn"], thin=cfg["thin"],
                                      seed=args.seed + 100 + i, max_norm=cfg["max_norm"])
         half = ch.steps.size // 2
+        lin = None
+        if cfg["linear_chains"]:
+            cl = sgd_chains_from_minimum(loss, pm, data, eta, b, dirs, n_chains=cfg["chains"],
+                                         n_steps=cfg["chain_steps"], burn_in=cfg["chain_burn"], thin=cfg["thin"],
+                                         seed=args.seed + 100 + i, max_norm=cfg["max_norm"], linearised=True)
+            lin = {name: dict(all=tail(cl.samples(name)) if cl.samples(name).size > 100 else None,
+                              std=float(np.nanstd(cl.projections[name]))) for name in dirs}
+            lin["diverged_fraction"] = float(cl.diverged.mean())
+            lin["norm_quantiles"] = {q: float(np.nanquantile(cl.norms, q)) if np.isfinite(cl.norms).any() else None
+                                     for q in (0.5, 0.9, 0.99, 0.999)}
         meas = {}
         for name in dirs:
             x = ch.projections[name]
@@ -220,7 +258,8 @@ def main():
                               else None,
                               std=float(np.nanstd(x)))
         nr = ch.norms
-        row = dict(eta=eta, batch_size=b, predicted=pr, measured=meas, diverged_fraction=float(ch.diverged.mean()),
+        row = dict(eta=eta, batch_size=b, predicted=pr, measured=meas, linearised_chains=lin,
+                   diverged_fraction=float(ch.diverged.mean()),
                    norm_quantiles={q: float(np.nanquantile(nr, q)) if np.isfinite(nr).any() else None
                                    for q in (0.5, 0.9, 0.99, 0.999)},
                    norm_max=float(np.nanmax(nr)) if np.isfinite(nr).any() else None,
