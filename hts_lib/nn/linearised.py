@@ -1020,7 +1020,7 @@ def teacher_student(n_rows: int = 1000, dim: int = 4, width: int = 2, teacher_wi
     return loss_fn, start, (x, y)
 
 
-def mnist_fc(n_train: int = 1000, weight_decay: float = 1e-2, seed=0, dtype=torch.float32):
+def mnist_fc(n_train: int = 1000, weight_decay: float = 5e-2, seed=0, dtype=torch.float32):
     r"""The book's fully connected net (784-128-128-10, ReLU, no biases) on the MNIST subset, cross-entropy plus
     weight decay.
 

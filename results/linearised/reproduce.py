@@ -44,7 +44,7 @@ CONFIGS = {
                             scan={1: np.linspace(0.06, 0.13, 9).tolist(), 4: np.linspace(0.18, 0.40, 9).tolist()},
                             linear_chains=True,
                             targets=(0.8, 1.5, 2.5, 4.0, 6.0), walkers=64, replicas=8, steps=150, burn=100,
-                            chains=512, chain_steps=20_000, chain_burn=6_000, thin=20, max_norm=50.0,
+                            chains=512, chain_steps=12_000, chain_burn=4_000, thin=20, max_norm=50.0,
                             dense_limit=100, dtype="float64"),
     "mnist_fc": dict(problem=dict(n_train=1000, weight_decay=5e-2), batch_sizes=(4, 16),
                      scan={4: np.geomspace(0.04, 0.4, 10).tolist(), 16: np.geomspace(0.1, 1.0, 10).tolist()},
