@@ -272,17 +272,15 @@ def run_on_cluster(client, run_fn: Callable, todo: Mapping[str, dict], git_revis
                             retries=retries, pure=False)
         futures[fut.key] = (rid, fut)
     try:
-        for fut in distributed.as_completed([f for _, f in futures.values()], loop=client.loop):
+        # with_results: each result is fetched in the background as soon as its task finishes
+        done = distributed.as_completed([f for _, f in futures.values()], loop=client.loop, with_results=True,
+                                        raise_errors=False)
+        for fut, result in done:
             rid, _ = futures.pop(fut.key)
             if fut.status == "finished":
-                try:
-                    record = fut.result()
-                except Exception as exc:  # the result could not be fetched (its worker died since)
-                    yield rid, "error", _failure_text(exc, retries)
-                else:
-                    yield rid, "ok", record
-            else:
-                exc = fut.exception() if fut.status == "error" else distributed.CancelledError(fut.key)
+                yield rid, "ok", result
+            else:  # erred: (type, exception, traceback); cancelled: the CancelledError
+                exc = result[1] if isinstance(result, tuple) else result
                 yield rid, "error", _failure_text(exc, retries)
             fut.release()
     finally:
