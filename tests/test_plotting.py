@@ -131,6 +131,17 @@ def test_reference_slope_bad_input(ax):
         reference_slope(ax, np.ones((10, 2)), 1.5)
     with pytest.raises(ValueError, match="anchor"):
         reference_slope(ax, np.zeros(100), 1.5)
+    with pytest.raises(TypeError, match="label"):
+        reference_slope(ax, x, 1.5, label=1.5)
+
+
+@pytest.mark.parametrize("bad_ax", [0, "axes", np.ones(3), None])
+def test_plots_name_a_bad_ax(bad_ax):
+    x = sample_pareto(1.5, 300, seed=9)
+    for call in (lambda: reference_slope(bad_ax, x, 1.5), lambda: plot_survival(bad_ax, x),
+                 lambda: hill_plot(bad_ax, x), lambda: survival_fit_plot(bad_ax, x, hill(x))):
+        with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+            call()
 
 
 def _animated_figure():

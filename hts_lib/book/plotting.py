@@ -61,12 +61,20 @@ def survival_function(x) -> tuple[np.ndarray, np.ndarray]:
     return v, p
 
 
+def _check_ax(ax, method: str = "plot"):
+    """Raise TypeError (naming ``ax``) unless ``ax`` looks like matplotlib Axes (has ``method``)."""
+    if not callable(getattr(ax, method, None)):
+        raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+    return ax
+
+
 def plot_survival(ax, x, *, label: str | None = None, color=None, max_points: int = 4000, **kwargs):
     """Draw the empirical survival function of ``|x|`` on log-log axes and return the line.
 
     Thins the curve to at most ``max_points`` points (geometrically spaced in rank, so the tail
     keeps every point) to keep figures light.
     """
+    _check_ax(ax, "loglog")
     v, p = survival_function(x)
     keep = v > 0
     v, p = v[keep], p[keep]
@@ -140,6 +148,9 @@ def reference_slope(ax, x, alpha: float, *, tail_fraction: float = 0.01, color="
     """
     from hts_lib.validation import check_int, check_positive, check_probability
 
+    _check_ax(ax, "loglog")
+    if not (label is None or isinstance(label, (str, bool))):
+        raise TypeError(f"label must be a string, True, False or None, got {type(label).__name__}")
     mags = np.abs(check_array("x", x, ndim=1, min_size=1))
     alpha = check_positive("alpha", alpha)
     p0 = check_probability("tail_fraction", tail_fraction)
@@ -282,6 +293,7 @@ def hill_plot(ax, x, *, estimate=None, k_values=None, level: float = 0.9, true_a
     """
     from hts_lib.tails.estimators import hill, hill_path
 
+    _check_ax(ax, "fill_between")
     path = hill_path(x, k_values, level=level, direction=direction)
     color = PALETTE[0] if color is None else color
     ax.fill_between(path.k, path.ci_low, path.ci_high, color=color, alpha=0.2, lw=0,
@@ -353,6 +365,7 @@ def survival_fit_plot(ax, x, estimate, *, direction=None, color=None, label: str
     """
     from hts_lib.tails.estimators import _magnitudes
 
+    _check_ax(ax, "loglog")
     est = _check_estimate(estimate)
     mags = _magnitudes(x, direction)
     plot_survival(ax, mags, label=label, color=PALETTE[0] if color is None else color, max_points=max_points)
@@ -385,6 +398,7 @@ def plot_protocol_table(ax, table, *, vmin: float = 0.0, vmax: float = 2.1, cmap
     """
     import matplotlib.patches as mpatches
 
+    _check_ax(ax, "imshow")
     vals = np.asarray(table.alpha_hat, dtype=float)
     nb, ne = vals.shape
     im = ax.imshow(np.ma.masked_invalid(vals), origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
@@ -488,6 +502,7 @@ def plot_tail_index_sweep(ax, results, layer: str, estimator: str = "alpha_stabl
     {'n_plotted': 1, 'n_diverged': 1, 'n_at_ceiling': 0, 'n_collapsed': 0}
     >>> plt.close(fig)
     """
+    _check_ax(ax, "errorbar")
     if estimator not in ("alpha_stable", "hill"):
         raise ValueError(f"estimator must be 'alpha_stable' or 'hill', got {estimator!r}")
     results = list(results)
