@@ -25,7 +25,7 @@ given up with ``KilledWorker`` and recorded as a failed run. A run that raises i
 
 Importing this module does not import dask; :func:`parse_cluster` works without it.
 
-Used in chapter: Fully connected networks (the command that regenerates its sweep on a cluster).
+Used in: the appendix page "Running a sweep on a cluster".
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ _LOCAL = re.compile(r"local:(?P<n>[0-9]+)")
 _TCP = re.compile(r"tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>[0-9]{1,5})")
 
 #: Scheduler settings of the LocalCluster started for ``local:N``: one task in flight per worker
-#: thread (runs are long, so no prefetching that would leave a worker idle at the end of a sweep).
+#: thread. Runs are long, so prefetching gains nothing; and when a run kills its worker, the
+#: scheduler counts a failure against every task held by that worker, so a prefetched bystander
+#: would share the blame (and with it the ``allowed-failures`` budget) of the run that crashed.
 LOCAL_SCHEDULER_CONFIG = {"distributed.scheduler.worker-saturation": 1.0}
 
 
