@@ -132,9 +132,10 @@ def cluster_client(cluster) -> Iterator:
     ----------
     cluster : str, dask.distributed.Client or cluster object
         ``"local:N"`` starts a LocalCluster of N single-threaded worker processes on 127.0.0.1 (its
-        dashboard, when bokeh is installed, on a free port of 127.0.0.1) and shuts it down on exit; ``"tcp://HOST:PORT"`` connects to a running scheduler
-        (within ``distributed.comm.timeouts.connect``, 30 s by default) and leaves it running. A
-        Client is used as it is and left open; a cluster object (for example a dask-jobqueue
+        dashboard, when bokeh is installed, on a free port of 127.0.0.1) and shuts it down on exit;
+        ``"tcp://HOST:PORT"`` connects to a running scheduler (within
+        ``distributed.comm.timeouts.connect``, 30 s by default) and leaves it running. A Client is
+        used as it is and left open; a cluster object (for example a dask-jobqueue
         ``SLURMCluster``) gets a Client that is closed on exit, the cluster itself is left running.
 
     Yields
