@@ -371,7 +371,8 @@ def test_backend_argument_reaches_joblib(tmp_path):
 
 def test_dask_backend_points_to_cluster(tmp_path):
     # the joblib hook of version 0.1 is gone: Dask sweeps go through cluster= (tests/test_cluster.py)
-    with pytest.raises(ValueError, match=r"backend='dask' was replaced by cluster= .*'local:N' or 'tcp://HOST:PORT'"):
+    with pytest.raises(ValueError, match=r"backend='dask' was replaced by cluster= .*'local:N' or "
+                                         r"'tcp://HOST:PORT'"):
         run_sweep(small_grid(), tmp_path, n_jobs=2, backend="dask", progress=False, run_fn=fake_run)
     assert list(tmp_path.glob("*.json")) == []
 

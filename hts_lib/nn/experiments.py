@@ -21,7 +21,7 @@ Command line (also installed as ``hts-experiments``)::
     python -m hts_lib.nn.experiments run --grid paper-fc --out results/fc_mnist_subset --jobs 2
     python -m hts_lib.nn.experiments run --grid smoke --out results/smoke --set n_steps=100
     python -m hts_lib.nn.experiments run --grid paper-fc --out results/fc_mnist_subset --cluster local:2
-    python -m hts_lib.nn.experiments run --grid paper-fc --out results/fc_mnist_subset --cluster tcp://HOST:8786
+    python -m hts_lib.nn.experiments run --grid paper-fc --out results/fc --cluster tcp://HOST:8786
     python -m hts_lib.nn.experiments status --out results/fc_mnist_subset --grid paper-fc
     python -m hts_lib.nn.experiments download mnist --dir data/
     python -m hts_lib.nn.experiments grids
