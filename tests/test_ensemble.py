@@ -153,3 +153,21 @@ def test_cuda_ensemble_matches_cpu(digits):
     for g, c in zip(gpu, cpu):
         for name in c.average:  # different kernels (TF32 off by default for float32 matmul): looser
             np.testing.assert_allclose(g.average[name], c.average[name], rtol=0, atol=1e-3)
+
+
+def test_record_iterates_shapes_and_values(digits):
+    from hts_lib.nn.ensemble import record_iterates
+
+    nets = [build_model("fc", digits.input_shape, 10, seed=s, width=8) for s in range(3)]
+    rec = record_iterates(nets, digits, 0.05, 5, 100, last=50, every=10, n_weights=3, n_projections=2, seed=0)
+    assert rec.steps.tolist() == [60, 70, 80, 90, 100]
+    assert rec.weights.shape == (5, 3, 3) and rec.projections.shape == (5, 3, 2)
+    # the last row holds the final iterates (written back into the models): the same numbers
+    final = np.stack([n.layer1.weight.detach().numpy().ravel()[rec.coordinates] for n in nets])
+    np.testing.assert_array_equal(rec.weights[-1], final)
+    dev = rec.deviations("projections")
+    assert dev.shape == (15, 2)
+    # each run's time mean is removed: per-run means vanish up to float64 rounding of 5 float32 values
+    np.testing.assert_allclose(dev.reshape(5, 3, 2).mean(axis=0), 0, atol=1e-6)
+    with pytest.raises(ValueError, match="layer 'layer9' has no weight"):
+        record_iterates(nets, digits, 0.05, 5, 100, last=50, every=10, layer="layer9")

@@ -54,6 +54,8 @@ _MODULE_OF = {
     'sharpness': 'sharpness',
     'ENSEMBLE_AXES': 'ensemble',
     'train_ensemble': 'ensemble',
+    'IterateSamples': 'ensemble',
+    'record_iterates': 'ensemble',
     'run_ensemble': 'ensemble',
     'ensemble_groups': 'ensemble',
     'run_ensemble_sweep': 'ensemble',
@@ -85,6 +87,16 @@ _MODULE_OF = {
     'cluster_client': 'cluster',
     'run_on_cluster': 'cluster',
     'RunFailed': 'cluster',
+    'LinearisedTailIndex': 'linearised',
+    'linearised_tail_index': 'linearised',
+    'minibatch_hvp': 'linearised',
+    'MinimumCheck': 'linearised',
+    'find_minimum': 'linearised',
+    'check_minimum': 'linearised',
+    'ChainProjections': 'linearised',
+    'sgd_chains_from_minimum': 'linearised',
+    'teacher_student': 'linearised',
+    'mnist_fc': 'linearised',
 }
 
 __all__ = list(_MODULE_OF)

@@ -45,7 +45,8 @@ from hts_lib.nn.training import (
 )
 from hts_lib.validation import check_int, check_rng
 
-__all__ = ["ENSEMBLE_AXES", "train_ensemble", "run_ensemble", "ensemble_groups", "run_ensemble_sweep"]
+__all__ = ["ENSEMBLE_AXES", "IterateSamples", "train_ensemble", "record_iterates", "run_ensemble",
+           "ensemble_groups", "run_ensemble_sweep"]
 
 #: Config keys that may differ between the members of one ensemble; every other key is shared.
 ENSEMBLE_AXES = ("seed", "eta")
@@ -359,6 +360,114 @@ def train_ensemble(models: Sequence[nn.Module], dataset, etas, batch_size: int, 
                                n_average=n_average if ok and average[i] is not None else 0,
                                batch_losses=all_losses[:int(steps_taken[i]), i].copy(), wall_time_s=wall))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The iterates' own tails
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class IterateSamples:
+    r"""Coordinates and random projections of the iterates, recorded by :func:`record_iterates`.
+
+    Attributes
+    ----------
+    steps : numpy.ndarray, shape (R,)
+        The recorded steps.
+    weights : numpy.ndarray, shape (R, M, n_weights)
+        Single weights of ``layer`` (the same coordinates in every model), one row per recorded step.
+    projections : numpy.ndarray, shape (R, M, n_projections)
+        :math:`u_j^\top \operatorname{vec}(W_k)` for fixed random unit vectors :math:`u_j`.
+    coordinates : numpy.ndarray
+        Flat indices of the recorded weights in the layer.
+    results : list of TrainResult
+        One per model (diverged models have NaN rows after they diverged).
+    """
+
+    steps: np.ndarray
+    weights: np.ndarray
+    projections: np.ndarray
+    coordinates: np.ndarray
+    results: list = dataclasses.field(repr=False)
+
+    def deviations(self, kind: str = "weights") -> np.ndarray:
+        """Samples pooled over time and models, each model's time mean removed: shape (R * M_ok, n)."""
+        x = self.weights if kind == "weights" else self.projections
+        ok = np.array([not r.diverged for r in self.results])
+        d = x[:, ok, :] - x[:, ok, :].mean(axis=0, keepdims=True)
+        return d.reshape(-1, d.shape[-1])
+
+
+def record_iterates(models: Sequence[nn.Module], dataset, eta, batch_size: int, n_steps: int, *, last: int,
+                    every: int, layer: str = "layer1", n_weights: int = 4, n_projections: int = 4, seeds=None,
+                    data_order: str = "cycle", seed=0, device: str = "cpu") -> IterateSamples:
+    r"""Train an ensemble and record single weights and random projections of its last iterates.
+
+    Parameters
+    ----------
+    models, dataset, eta, batch_size, n_steps, seeds, data_order, device
+        As in :func:`train_ensemble` (``seeds`` drive the data orders).
+    last : int
+        Record during the last ``last`` steps ...
+    every : int
+        ... every ``every`` steps (thinning, against the dependence between consecutive iterates).
+    layer : str
+        Which layer's weight (``"layer1"``, ...).
+    n_weights, n_projections : int
+        How many coordinates (drawn at random, the same in every model) and random unit directions.
+    seed : int, numpy Generator or None
+        Randomness of the coordinates and directions.
+
+    Returns
+    -------
+    IterateSamples
+
+    Raises
+    ------
+    ValueError
+        Unknown ``layer``, or an argument :func:`train_ensemble` rejects.
+
+    Notes
+    -----
+    This is what the theory describes: the law of the iterates :math:`\theta_k` over time and over
+    runs, for a coordinate or a projection :math:`u^\top\theta_k`, rather than the spread of the
+    coordinates of one averaged network (the paper's cross-sectional estimate).
+
+    Used in: chapters/ch10_fully_connected_networks.ipynb
+    """
+    name = f"{layer}.weight"
+    shapes = dict(models[0].named_parameters()) if models else {}
+    if name not in shapes:
+        raise ValueError(f"layer {layer!r} has no weight in these models; layers: "
+                         f"{sorted(n.rsplit('.', 1)[0] for n in shapes)}")
+    n_weights = check_int("n_weights", n_weights, low=1)
+    n_projections = check_int("n_projections", n_projections, low=1)
+    size = shapes[name].numel()
+    rng = check_rng(seed)
+    coords = np.sort(rng.choice(size, size=min(n_weights, size), replace=False))
+    u = rng.standard_normal((n_projections, size))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    dev = resolve_device(device)
+    u_t = torch.as_tensor(u, dtype=shapes[name].dtype, device=dev)
+    idx = torch.as_tensor(coords, device=dev)
+    steps, ws, ps = [], [], []
+
+    def record(step, params):
+        flat = params[name].reshape(params[name].shape[0], -1)
+        steps.append(step)
+        ws.append(flat[:, idx].cpu().numpy().copy())
+        ps.append((flat @ u_t.T).cpu().numpy())
+
+    res = train_ensemble(models, dataset, eta, batch_size, n_steps, n_average=1, eval_every=n_steps,
+                         seeds=seeds, data_order=data_order, device=device, record_every=every,
+                         record_last=last, record_fn=record)
+    weights, projections = np.array(ws), np.array(ps)
+    for i, r in enumerate(res):       # a diverged model's rows after divergence are zeros: mark them
+        if r.diverged:
+            bad = np.array(steps) >= (r.diverged_at or 0)
+            weights[bad, i, :] = np.nan
+            projections[bad, i, :] = np.nan
+    return IterateSamples(steps=np.array(steps), weights=weights, projections=projections, coordinates=coords,
+                          results=res)
 
 
 # ---------------------------------------------------------------------------------------------
