@@ -35,6 +35,11 @@ make benchmarks        # = python benchmarks/run_all.py
 ```
 
 This page is generated from `benchmarks/results/*.json`; do not edit it by hand.
+
+GPU figures come from `benchmarks/gpu_vgg_check.py`, run by hand on a machine with a GPU (CI has none):
+`python benchmarks/gpu_vgg_check.py --steps 10000 --write-result`, then `python benchmarks/run_all.py
+--page-only`. Its section, `gpu_vgg_check`, names the device and says in words where the run's time went;
+until it has been run on a GPU there is no such section.
 """
 
 
@@ -55,15 +60,23 @@ def render_page(results_dir: Path = RESULTS) -> str:
         if not rows:
             continue
         parts.append(f"\n## `{data.get('name', path.stem)}`\n")
-        parts.append(f"Measured {data.get('date', '?')} on {data.get('machine', '?')} "
+        script = data.get("script") or \
+            f"benchmarks/{path.stem if path.stem.startswith('bench_') else 'bench_' + path.stem}.py"
+        device = f"{data['machine_device']}, " if data.get("machine_device") else ""
+        load = (f" Load average (1, 5, 15 min) before: {data['load_average_before']}, after: "
+                f"{data.get('load_average_after')}." if data.get("load_average_before") else "")
+        parts.append(f"Measured {data.get('date', '?')} on {device}{data.get('machine', '?')} "
                      f"(Python {data.get('python', '?')}, numpy {data.get('numpy', '?')}). "
-                     f"Script: `benchmarks/{path.stem if path.stem.startswith('bench_') else 'bench_' + path.stem}.py`.\n")
+                     f"Script: `{script}`.{load}\n")
         parts.append("\n| metric | value | unit | baseline | ratio | target | met |\n|---|---|---|---|---|---|---|")
         for r in rows:
             cells = [str(r.get("metric", "")).replace("|", "\\|"), _fmt(r.get("value")), str(r.get("unit", "")),
                      _fmt(r.get("baseline")), _fmt(r.get("ratio")), str(r.get("target", "")).replace("|", "\\|"),
                      _fmt(r.get("ok"))]
             parts.append("| " + " | ".join(cells) + " |")
+        if data.get("diagnosis"):
+            parts.append("\nWhere the time went:\n")
+            parts.extend(f"- {line}" for line in data["diagnosis"])
         parts.append("")
     return "\n".join(parts).rstrip() + "\n"
 
