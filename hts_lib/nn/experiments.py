@@ -152,8 +152,8 @@ RESULT_SCHEMA: dict = {
         "device": {"type": "string"},
         "n_params": {"type": "integer", "minimum": 0},
         "wall_time_s": {"type": "number", "minimum": 0},
-        # seconds per phase (data_loading_s, training_s, evaluation_s, tail_estimates_s, sharpness_s, other_s);
-        # optional, so that results written before it keep validating
+        # seconds per phase (data_loading_s, training_s, evaluation_s, tail_estimates_s, sharpness_s,
+        # other_s); optional, so that results written before it keep validating
         "timings": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
         "provenance": {
             "type": "object",
@@ -1107,8 +1107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line)
             if st["n_timed"]:
                 total = sum(st["timings"].values())
-                parts = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s ({100 * v / total:.0f} %)"
-                                  for k, v in st["timings"].items()) if total > 0 else "no time recorded"
+                parts = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s "
+                                  f"({100 * v / total:.0f} %)" for k, v in st["timings"].items()) \
+                    if total > 0 else "no time recorded"
                 print(f"time by phase over {st['n_timed']} results ({total:.1f} s): {parts}")
             if configs is not None:
                 print(f"{label}: {st['done']} of {st['total']} done")
