@@ -118,7 +118,10 @@ def cuda_startup(torch, model_fn, batch_size: int, n_steady: int = 20) -> dict:
     torch.empty(1, device="cuda")
     sync()
     out["cuda_context_s"] = time.perf_counter() - t
+    t = time.perf_counter()
     model = model_fn().to("cuda")
+    sync()
+    out["model_to_device_s"] = time.perf_counter() - t
     x = torch.randn(batch_size, 3, 32, 32, device="cuda")
     y = torch.randint(0, 10, (batch_size,), device="cuda")
     params = [p for p in model.parameters()]
@@ -177,6 +180,11 @@ def diagnosis(summary: dict) -> list[str]:
                      f"{s['second_step_s']:.3f} s, steady {1e3 * s['steady_step_s']:.2f} ms per step: about "
                      f"{once:.1f} s once per process (no cuDNN autotuning: deterministic algorithms, "
                      f"cudnn.benchmark={s['cudnn_benchmark']})")
+    notes.append(f"imports: torch {s['import_torch_s']:.1f} s, hts_lib {s['import_hts_lib_s']:.1f} s; "
+                 f"the first call of torch.use_deterministic_algorithms imported "
+                 f"{s['deterministic_mode_modules_imported']} modules (torch's compiler stack, sympy) in "
+                 f"{s['deterministic_mode_first_call_s']:.1f} s: paid once per process, more on a cold disk "
+                 "cache (a fresh machine), and inside the first run when nothing is warmed up")
     notes.append(f"data: building the synthetic archive took {s['archive_build_s']:.1f} s; reading and "
                  f"normalising it plus the copy to the device {t.get('data_loading_s', 0):.1f} s")
     sh = r.get("sharpness") or {}
@@ -215,11 +223,23 @@ def main(argv=None) -> int:
     import torch
 
     t_import = time.perf_counter() - T_START
+    t = time.perf_counter()
+    import hts_lib.nn.sharpness  # noqa: F401  (imported by a run on first use: timed here, not in the run)
+    import hts_lib.tails.estimators  # noqa: F401
     from hts_lib.nn.experiments import grid_configs
     from hts_lib.nn.nets import build_model
     from hts_lib.nn.training import resolve_device, run_from_config
 
-    summary = {"machine": machine(torch), "startup": {"import_s": t_import}}
+    t_lib = time.perf_counter() - t
+    # a run turns on torch's deterministic mode; its first call imports torch's compiler stack (sympy, ...)
+    n_modules, t = len(sys.modules), time.perf_counter()
+    prev = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(prev)
+    startup = {"import_torch_s": t_import, "import_hts_lib_s": t_lib,
+               "deterministic_mode_first_call_s": time.perf_counter() - t,
+               "deterministic_mode_modules_imported": len(sys.modules) - n_modules}
+    summary = {"machine": machine(torch), "startup": startup}
     device = resolve_device(args.device)
     summary["machine"]["device"] = str(device)
     load = os.getloadavg()
@@ -281,7 +301,8 @@ def main(argv=None) -> int:
                      "ok": (res["wall_time_s"] / train <= GOAL_RATIO) if args.steps >= 10_000 else None})
         rows.append({"metric": "time per training step", "value": train / args.steps, "unit": "s",
                      "baseline": None, "ratio": None, "target": "", "ok": None})
-        for k in ("cuda_init_s", "cuda_context_s", "first_step_s", "second_step_s", "steady_step_s"):
+        for k in ("import_torch_s", "import_hts_lib_s", "deterministic_mode_first_call_s", "cuda_init_s",
+                  "cuda_context_s", "model_to_device_s", "first_step_s", "second_step_s", "steady_step_s"):
             if k in summary["startup"]:
                 rows.append({"metric": f"start-up: {k.removesuffix('_s').replace('_', ' ')}",
                              "value": summary["startup"][k], "unit": "s", "baseline": None, "ratio": None,
