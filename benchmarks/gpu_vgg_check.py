@@ -241,6 +241,11 @@ def main(argv=None) -> int:
                "deterministic_mode_modules_imported": len(sys.modules) - n_modules}
     summary = {"machine": machine(torch), "startup": startup}
     device = resolve_device(args.device)
+    if device.type == "cpu" and args.device == "auto" and args.steps > 100:
+        print(f"no CUDA device is visible (torch {torch.__version__}, CUDA build {torch.version.cuda}); "
+              "refusing a long VGG run on the CPU: pass --device cpu with a few --steps for a smoke check",
+              file=sys.stderr)
+        return 2
     summary["machine"]["device"] = str(device)
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="hts_gpu_check_") as tmp:
