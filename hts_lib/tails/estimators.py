@@ -973,6 +973,14 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
     >>> est = alpha_stable(sample_symmetric_stable(1.5, 20_000, seed=0), seed=0)
     >>> round(est.alpha, 1), est.m
     (1.5, (2, 5, 10, 20, 50, 100, 500, 1000))
+
+    A Gaussian AR(1) sequence (finite variance) in storage order: far below 2, and flagged.
+
+    >>> from scipy.signal import lfilter
+    >>> x = lfilter([1.0], [1.0, -0.95], np.random.default_rng(1).standard_normal(20_000))
+    >>> est = alpha_stable(x - x.mean(), seed=0)
+    >>> round(est.alpha, 1), "serial_dependence" in est.flags
+    (1.1, True)
     """
     level = _check_level(level)
     ci = _check_ci(ci, ("bootstrap", "none"))
