@@ -9,20 +9,25 @@ Modules:
 """
 
 from hts_lib.book.checks import check, exercises
-from hts_lib.book.prose import (  # noqa: F401
-    glue,
-)
 from hts_lib.book.plotting import (  # noqa: F401
     PALETTE,
     animation_html,
     hill_plot,
+    pareto_qq_plot,
+    plot_moment_function,
+    plot_moment_paths,
+    plot_phase_diagram,
     plot_protocol_table,
     plot_survival,
+    plot_tail_index_curves,
     plot_tail_index_sweep,
     reference_slope,
     survival_fit_plot,
     survival_function,
     use_book_style,
+)
+from hts_lib.book.prose import (  # noqa: F401
+    glue,
 )
 
 __all__ = [
@@ -35,6 +40,11 @@ __all__ = [
     'survival_fit_plot',
     'plot_protocol_table',
     'plot_tail_index_sweep',
+    'pareto_qq_plot',
+    'plot_phase_diagram',
+    'plot_tail_index_curves',
+    'plot_moment_function',
+    'plot_moment_paths',
     'reference_slope',
     'animation_html',
     'check',

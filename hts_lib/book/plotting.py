@@ -13,7 +13,8 @@ from hts_lib.validation import check_array
 
 __all__ = ["PALETTE", "use_book_style", "survival_function", "plot_survival", "reference_slope", "hill_plot",
            "survival_fit_plot", "plot_protocol_table", "plot_tail_index_sweep", "animation_html",
-           "plot_seed_spread"]
+           "plot_seed_spread", "pareto_qq_plot", "plot_phase_diagram", "plot_tail_index_curves",
+           "plot_moment_function", "plot_moment_paths"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order the book uses it.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -550,14 +551,14 @@ def plot_tail_index_sweep(ax, results, layer: str, estimator: str = "alpha_stabl
 
 def plot_seed_spread(ax, x, y, group, *, labels=None, markers: str = "osD^v", xlog: bool = True,
                      offset: float = 0.04, min_seeds: int = 1) -> dict:
-    """Per-cell median over seeds with a bar from the smallest to the largest seed, one series per group.
+    r"""Per-cell median over seeds with a bar from the smallest to the largest seed, one series per group.
 
     Parameters
     ----------
     ax : matplotlib.axes.Axes
         Where to draw.
     x, y : array-like, shape (n,)
-        One point per run (e.g. :math:`\\eta/b` and a tail index); runs with a non-finite ``y`` are
+        One point per run (e.g. :math:`\eta/b` and a tail index); runs with a non-finite ``y`` are
         left out.
     group : array-like, shape (n,)
         The series of each run (e.g. the batch size); a cell is a (group, x) pair.
@@ -610,3 +611,399 @@ def plot_seed_spread(ax, x, y, group, *, labels=None, markers: str = "osD^v", xl
     if xlog:
         ax.set_xscale("log")
     return {"n_cells": n_cells, "n_runs": n_runs}
+
+
+# ----------------------------------------------------------------------------------------------
+# Tail diagnostics and the exact engine's pictures (chapters "Heavy tails", "What controls the tails")
+# ----------------------------------------------------------------------------------------------
+
+def pareto_qq_plot(ax, x, *, alpha: float | None = None, n_top: int | None = None, color=None,
+                   label: str | None = None, ms: float = 3.0):
+    r"""Pareto QQ plot of ``|x|``: :math:`\log X_{(i)}` against :math:`\log(n/i)` for the largest values.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    x : array_like, shape (n,)
+        Samples (their absolute values are used).
+    alpha : float, optional
+        Draw a dashed reference line of slope :math:`1/\alpha` through the ``n_top // 10``-th largest
+        value (in the colour of the points).
+    n_top : int, optional
+        Number of upper order statistics drawn (default: all ``n``).
+    color : optional
+        Colour of the points and the line.
+    label : str, optional
+        Legend label of the points.
+    ms : float
+        Marker size.
+
+    Returns
+    -------
+    matplotlib.lines.Line2D
+        The points.
+
+    Raises
+    ------
+    TypeError
+        ``ax`` is not a matplotlib Axes.
+    ValueError
+        Bad ``x`` (not a non-empty finite 1-d array, or a zero among the ``n_top`` largest ``|x|``),
+        ``alpha`` not positive, or ``n_top`` outside ``1..n``.
+
+    Notes
+    -----
+    With :math:`X_{(1)} \ge X_{(2)} \ge \dots` the ordered values of ``|x|``: if
+    :math:`P(|X| > t) \approx C t^{-\alpha}`, then :math:`\log X_{(i)} \approx \tfrac1\alpha \log(n/i) +
+    \tfrac1\alpha \log C`, so the top points lie on a line of slope :math:`\gamma = 1/\alpha`. The Hill
+    estimator is, in effect, the slope of that line.
+
+    Used in: chapters/ch02_heavy_tails.ipynb.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> pts = pareto_qq_plot(ax, [1.0, -8.0, 2.0, 4.0], alpha=1.0)
+    >>> np.exp(pts.get_ydata()).round(3).tolist(), np.exp(pts.get_xdata()).round(3).tolist()
+    ([8.0, 4.0, 2.0, 1.0], [4.0, 2.0, 1.333, 1.0])
+    >>> plt.close(fig)
+    """
+    from hts_lib.validation import check_axes, check_int, check_positive
+
+    check_axes("ax", ax)
+    mags = np.abs(check_array("x", x, ndim=1, min_size=1))
+    n_top = mags.size if n_top is None else check_int("n_top", n_top, low=1, high=mags.size)
+    top = np.sort(mags)[::-1][:n_top]
+    if not top[-1] > 0:
+        raise ValueError("x must have no zero among its n_top largest |x| (log X_(i) is drawn)")
+    q = np.log(mags.size / np.arange(1, n_top + 1))
+    (points,) = ax.plot(q, np.log(top), ".", ms=ms, color=color, label=label)
+    if alpha is not None:
+        alpha = check_positive("alpha", alpha)
+        mid = n_top // 10
+        ax.plot(q, np.log(top[mid]) + (q - q[mid]) / alpha, "--", color=points.get_color(), lw=1.2)
+    ax.set_xlabel(r"$\log(n/i)$")
+    ax.set_ylabel(r"$\log X_{(i)}$")
+    return points
+
+
+def plot_phase_diagram(ax, x, y, alpha, *, eta_crit=None, eta_max=None, label: str = r"tail index $\alpha$",
+                       vmax: float = 50.0):
+    r"""Phase diagram of the tail index over a grid, with the two critical step sizes as curves.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    x : array_like, shape (nx,)
+        Step sizes :math:`\eta` (the horizontal axis).
+    y : array_like, shape (ny,)
+        The second parameter (batch size or dimension, the vertical axis).
+    alpha : array_like, shape (ny, nx)
+        Tail indices (e.g. from :func:`hts_lib.recursion.tail_index_grid`): ``nan`` where
+        :math:`\rho \ge 0` (drawn grey), ``inf`` where there is no power law (left blank).
+    eta_crit, eta_max : array_like, shape (ny,), optional
+        :math:`\eta_{\mathrm{crit}}` (:math:`\alpha = 2`, solid white) and :math:`\eta_{\max}`
+        (:math:`\rho = 0`, dashed black) for each ``y``.
+    label : str
+        Label of the colour bar.
+    vmax : float
+        Top of the logarithmic colour scale, which starts at 0.1 (default 50, the largest tail index
+        the exact engine reports).
+
+    Returns
+    -------
+    matplotlib.collections.QuadMesh
+        The coloured mesh.
+
+    Raises
+    ------
+    TypeError
+        ``ax`` is not a matplotlib Axes.
+    ValueError
+        ``x``, ``y`` not 1-d, ``alpha`` not of shape ``(len(y), len(x))``, the curves not of length
+        ``len(y)``, or ``vmax`` not above 0.1.
+
+    Notes
+    -----
+    Between :math:`\eta_{\mathrm{crit}}` and :math:`\eta_{\max}` the stationary law has
+    :math:`1 \le \alpha < 2`, or less: infinite variance; beyond :math:`\eta_{\max}` the top Lyapunov
+    exponent :math:`\rho = h'(0)` is non-negative and there is no stationary law.
+
+    Used in: chapters/ch06_what_controls_the_tails.ipynb.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> a = np.array([[8.0, 1.5, np.nan], [np.inf, 3.0, 1.0]])
+    >>> mesh = plot_phase_diagram(ax, [0.1, 0.5, 1.0], [1, 2], a, eta_crit=[0.4, 0.8], eta_max=[0.9, 1.2])
+    >>> mesh.get_array().mask.tolist()
+    [[False, False, True], [True, False, False]]
+    >>> [ln.get_label() for ln in ax.get_lines()]
+    ['$\\eta_{\\mathrm{crit}}$: $\\alpha = 2$', '$\\eta_{\\max}$: $\\rho = 0$']
+    >>> plt.close(fig)
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    from hts_lib.validation import check_axes, check_real
+
+    check_axes("ax", ax)
+    x = check_array("x", x, ndim=1)
+    y = check_array("y", y, ndim=1)
+    alpha = check_array("alpha", alpha, ndim=2, finite=False)
+    if alpha.shape != (y.size, x.size):
+        raise ValueError(f"alpha must have shape (len(y), len(x)) = {(y.size, x.size)}, got {alpha.shape}")
+    vmax = check_real("vmax", vmax, low=0.1, low_open=True)
+    curves = {}
+    for name, values in (("eta_crit", eta_crit), ("eta_max", eta_max)):
+        if values is not None:
+            curves[name] = check_array(name, values, ndim=1, finite=False)
+            if curves[name].size != y.size:
+                raise ValueError(f"{name} must have one value per y ({y.size}), got {curves[name].size}")
+    shown = np.where(np.isinf(alpha), np.nan, alpha)
+    mesh = ax.pcolormesh(x, y, np.ma.masked_invalid(shown), norm=LogNorm(0.1, vmax), cmap="viridis",
+                         shading="nearest")
+    grey = np.where(np.isnan(alpha), 1.0, np.nan)
+    ax.pcolormesh(x, y, grey, cmap="Greys", vmin=0, vmax=4, shading="nearest")
+    plt.colorbar(mesh, ax=ax, label=label)
+    if "eta_crit" in curves:
+        ax.plot(curves["eta_crit"], y, color="white", lw=1.8, label=r"$\eta_{\mathrm{crit}}$: $\alpha = 2$")
+    if "eta_max" in curves:
+        ax.plot(curves["eta_max"], y, color="black", ls="--", lw=1.5, label=r"$\eta_{\max}$: $\rho = 0$")
+    ax.set_xlabel(r"step size $\eta$")
+    return mesh
+
+
+def plot_tail_index_curves(ax, curves, *, reference: float | None = None, reference_style=None,
+                           ylabel: str | None = r"$\alpha$", legend: bool = True, **kwargs) -> list:
+    r"""Tail index against a parameter on a logarithmic axis, one curve per entry, in the palette's order.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    curves : mapping
+        ``{label: (x, alpha)}``, each ``x`` and ``alpha`` 1-d of one length (non-finite ``alpha``, where
+        there is no stationary law or no power law, leaves gaps).
+    reference : float, optional
+        Draw a horizontal reference line at this tail index (e.g. 2: finite variance above it).
+    reference_style : dict, optional
+        Style of the reference line (default grey, dashed, width 0.8).
+    ylabel : str or None
+        Label of the vertical axis (``None``: leave it, e.g. for a panel sharing its axis).
+    legend : bool
+        Draw a legend.
+    **kwargs
+        Passed to ``ax.semilogy`` for every curve (e.g. ``marker="o", ms=2.5``).
+
+    Returns
+    -------
+    list of matplotlib.lines.Line2D
+        The curves, in the order of ``curves``.
+
+    Raises
+    ------
+    TypeError
+        ``ax`` is not a matplotlib Axes or ``curves`` not a mapping.
+    ValueError
+        An empty ``curves``, or an entry whose ``x`` and ``alpha`` differ in shape.
+
+    Notes
+    -----
+    A logarithmic axis shows the whole range of :math:`\alpha`, from the edge of stability
+    (:math:`\alpha \to 0`) to the light tails of small step sizes (:math:`\alpha` in the tens), with
+    :math:`\alpha = 1` and :math:`\alpha = 2` (mean, variance) equally visible.
+
+    Used in: chapters/ch06_what_controls_the_tails.ipynb.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> lines = plot_tail_index_curves(ax, {"$b = 1$": ([0.1, 0.2], [8.0, 3.0])}, reference=2)
+    >>> lines[0].get_ydata().tolist(), lines[0].get_label(), ax.get_yscale()
+    ([8.0, 3.0], '$b = 1$', 'log')
+    >>> plt.close(fig)
+    """
+    from hts_lib.validation import check_axes, check_mapping
+
+    check_axes("ax", ax)
+    curves = check_mapping("curves", curves)
+    if not curves:
+        raise ValueError("curves is empty: nothing to plot")
+    lines = []
+    for k, (name, (x, a)) in enumerate(curves.items()):
+        x = check_array(f"curves[{name!r}] x", x, ndim=1)
+        a = check_array(f"curves[{name!r}] alpha", a, ndim=1, finite=False)
+        if x.shape != a.shape:
+            raise ValueError(f"curves[{name!r}]: x {x.shape} and alpha {a.shape} must have one shape")
+        lines.append(ax.semilogy(x, a, color=PALETTE[k % len(PALETTE)], label=name, **kwargs)[0])
+    if reference is not None:
+        ax.axhline(reference, **{"color": "gray", "ls": "--", "lw": 0.8, **(reference_style or {})})
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if legend:
+        ax.legend()
+    return lines
+
+
+def plot_moment_function(ax, s, h, *, alpha: float | None = None, rho: float | None = None, steps=None,
+                         color=None):
+    r"""Draw the moment function :math:`h(s) = \log E\|M e_1\|^s` on a grid of orders, with its key numbers.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    s : array_like, shape (n,)
+        Orders :math:`s \ge 0`.
+    h : array_like, shape (n,)
+        :math:`h(s)` at those orders (e.g. from :func:`hts_lib.recursion.log_moment`).
+    alpha, rho : float, optional
+        Tail index (the positive root of ``h``) and top Lyapunov exponent (:math:`h'(0)`), for the title.
+    steps : CriticalStepSizes, optional
+        The model's :math:`\eta_{\mathrm{crit}}` and :math:`\eta_{\max}`
+        (:func:`hts_lib.recursion.critical_step_sizes`), for the title.
+    color : optional
+        Colour of the curve (default: the first palette colour).
+
+    Returns
+    -------
+    matplotlib.lines.Line2D
+        The curve.
+
+    Raises
+    ------
+    TypeError
+        ``ax`` is not a matplotlib Axes, or ``steps`` has no ``eta_crit`` and ``eta_max``.
+    ValueError
+        ``s`` and ``h`` not 1-d of one length, or ``s`` with a negative or non-finite value.
+
+    Notes
+    -----
+    :math:`h` is convex with :math:`h(0) = 0` and :math:`h'(0) = \rho`; when :math:`\rho < 0` its positive
+    root is the tail index :math:`\alpha` of the stationary law, where the curve crosses the black zero line.
+
+    Used in: chapters/ch06_what_controls_the_tails.ipynb.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> line = plot_moment_function(ax, [0.0, 1.0, 2.0], [0.0, -0.5, 0.0], alpha=2.0, rho=-0.9)
+    >>> line.get_ydata().tolist(), ax.get_title()
+    ([0.0, -0.5, 0.0], '$\\alpha$ = 2, $\\rho$ = -0.9')
+    >>> plt.close(fig)
+    """
+    from hts_lib.validation import check_axes
+
+    check_axes("ax", ax)
+    s = check_array("s", s, ndim=1)
+    h = check_array("h", h, ndim=1, finite=False)
+    if s.shape != h.shape:
+        raise ValueError(f"s {s.shape} and h {h.shape} must have one shape")
+    if np.any(s < 0):
+        raise ValueError("s must be non-negative (orders of moments)")
+    parts = [] if alpha is None else [rf"$\alpha$ = {alpha:.3g}"]
+    parts += [] if rho is None else [rf"$\rho$ = {rho:.3g}"]
+    title = ", ".join(parts)
+    if steps is not None:
+        if not (hasattr(steps, "eta_crit") and hasattr(steps, "eta_max")):
+            raise TypeError(f"steps must be a CriticalStepSizes, got {type(steps).__name__}")
+        title += ("; " if title else "") + (rf"$\eta_{{crit}}$ = {steps.eta_crit:.4g}, "
+                                            rf"$\eta_{{max}}$ = {steps.eta_max:.4g}")
+    (line,) = ax.plot(s, h, color=PALETTE[0] if color is None else color)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set(xlabel="$s$", ylabel="$h(s)$", title=title)
+    return line
+
+
+def plot_moment_paths(ax, steps, powers, mean, se, *, alpha: float | None = None, exact=None,
+                      floor: float = 1e-3) -> list:
+    r"""Monte Carlo moments :math:`E|e_k|^p` along the run, one curve per order, with a band of two errors.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    steps : array_like, shape (n,)
+        Steps :math:`k`.
+    powers : array_like, shape (m,)
+        Orders :math:`p`.
+    mean, se : array_like, shape (m, n)
+        Monte Carlo means of :math:`|e_k|^p` and their standard errors (e.g. the fields of
+        :class:`hts_lib.recursion.MomentPaths`).
+    alpha : float, optional
+        Tail index; each label then says whether :math:`p` is below, at or above it.
+    exact : mapping, optional
+        ``{p: values}``: exact moments along the same steps, drawn dashed in the colour of order ``p``.
+    floor : float
+        Lower edge of the band where ``mean - 2 se`` is not positive (a logarithmic axis).
+
+    Returns
+    -------
+    list of matplotlib.lines.Line2D
+        The Monte Carlo curves, one per order.
+
+    Raises
+    ------
+    TypeError
+        ``ax`` is not a matplotlib Axes or ``exact`` not a mapping.
+    ValueError
+        Shapes that do not match, an ``exact`` key that is not in ``powers``, or ``floor`` not positive.
+
+    Notes
+    -----
+    The band is :math:`\bar m_k \pm 2\,\widehat{\mathrm{se}}_k`. For :math:`p \ge \alpha` the sample mean is
+    dominated by rare chains and its standard error is unreliable: the band then understates the spread.
+
+    Used in: chapters/ch09_moments_and_averages.ipynb.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> lines = plot_moment_paths(ax, [1, 2], [2.0], [[1.0, 2.0]], [[0.1, 0.2]], alpha=2.0,
+    ...                           exact={2.0: [1.0, 2.0]})
+    >>> lines[0].get_label(), [ln.get_label() for ln in ax.get_lines()][-1]
+    ('$p = 2$ (at $\\alpha$)', 'exact (moment recursion)')
+    >>> plt.close(fig)
+    """
+    from hts_lib.validation import check_axes, check_mapping, check_positive
+
+    check_axes("ax", ax)
+    steps = check_array("steps", steps, ndim=1)
+    powers = check_array("powers", powers, ndim=1)
+    mean = check_array("mean", mean, ndim=2, finite=False)
+    se = check_array("se", se, ndim=2, finite=False)
+    if mean.shape != (powers.size, steps.size) or se.shape != mean.shape:
+        raise ValueError(f"mean {mean.shape} and se {se.shape} must have shape (len(powers), len(steps)) = "
+                         f"{(powers.size, steps.size)}")
+    exact = check_mapping("exact", {} if exact is None else exact)
+    if not set(exact) <= set(powers.tolist()):
+        extra = sorted(set(exact) - set(powers.tolist()))
+        raise ValueError(f"exact has orders {extra} that are not in powers")
+    floor = check_positive("floor", floor)
+    lines = []
+    for i, p in enumerate(powers):
+        color = PALETTE[i % len(PALETTE)]
+        where = "" if alpha is None else (" (at $\\alpha$)" if abs(p - alpha) < 1e-9
+                                          else (" (below $\\alpha$)" if p < alpha else " (above $\\alpha$)"))
+        lines.append(ax.plot(steps, mean[i], color=color, label=f"$p = {p:.3g}$" + where)[0])
+        ax.fill_between(steps, np.maximum(mean[i] - 2 * se[i], floor), mean[i] + 2 * se[i], color=color,
+                        alpha=0.25, lw=0)
+        if float(p) in exact:
+            ax.plot(steps, check_array("exact values", exact[float(p)], ndim=1), "--", color=color, lw=1.4)
+    if exact:
+        ax.plot([], [], "--", color="gray", label="exact (moment recursion)")
+    ax.set(yscale="log", xlabel="step $k$")
+    return lines
