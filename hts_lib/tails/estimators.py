@@ -25,13 +25,14 @@ Used in chapter: "Estimating a tail index" (and wherever a chapter reports an es
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from scipy import stats
 
-from hts_lib.validation import check_array, check_int, check_probability, check_rng
+from hts_lib.validation import check_array, check_bool, check_int, check_probability, check_rng, check_seed
 
 __all__ = [
     "TailEstimate",
@@ -166,9 +167,12 @@ def _check_level(level) -> float:
     return check_probability("level", level)
 
 
-def _check_ci(ci, allowed: tuple[str, ...]) -> str:
+def _check_ci(ci, allowed: tuple[str, ...], n_boot, seed) -> str:
+    """Check the interval options; ``n_boot`` and ``seed`` are checked whether or not ``ci`` uses them."""
     if not isinstance(ci, str) or ci not in allowed:
         raise ValueError(f"ci must be one of {allowed}, got {ci!r}")
+    check_int("n_boot", n_boot, low=20)
+    check_seed("seed", seed)
     return ci
 
 
@@ -444,7 +448,7 @@ def hill(x, k: int | None = None, *, level: float = 0.9, ci: str = "undersmooth"
     True
     """
     level = _check_level(level)
-    ci = _check_ci(ci, ("undersmooth", "gamma", "bootstrap", "none"))
+    ci = _check_ci(ci, ("undersmooth", "gamma", "bootstrap", "none"), n_boot, seed)
     a = _magnitudes(x, direction)
     n = a.size
     flags: list[str] = []
@@ -622,7 +626,7 @@ def pickands(x, k: int | None = None, *, level: float = 0.9, ci: str = "asymptot
     (True, 2000)
     """
     level = _check_level(level)
-    ci = _check_ci(ci, ("asymptotic", "bootstrap", "none"))
+    ci = _check_ci(ci, ("asymptotic", "bootstrap", "none"), n_boot, seed)
     a = _magnitudes(x, direction)
     n = a.size
     z = np.sort(a)[::-1]
@@ -712,7 +716,7 @@ def moment_estimator(x, k: int | None = None, *, level: float = 0.9, ci: str = "
     (2.14, 2.02, 2.28)
     """
     level = _check_level(level)
-    ci = _check_ci(ci, ("asymptotic", "bootstrap", "none"))
+    ci = _check_ci(ci, ("asymptotic", "bootstrap", "none"), n_boot, seed)
     a = _magnitudes(x, direction)
     n = a.size
     y = _sorted_logs(a)
@@ -983,9 +987,9 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
     (1.1, True)
     """
     level = _check_level(level)
-    ci = _check_ci(ci, ("bootstrap", "none"))
-    if not isinstance(order_check, (bool, np.bool_)):
-        raise TypeError(f"order_check must be True or False, got {order_check!r}")
+    ci = _check_ci(ci, ("bootstrap", "none"), n_boot, seed)
+    order_check = check_bool("order_check", order_check)
+    center = check_bool("center", center)
     arr = _raw_samples(x)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -995,7 +999,10 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
     if m is None:
         ms = tuple(v for v in DEFAULT_M if n // v >= MIN_BLOCKS)
     else:
-        vals = [m] if isinstance(m, (int, np.integer)) and not isinstance(m, bool) else list(m)
+        if isinstance(m, (str, bytes)) or not (isinstance(m, (numbers.Integral, np.integer))
+                                                or hasattr(m, "__iter__")):
+            raise TypeError(f"m must be an integer or a sequence of integers, got {type(m).__name__}")
+        vals = [m] if isinstance(m, (numbers.Integral, np.integer)) else list(m)
         if len(vals) == 0:
             raise ValueError("m must be an integer or a non-empty sequence of integers")
         ms = tuple(check_int("m", v, low=2, high=n // 2) for v in vals)
@@ -1116,7 +1123,7 @@ def powerlaw_mle(x, *, k_min: int = 10, n_candidates: int = 100, level: float = 
     True
     """
     level = _check_level(level)
-    ci = _check_ci(ci, ("gamma", "bootstrap", "none"))
+    ci = _check_ci(ci, ("gamma", "bootstrap", "none"), n_boot, seed)
     a = _magnitudes(x, direction)
     n = a.size
     y = _sorted_logs(a)
