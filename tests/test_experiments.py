@@ -542,6 +542,8 @@ def test_cli_grid_set_dry_run_status(tmp_path, capsys):
 def test_cli_failures_and_errors(tmp_path, capsys):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"base": base_config(batch_size=1), "axes": {"eta": [0.01, 0.02]}}))
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{eta: 0.1")
     assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "o"), "--set", "fail=true",
                  "--run-fn", f"{THIS_FILE}:fake_run", "--no-progress"]) == 1
     assert capsys.readouterr().err.count("FAILED") == 2
@@ -554,9 +556,16 @@ def test_cli_failures_and_errors(tmp_path, capsys):
         (["run", "--grid", "smoke", "--out", str(tmp_path), "--run-fn", "json:nothing"], "has no function"),
         (["status", "--out", str(tmp_path / "absent")], "no results folder"),
         (["download", "fashion", "--dir", str(tmp_path)], "no download for dataset 'fashion'"),
+        (["run", "--grid", "smoke", "--set", "eta=abc", "--out", str(tmp_path), "--dry-run"], "eta must be a real"),
+        (["run", "--grid", "smoke", "--set", "eta=NaN", "--out", str(tmp_path), "--dry-run"], "eta must be finite"),
+        (["run", "--grid", "smoke", "--set", "batch_size=2.5", "--out", str(tmp_path), "--dry-run"],
+         "batch_size must be a whole number"),
+        (["run", "--config", str(bad_json), "--out", str(tmp_path)], f"--config {bad_json}: not a JSON file"),
     ]:
         assert main(argv) == 2, argv
-        assert match in capsys.readouterr().err, argv
+        err = capsys.readouterr().err
+        assert match in err, argv
+        assert err.count("\n") == 1 and err.startswith("error: "), err  # one line, no traceback
     with pytest.raises(SystemExit):
         main(["run", "--grid", "smoke"])  # argparse: --out is required
 

@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from hts_lib.nn._json import to_jsonable
-from hts_lib.validation import check_int
+from hts_lib.validation import check_int, check_mapping
 
 __all__ = [
     "RESULT_SCHEMA",
@@ -241,6 +241,8 @@ def validate_result(d: Mapping, *, source: str | None = None) -> Mapping:
     ...     print(str(e).splitlines()[0])
     invalid result x.json: 12 problems
     """
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"source must be a str naming where the record came from, got {type(source).__name__}")
     where = f" {source}" if source else ""
     if not isinstance(d, Mapping):
         raise ValueError(f"invalid result{where}: expected a JSON object, got {type(d).__name__}")
@@ -385,8 +387,10 @@ def grid_configs(name: str, overrides: Mapping | None = None) -> list[dict]:
     >>> len(grid_configs("paper-fc")), len(grid_configs("paper-fc", {"batch_size": 5}))
     (48, 16)
     """
-    if name not in GRIDS:
-        raise ValueError(f"unknown grid {name!r}; named grids: {', '.join(GRIDS)}")
+    if not isinstance(name, str) or name not in GRIDS:
+        raise (ValueError if isinstance(name, str) else TypeError)(
+            f"name: unknown grid {name!r}; named grids: {', '.join(GRIDS)}")
+    check_mapping("overrides", overrides, optional=True)
     base = dict(GRIDS[name]["base"])
     axes = {k: list(v) for k, v in GRIDS[name]["axes"].items()}
     for key, value in (overrides or {}).items():
@@ -871,6 +875,11 @@ def results_table(results: Sequence[Mapping]) -> dict[str, np.ndarray]:
     >>> t["eta_over_b"], t["diverged"]
     (array([0.02, 0.2 ]), array([False,  True]))
     """
+    if isinstance(results, (str, bytes, Mapping)) or not hasattr(results, "__iter__"):
+        raise TypeError(f"results must be a sequence of result records, got {type(results).__name__}")
+    results = list(results)
+    for i, r in enumerate(results):
+        check_mapping(f"results[{i}]", r)
     rows = [_flatten(r) for r in results]
     keys: list[str] = []
     for r in rows:
@@ -1010,7 +1019,10 @@ def _configs_from_args(args) -> tuple[list[dict], str]:
     if args.grid:
         return grid_configs(args.grid, overrides), args.grid
     if args.config:
-        spec = json.loads(Path(args.config).read_text())
+        try:
+            spec = json.loads(Path(args.config).read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--config {args.config}: not a JSON file ({exc})") from None
         if isinstance(spec, list):
             return [{**c, **overrides} for c in spec], Path(args.config).name
         if isinstance(spec, dict) and "base" in spec:
