@@ -237,10 +237,10 @@ def main(full: bool) -> list[dict]:
 ENSEMBLE_SIZES = (16, 48)
 
 
-def _per_step(fn, n1=300, n2=1300) -> float:
+def _per_step(fn, n1=100, n2=600) -> float:
     """Seconds per step of fn(n_steps), without its fixed costs (evaluations): a difference of two runs."""
-    t1 = _best_of(lambda: fn(n1))
-    t2 = _best_of(lambda: fn(n2))
+    t1 = _best_of(lambda: fn(n1), repeat=2)
+    t2 = _best_of(lambda: fn(n2), repeat=2)
     return (t2 - t1) / (n2 - n1)
 
 

@@ -214,7 +214,7 @@ def train_ensemble(models: Sequence[nn.Module], dataset, etas, batch_size: int, 
     zero, so that it costs nothing further and cannot disturb the others. The averages are kept
     as float64 running sums of the last :math:`K` iterates, one per model.
 
-    Used in: chapters/ch11_convolutional_networks.ipynb
+    Used by :func:`run_ensemble` and :func:`record_iterates` (chapters 10 and 12 read their results).
 
     Examples
     --------
@@ -542,7 +542,7 @@ def run_ensemble(configs: Sequence[Mapping], *, n_threads: int | None = 1) -> li
     then computed model by model, exactly as in ``run_from_config``. ``wall_time_s`` is the
     ensemble's time divided by the number of models, plus the model's own post-processing.
 
-    Used in: chapters/ch11_convolutional_networks.ipynb
+    Used in: chapters/ch10_fully_connected_networks.ipynb
     """
     from hts_lib.nn.data import load_dataset
     from hts_lib.nn.training import _to_tensor, _torch_settings
@@ -623,7 +623,7 @@ def run_ensemble_sweep(configs: Sequence[Mapping], out_dir, *, max_models: int =
     Runs whose valid result file exists are skipped; an ensemble is formed from the remaining
     runs. Each result is written atomically as soon as its ensemble finishes.
 
-    Used in: chapters/ch11_convolutional_networks.ipynb
+    Used by ``make results`` (``python -m hts_lib.nn.ensemble``) for the shipped grids of chapters 10-12.
     """
     import sys
     from pathlib import Path

@@ -236,7 +236,7 @@ def lenet5(input_shape, n_classes: int, *, channels: Sequence[int] = (6, 16),
     :math:`16 \\cdot 5 \\cdot 5 = 400` features. Weights per layer: 150, 2,400, 48,000, 10,080, 840
     (61,470 in all). ReLU and max-pooling replace LeNet-5's scaled tanh and subsampling.
 
-    Used in: chapters/ch11_convolutional_networks.ipynb
+    Used by the grid ``lenet-seeds`` (``hts_lib.nn.experiments.GRIDS``).
 
     Examples
     --------

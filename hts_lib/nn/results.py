@@ -145,7 +145,7 @@ def run_status(record: Mapping, *, collapse_acc: float = COLLAPSE_ACC,
     -----
     One rule for the whole book, so that every chapter sets aside the same runs and says so.
 
-    Used in: chapters/ch10_fully_connected_networks.ipynb
+    Used through :func:`run_statuses` in chapters 10 and 12.
 
     Examples
     --------
@@ -208,7 +208,7 @@ def cell_summary(values, cells) -> dict:
         ``{"cell": first row of each cell, "median", "lo", "hi", "n"}`` as arrays (one entry per
         cell, in sorted cell order).
 
-    Used in: chapters/ch10_fully_connected_networks.ipynb
+    Used for per-cell tables of shipped grids (chapters 10-12 plot the same summary).
 
     Examples
     --------
