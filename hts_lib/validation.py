@@ -355,6 +355,7 @@ def check_inputs(
         raise ValueError(f"{x_name} must contain only finite values (found NaN or inf)")
     n_outputs = None
     if model is not None:
+        check_model("model", model)
         p0 = next(model.parameters())
         xt = xt.to(device=p0.device, dtype=p0.dtype)
         yt = yt.to(device=p0.device)

@@ -144,6 +144,9 @@ def _bind(obj, args, kwargs):
     bound = sig.bind_partial(*(([None] if inspect.isclass(obj) else []) + list(args)), **kwargs)
     values = dict(bound.arguments)
     values.pop("self", None)
+    for p in sig.parameters.values():  # **kwargs of the example are passed as keywords, not as one dict
+        if p.kind == p.VAR_KEYWORD:
+            values.update(values.pop(p.name, {}))
     return params, values
 
 
@@ -167,7 +170,9 @@ def run_bad_calls(obj, qualname, *, time_limit=10.0, parameters=None, values=Non
                 call[p.name] = bad
                 pos = [call.pop(q.name) for q in params if q.kind == q.POSITIONAL_ONLY and q.name in call]
                 # The argument checks of hts_lib.validation name the argument they are told (their ``name``).
-                is_check = qualname.startswith("hts_lib.validation") and "name" in base and p.name != "name"
+                is_check = (
+                    qualname.startswith("hts_lib.validation") and "name" in base and p.name in ("value", "x")
+                )
                 named = base["name"] if is_check else p.name
                 kind, message = _classify(obj, pos, call, named, time_limit)
                 outcomes.append(Outcome(qualname, p.name, label, kind, message))

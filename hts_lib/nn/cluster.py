@@ -76,12 +76,12 @@ class ClusterSpec:
     address: str | None = None
 
 
-def parse_cluster(spec: str) -> ClusterSpec:
+def parse_cluster(cluster: str) -> ClusterSpec:
     """Parse ``"local:N"`` or ``"tcp://HOST:PORT"``.
 
     Parameters
     ----------
-    spec : str
+    cluster : str
         The cluster, as given to ``--cluster``.
 
     Returns
@@ -91,7 +91,7 @@ def parse_cluster(spec: str) -> ClusterSpec:
     Raises
     ------
     TypeError
-        ``spec`` is not a string.
+        ``cluster`` is not a string.
     ValueError
         Any other form, N < 1, or a port outside 1..65535.
 
@@ -102,9 +102,9 @@ def parse_cluster(spec: str) -> ClusterSpec:
     >>> parse_cluster("tcp://127.0.0.1:8786").address
     'tcp://127.0.0.1:8786'
     """
-    if not isinstance(spec, str):
-        raise TypeError(f"cluster must be a string ({CLUSTER_FORMS}), got {type(spec).__name__}")
-    text = spec.strip()
+    if not isinstance(cluster, str):
+        raise TypeError(f"cluster must be a string ({CLUSTER_FORMS}), got {type(cluster).__name__}")
+    text = cluster.strip()
     m = _LOCAL.fullmatch(text)
     if m:
         return ClusterSpec("local", n_workers=check_int("cluster 'local:N' worker count N", int(m["n"])))
@@ -112,7 +112,7 @@ def parse_cluster(spec: str) -> ClusterSpec:
     if m:
         check_int("cluster port", int(m["port"]), low=1, high=65535)
         return ClusterSpec("address", address=text)
-    raise ValueError(f"cluster must be {CLUSTER_FORMS}, got {spec!r}")
+    raise ValueError(f"cluster must be {CLUSTER_FORMS}, got {cluster!r}")
 
 
 def _import_distributed():

@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from hts_lib.nn._json import to_jsonable
-from hts_lib.validation import check_int, check_mapping
+from hts_lib.validation import check_callable, check_int, check_mapping, check_path
 
 __all__ = [
     "RESULT_SCHEMA",
@@ -713,7 +713,10 @@ def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: in
         normalise_fn = normalise_fn or default_norm
     if not callable(run_fn):
         raise TypeError(f"run_fn must be callable, got {type(run_fn).__name__}")
-    out = Path(out_dir)
+    check_callable("normalise_fn", normalise_fn, optional=True)
+    out = check_path("out_dir", out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
 
     todo: dict[str, dict] = {}
