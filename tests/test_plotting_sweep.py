@@ -95,7 +95,7 @@ def test_legend_even_when_all_points_are_hollow_and_axis_limited():
 
 def test_bad_input(runs):
     fig, ax = plt.subplots()
-    with pytest.raises(ValueError, match="estimator must be 'alpha_stable' or 'hill'"):
+    with pytest.raises(ValueError, match="estimator must be one of 'alpha_stable', 'hill'"):
         plot_tail_index_sweep(ax, runs, "layer1", "pickands")
     with pytest.raises(ValueError, match="results is empty"):
         plot_tail_index_sweep(ax, [], "layer1")

@@ -7,9 +7,11 @@ in their imports cell.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from hts_lib.validation import check_array
+from hts_lib.validation import check_array, check_bool, check_choice, check_mapping, check_real, check_str
 
 __all__ = ["PALETTE", "use_book_style", "survival_function", "plot_survival", "reference_slope", "hill_plot",
            "survival_fit_plot", "plot_protocol_table", "plot_tail_index_sweep", "animation_html",
@@ -504,11 +506,18 @@ def plot_tail_index_sweep(ax, results, layer: str, estimator: str = "alpha_stabl
     >>> plt.close(fig)
     """
     _check_ax(ax, "errorbar")
-    if estimator not in ("alpha_stable", "hill"):
-        raise ValueError(f"estimator must be 'alpha_stable' or 'hill', got {estimator!r}")
+    check_choice("estimator", estimator, ("alpha_stable", "hill"))
+    check_str("layer", layer)
+    check_bool("legend", legend)
+    if min_train_acc is not None:
+        check_real("min_train_acc", min_train_acc, low=0.0, high=1.0)
+    if isinstance(results, (str, bytes, Mapping)) or not hasattr(results, "__iter__"):
+        raise TypeError(f"results must be a sequence of result records, got {type(results).__name__}")
     results = list(results)
     if not results:
         raise ValueError("results is empty: nothing to plot")
+    for i, r in enumerate(results):
+        check_mapping(f"results[{i}]", r)
     ratio, batch, diverged, vals, ceiling, train_acc = _sweep_columns(results, layer, estimator)
     ax.set_xscale("log")
     if estimator == "hill":
