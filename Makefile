@@ -18,8 +18,10 @@ export PYTHONHASHSEED := 0
 book: export HTS_STRICT_CHECKS := 1
 
 .PHONY: env libcache book test test-fast browser clean student benchmarks help
+.PHONY: pdf pdf-student pdf-tools
 help:
 	@echo "make book | make test | make test-fast | make student | make benchmarks | make clean"
+	@echo "make pdf | make pdf-student   (PDF editions through XeLaTeX, after make book)"
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v >= (3, 11) else "Python >= 3.11 is required, found %d.%d" % v)'
@@ -64,16 +66,45 @@ student: $(STAMP)
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# PDF editions through XeLaTeX: _build/latex/heavy-tail-sgd.pdf (with solutions) and heavy-tail-sgd-student.pdf
+# (the student edition). Each keeps its own Sphinx environment (_build/pdf, _build/pdf-student), so the PDF and HTML
+# builds never invalidate each other, and reuses the HTML build's execution cache: after `make book` nothing is
+# executed again. pdf/config.py adds the PDF-only extension (pdf/pdf_edition.py: browser-only outputs get a static
+# frame or a note; the appendix is lettered) to a copy of the book's configuration.
+PDF_NAME := heavy-tail-sgd
+PDF_DEBS := texlive-xetex texlive-latex-extra texlive-fonts-recommended latexmk fonts-freefont-otf fonts-dejavu-core poppler-utils
+PDF_BUILD = $(BIN)/python pdf/config.py $(1)/_config.yml $(2)/_config.yml --cache _build/.jupyter_cache && \
+	$(BIN)/jupyter-book build $(1) --builder pdflatex --config $(2)/_config.yml --path-output $(2) $(BOOK_FLAGS) && \
+	mkdir -p _build/latex && cp $(2)/_build/latex/$(PDF_NAME).pdf _build/latex/$(3)
+
+pdf-tools:
+	@ok=1; for t in xelatex latexmk pdftotext pdfinfo pdffonts pdfimages pdftoppm fc-list; do \
+		command -v $$t >/dev/null 2>&1 || ok=0; done; \
+	kpsewhich fncychap.sty ucharclasses.sty polyglossia.sty unicode-math.sty >/dev/null 2>&1 || ok=0; \
+	for f in FreeSerif.otf DejaVuSansMono.ttf; do fc-list : file 2>/dev/null | grep -q "/$$f" || ok=0; done; \
+	if [ $$ok = 1 ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then echo "installing the PDF toolchain: $(PDF_DEBS)"; \
+	     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	     $(PDF_DEBS) >/dev/null; \
+	else echo "error: make pdf needs XeLaTeX, latexmk, the FreeFont and DejaVu fonts and poppler's tools." >&2; \
+	     echo "Install them as root with: apt-get install --no-install-recommends $(PDF_DEBS)" >&2; \
+	     echo "(then re-run make pdf)" >&2; exit 1; fi
+
+pdf: export HTS_STRICT_CHECKS := 1
+pdf: $(STAMP) libcache pdf-tools
+	$(call PDF_BUILD,.,_build/pdf,$(PDF_NAME).pdf)
+	@if [ -d _build/html ]; then cp _build/latex/$(PDF_NAME).pdf _build/html/; fi
+	@echo "PDF edition: _build/latex/$(PDF_NAME).pdf, $$(pdfinfo _build/latex/$(PDF_NAME).pdf | awk '/^Pages:/ {print $$2}') pages"
+
+# The student edition's sources are generated under _build (student/ is left to `make student`); its notebooks
+# differ from the book's where solution code was removed, so those chapters are executed once, into the same cache.
+pdf-student: $(STAMP) libcache pdf-tools
+	$(BIN)/python -m hts_lib.book.student --out _build/pdf-student/src
+	$(call PDF_BUILD,_build/pdf-student/src/book,_build/pdf-student,$(PDF_NAME)-student.pdf)
+	@echo "Student PDF: _build/latex/$(PDF_NAME)-student.pdf, $$(pdfinfo _build/latex/$(PDF_NAME)-student.pdf | awk '/^Pages:/ {print $$2}') pages"
+
 clean:
 	rm -rf _build student
-
-# Shipped multi-seed grids of Part III (chapters 10-12): every run through the ensemble trainer, one result file
-# per run with the source hash of the code that made it (tests/test_results.py fails when that code changes
-# without a re-run). Delete a folder first to remake it: existing valid files are kept.
-.PHONY: results
-results: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m hts_lib.nn.ensemble --grid paper-fc-seeds --out results/fc_mnist_seeds
-	OMP_NUM_THREADS=1 $(BIN)/python -m hts_lib.nn.ensemble --grid lenet-seeds --out results/lenet_mnist_seeds
 
 # Shipped results of chapter 13 (predicted against measured tail indices near a verified minimum):
 # results/linearised/<network>.json and the MNIST minimum. The teacher-student grid runs on CPU cores;
@@ -83,3 +114,11 @@ LINEARISED_DEVICE ?= cuda
 linearised-results: $(STAMP)
 	$(BIN)/python results/linearised/reproduce.py --network teacher_student --device cpu
 	$(BIN)/python results/linearised/reproduce.py --network mnist_fc --device $(LINEARISED_DEVICE)
+
+# Shipped multi-seed grids of Part III (chapters 10-12): every run through the ensemble trainer, one result file
+# per run with the source hash of the code that made it (tests/test_results.py fails when that code changes
+# without a re-run). Delete a folder first to remake it: existing valid files are kept.
+.PHONY: results
+results: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m hts_lib.nn.ensemble --grid paper-fc-seeds --out results/fc_mnist_seeds
+	OMP_NUM_THREADS=1 $(BIN)/python -m hts_lib.nn.ensemble --grid lenet-seeds --out results/lenet_mnist_seeds
