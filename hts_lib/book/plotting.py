@@ -738,8 +738,8 @@ def plot_phase_diagram(ax, x, y, alpha, *, eta_crit=None, eta_max=None, label: s
     Notes
     -----
     Between :math:`\eta_{\mathrm{crit}}` and :math:`\eta_{\max}` the stationary law has
-    :math:`1 \le \alpha < 2`, or less: infinite variance; beyond :math:`\eta_{\max}` the top Lyapunov
-    exponent :math:`\rho = h'(0)` is non-negative and there is no stationary law.
+    :math:`\alpha < 2` (infinite variance); beyond :math:`\eta_{\max}` the top Lyapunov exponent
+    :math:`\rho = h'(0)` is non-negative and there is no stationary law.
 
     Used in: chapters/ch06_what_controls_the_tails.ipynb.
 
