@@ -115,6 +115,7 @@ def _synthetic_class(folder: Path) -> dict[str, str]:
     nb = _trimmed(CH01)
     nb.cells.insert(2, nbformat.v4.new_code_cell(
         "import os\nassert sorted(os.listdir('.')) == ['submission.ipynb'], os.listdir('.')\n"
+        "assert os.path.isdir('../results')  # a copy of the book's shipped results, as chapters expect\n"
         "assert 'HTS_STRICT_CHECKS' not in os.environ and 'INSTRUCTOR_TOKEN' not in os.environ"))
     put("snoop.ipynb", nb, "looks around its working folder and environment")
 

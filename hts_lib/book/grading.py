@@ -32,10 +32,10 @@ Submissions are untrusted code. Each runs in its own kernel process with
   fails),
 - a memory limit (``--memory``, ``RLIMIT_AS`` on the worker and the kernel it starts), a 1 GiB limit on the
   size of any file it writes, and no core dumps,
-- a fresh temporary working folder holding only a copy of its own notebook (deleted afterwards), and an
-  environment reduced to a few variables (``PATH``, ``HOME``, locale, Python and Jupyter paths: no tokens or
-  credentials of the instructor's session, no ``HTS_STRICT_CHECKS``); the gradebook and feedback files are
-  written only after every submission has run.
+- a fresh temporary working folder holding only a copy of its own notebook and, beside it, a copy of the
+  book's ``results/`` (deleted afterwards), and an environment reduced to a few variables (``PATH``,
+  ``HOME``, locale, Python and Jupyter paths: no tokens or credentials of the instructor's session, no
+  ``HTS_STRICT_CHECKS``); the gradebook and feedback files are written only after every submission has run.
 
 This protects against accidents: infinite loops, runaway memory, relative paths that would overwrite files, a
 notebook that deletes its own folder. It does **not** protect against a deliberately malicious submission: the
@@ -386,11 +386,20 @@ def _kill_group(pid) -> None:
         pass
 
 
-def _execute(nb, exercises, *, timeout: float, memory_mb: int) -> dict:
-    """Run the worker on ``nb`` in a fresh temporary folder; return its outcome (or a failure)."""
-    work = Path(tempfile.mkdtemp(prefix="hts-grade-"))
+def _execute(nb, exercises, *, timeout: float, memory_mb: int, shared=()) -> dict:
+    """Run the worker on ``nb`` in a fresh temporary folder; return its outcome (or a failure).
+
+    The notebook runs in ``<tmp>/chapters/`` as the book's chapters do, with a copy of each folder of
+    ``shared`` beside it (``<tmp>/results``: relative paths such as ``../results/...`` resolve as in the
+    book).
+    """
+    base = Path(tempfile.mkdtemp(prefix="hts-grade-"))
+    work = base / "chapters"
+    work.mkdir()
     private = Path(tempfile.mkdtemp(prefix="hts-grade-result-"))
     try:
+        for folder in shared:
+            shutil.copytree(folder, base / folder.name, symlinks=False)
         nbformat.write(nb, work / "submission.ipynb")
         spec = {"notebook": str(work / "submission.ipynb"), "exercises": exercises, "timeout": timeout,
                 "memory_mb": memory_mb, "result": str(private / "result.json")}
@@ -418,7 +427,7 @@ def _execute(nb, exercises, *, timeout: float, memory_mb: int) -> dict:
         tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no result"]
         return {"failure": f"the grader's worker stopped ({tail[0][:_NOTE_LEN]})"}
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(private, ignore_errors=True)
 
 
@@ -439,7 +448,7 @@ def _case_notes(ex: str, report: CheckReport) -> list[str]:
 
 
 def grade_submission(path, key: dict[str, ChapterKey], *, timeout: float = 300.0, memory_mb: int = 4096,
-                     chapter: str | None = None) -> Grade:
+                     chapter: str | None = None, shared=()) -> Grade:
     """Grade one notebook; never raises for a bad submission (the reason goes into ``Grade.notes``).
 
     Parameters
@@ -455,8 +464,15 @@ def grade_submission(path, key: dict[str, ChapterKey], *, timeout: float = 300.0
     chapter : str, optional
         The assigned chapter: a notebook of another chapter gets 0 points. ``None``: grade each notebook on
         the chapter it is.
+    shared : sequence of paths
+        Folders copied beside the notebook's working folder for each run (the book's ``results/``, which
+        chapters read as ``../results/...``); each submission gets its own copy.
     """
     path = check_path("path", path)
+    shared = [check_path("shared", f) for f in shared]
+    for f in shared:
+        if not f.is_dir():
+            raise ValueError(f"shared must list folders, got {f}")
     timeout = check_real("timeout", timeout, low=0, low_open=True)
     memory_mb = check_int("memory_mb", memory_mb, low=256)
     if chapter is not None and chapter not in key:
@@ -486,7 +502,8 @@ def grade_submission(path, key: dict[str, ChapterKey], *, timeout: float = 300.0
     grade.chapter = found
     grade.points = {ex: 0.0 for ex, _ in ck.exercises}
     grade.max_points = float(len(grade.points))
-    outcome = _execute(nb, [list(p) for p in ck.exercises], timeout=timeout, memory_mb=memory_mb)
+    outcome = _execute(nb, [list(p) for p in ck.exercises], timeout=timeout, memory_mb=memory_mb,
+                       shared=shared)
     grade.seconds = time.perf_counter() - t0
     if "failure" in outcome:
         grade.notes.append(f"not graded: {outcome['failure']}")
@@ -563,6 +580,8 @@ def grade_class(submissions, *, book=None, timeout: float = 300.0, memory_mb: in
         raise ValueError(f"submissions must be a folder of .ipynb files, got {folder}")
     jobs = check_int("jobs", jobs if jobs is not None else len(os.sched_getaffinity(0)), low=1)
     key = answer_key(book)
+    results = find_book(book) / "results"  # shipped results that chapters read as ../results/...
+    shared = [results] if results.is_dir() else []
     files = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
     if not files:
         raise ValueError(f"submissions has no .ipynb files: {folder}")
@@ -579,7 +598,7 @@ def grade_class(submissions, *, book=None, timeout: float = 300.0, memory_mb: in
         raise TypeError(f"chapter must be a string, got {type(chapter).__name__}")
 
     def one(path):
-        g = grade_submission(path, key, timeout=timeout, memory_mb=memory_mb, chapter=chapter)
+        g = grade_submission(path, key, timeout=timeout, memory_mb=memory_mb, chapter=chapter, shared=shared)
         if progress is not None:
             progress(g)
         return g
