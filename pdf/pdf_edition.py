@@ -7,7 +7,8 @@ r"""Sphinx extension for the PDF edition (LaTeX builders only; HTML builds never
    replaced with the first frame of an animation player (matplotlib's ``to_jshtml`` embeds every frame as a
    base64 PNG) and a note giving the number of frames, or with any image embedded in the HTML, or with a note
    that the output is interactive. Outputs whose ``text/plain`` says something (a table, a number) keep it.
-2. The same numbers as the HTML book: exercises, theorems and figures numbered by chapter ("Exercise 1.1").
+2. The same numbers as the HTML book: exercises, theorems and figures numbered by chapter ("Exercise 1.1"),
+   also in chapters whose title has an apostrophe.
 3. The book's structure as a printed book: the unnumbered parts of the table of contents that follow the
    numbered ones (the appendix) start LaTeX's ``\appendix`` (chapters lettered A, B, ...), and the
    bibliography page, left empty because Sphinx gathers every citation at the end of the book, is dropped; the
@@ -130,6 +131,28 @@ class StaticStandIns(SphinxPostTransform):
             LOGGER.info("static stand-in for a browser-only output: %s", note, location=bundle)
 
 
+class ChapterTitleNames(SphinxPostTransform):
+    """Let sphinx-proof find the chapter of a theorem when the chapter title has a typographic quote.
+
+    sphinx-proof numbers a block in LaTeX by walking up to the node whose ``names`` hold the chapter title as
+    ``env.titles`` has it, after smart quotes ("The paper’s ..."), while docutils named the section from the
+    source text ("the paper's ..."): such a chapter's theorems lose their numbers. The title as ``env.titles``
+    has it is added to the names.
+    """
+
+    default_priority = 20
+    formats = ("latex",)
+
+    def run(self, **kwargs: Any) -> None:
+        """Add each chapter's smart-quoted title to its section's names."""
+        for node in self.document.findall(nodes.Element):
+            docname = node.get("docname")
+            if isinstance(docname, str) and docname in self.env.titles:
+                title = self.env.titles[docname].astext().lower()
+                if "names" in node and title not in node["names"]:
+                    node["names"].append(title)
+
+
 def _is_citation_section(node: nodes.Node) -> bool:
     return isinstance(node, nodes.section) and any(True for _ in node.findall(nodes.citation))
 
@@ -213,19 +236,30 @@ def _remember_numbering(app: Sphinx, config: Config) -> None:
 
 
 def _keep_html_numbering(app: Sphinx) -> None:
-    # sphinx-jupyterbook-latex sets numfig_secnum_depth = 2 when the toc has parts, which numbers exercises,
-    # theorems and figures by section ("Exercise 1.8.1") where the HTML book numbers them by chapter
-    # ("Exercise 1.1"); cross-references in the text must read the same in both editions.
+    # sphinx-jupyterbook-latex sets numfig_secnum_depth = 2 when the toc has parts, so that LaTeX (whose top
+    # level is then the part) resets figure and equation numbers per chapter. But Sphinx numbers exercises
+    # and theorems with the same setting while it reads the book, where chapters are the top level:
+    # "Exercise 1.8.1" instead of the HTML book's "Exercise 1.1". Read with the book's own depth, write with
+    # the shifted one.
     depth = getattr(app, "pdf_edition_secnum_depth", None)
     if depth is not None and app.builder.format == "latex":
         app.config.numfig_secnum_depth = depth
+
+
+def _latex_numbering(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    # at write time (the LaTeX builder resolves the assembled book just before it creates the writer)
+    depth = getattr(app, "pdf_edition_secnum_depth", None)
+    if depth and app.builder.format == "latex" and app.config.latex_toplevel_sectioning == "part":
+        app.config.numfig_secnum_depth = depth + 1  # LaTeX counts the part as a level
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register the post-transforms (Sphinx extension entry point)."""
     app.connect("config-inited", _remember_numbering)
     app.connect("builder-inited", _keep_html_numbering, priority=900)  # after sphinx-jupyterbook-latex
+    app.connect("doctree-resolved", _latex_numbering)
     app.add_post_transform(StaticStandIns)
+    app.add_post_transform(ChapterTitleNames)
     app.add_post_transform(MarkBibliographyPage)
     app.add_post_transform(BookStructure)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
