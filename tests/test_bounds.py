@@ -1,4 +1,5 @@
-"""Tests for hts_lib.recursion.bounds: lower bounds on the tail index from norms of products of SGD multipliers."""
+"""Tests for hts_lib.recursion.bounds: lower bounds on the tail index from norms of products of SGD
+multipliers."""
 
 import math
 
@@ -7,10 +8,9 @@ import pytest
 from scipy import optimize
 
 from hts_lib.recursion.bounds import norm_moment_root, product_norm_bound, product_norms
-from hts_lib.recursion.kesten import sgd1d_tail_index
-from hts_lib.recursion.montecarlo import gaussian_sampler, rademacher_sampler
 from hts_lib.recursion.exact import tail_index
-
+from hts_lib.recursion.samplers import gaussian_sampler, rademacher_sampler
+from hts_lib.recursion.sgd1d import sgd1d_tail_index
 
 # ---------------------------------------------------------------------------------------------
 # deterministic maths
@@ -31,7 +31,8 @@ def test_norm_moment_root_special_values_and_huge_norms():
     assert norm_moment_root([0.0, 0.0, 3.0]) == pytest.approx(1.0, rel=1e-12)
     # log-sum-exp: a norm of 1e300 must not overflow; root solves (2 * 1e-300^s + 1e300^s)/3 = 1
     r = norm_moment_root([1e-300, 1e-300, 1e300])
-    f = lambda s: (2 * 1e-300 ** s + 1e300 ** s) / 3 - 1
+    def f(s):
+        return (2 * 1e-300 ** s + 1e300 ** s) / 3 - 1
     # 1e-9: the reference root itself is only found to that accuracy here
     assert r == pytest.approx(optimize.brentq(f, 1e-6, 0.01, xtol=1e-16), rel=1e-9)
 

@@ -1,4 +1,5 @@
-"""Tests for hts_lib.recursion.kesten: the scalar Kesten recursion and one-dimensional SGD."""
+"""Tests for hts_lib.recursion.kesten: the scalar Kesten recursion (theory for a law of A, simulation, moment
+paths and snapshots)."""
 
 import math
 
@@ -9,87 +10,17 @@ from scipy import optimize, stats
 from hts_lib.recursion import kesten
 from hts_lib.recursion.kesten import (
     kesten_log_moment,
-    kesten_lyapunov,
+    kesten_lyapunov_exponent,
+    kesten_moment_paths,
+    kesten_snapshots,
     kesten_tail_index,
-    sgd1d_log_moment,
-    sgd1d_lyapunov,
-    sgd1d_step_sizes,
-    sgd1d_tail_index,
     simulate_kesten,
-    simulate_sgd1d,
 )
-
-# Moments of W ~ chi^2_1: E W^k = (2k - 1)!!
-CHI2_1_MOMENTS = [1.0, 1.0, 3.0, 15.0, 105.0, 945.0, 10395.0]
-
-
-def even_moment_1d(k: int, c: float) -> float:
-    """E(1 - c W)^(2k) for W ~ chi^2_1, by the binomial expansion (independent of the quadrature)."""
-    return sum(math.comb(2 * k, j) * (-c) ** j * CHI2_1_MOMENTS[j] for j in range(2 * k + 1))
+from hts_lib.recursion.samplers import sgd1d_sampler as sgd_sampler
+from hts_lib.recursion.sgd1d import sgd1d_log_moment, sgd1d_moment_path, simulate_sgd1d
 
 
-# ------------------------------------------------------------------ closed forms
-@pytest.mark.parametrize("k", [1, 2, 3])
-def test_alpha_at_closed_form_points(k):
-    # alpha = 2k exactly where E(1 - eta a^2)^(2k) = 1; the polynomial root is found independently.
-    c = optimize.brentq(lambda c: even_moment_1d(k, c) - 1.0, 1e-6, 2.0 / 3.0 + 1e-9 if k == 1 else 2 / 3,
-                        xtol=1e-15) if k > 1 else 2.0 / 3.0
-    # brentq xtol 1e-15 on c, |d alpha / d c| = O(10) there, so 1e-9 relative is ample headroom over the
-    # quadrature (epsrel 1e-12) and root-finder (xtol 1e-12) errors.
-    assert sgd1d_tail_index(c) == pytest.approx(2 * k, rel=1e-9)
-
-
-@pytest.mark.parametrize("s", [2.0, 4.0, 6.0])
-@pytest.mark.parametrize("eta", [0.05, 0.4, 1.0, 2.2])
-def test_log_moment_matches_binomial_expansion(s, eta):
-    # Even orders have a polynomial closed form; quadrature is asked for 1e-12 relative accuracy,
-    # 1e-10 leaves room for the cancellation in the alternating sum.
-    exact = math.log(even_moment_1d(int(s) // 2, eta))
-    assert sgd1d_log_moment(s, eta) == pytest.approx(exact, rel=1e-10, abs=1e-12)
-
-
-def test_step_sizes_match_closed_form_and_reference():
-    st = sgd1d_step_sizes()
-    assert st.eta_crit == pytest.approx(2 / 3, rel=1e-15)  # closed form
-    # eta_max from the paper digest's independent table (quoted to 3 decimals): 2.421
-    assert st.eta_max == pytest.approx(2.421, abs=5e-4)
-    assert abs(sgd1d_lyapunov(st.eta_max)) < 1e-10  # it is the root of rho
-
-
-def test_sigma_enters_only_through_eta_sigma_squared():
-    # A = 1 - eta sigma^2 z^2: exact invariance, up to quadrature error (1e-9 relative).
-    assert sgd1d_tail_index(0.25, sigma=2.0) == pytest.approx(sgd1d_tail_index(1.0), rel=1e-9)
-    assert sgd1d_step_sizes(sigma=2.0).eta_max == pytest.approx(sgd1d_step_sizes().eta_max / 4, rel=1e-9)
-
-
-# ------------------------------------------------------------------ properties of h
-def test_h_zero_convex_and_slope_rho():
-    eta = 1.2
-    assert sgd1d_log_moment(0.0, eta) == 0.0
-    s = np.linspace(0.1, 6.0, 40)
-    h = np.array([sgd1d_log_moment(v, eta) for v in s])
-    # convexity: second differences non-negative up to quadrature noise (1e-10 per value)
-    assert np.all(np.diff(h, 2) > -1e-9)
-    # h'(0) = rho: central-free forward difference h(eps)/eps has O(eps) bias, h''(0) ~ Var log|A| ~ 10
-    eps = 1e-5
-    assert sgd1d_log_moment(eps, eta) / eps == pytest.approx(sgd1d_lyapunov(eta), abs=1e-3)
-
-
-def test_alpha_decreases_with_eta():
-    etas = np.linspace(0.05, 2.4, 25)
-    alphas = np.array([sgd1d_tail_index(e) for e in etas])
-    assert np.all(np.diff(alphas) < 0)
-    assert math.isnan(sgd1d_tail_index(2.5))  # beyond eta_max = 2.421: no stationary law
-
-
-def test_reference_values_from_independent_computation():
-    # paper digest: plain Gauss-Laguerre gives 0.24 at d = 1, eta = 2.04, the kink-aware value is 0.147
-    assert sgd1d_tail_index(2.04) == pytest.approx(0.147, abs=1e-3)
-    # digest table (d = 1, b = 1, eta = 0.1): 17.3 to the quoted precision
-    assert sgd1d_tail_index(0.1) == pytest.approx(17.3, abs=0.05)
-
-
-# ------------------------------------------------------------------ generic law of A
+# ------------------------------------------------------------------ theory for a law of A
 def test_generic_law_matches_sgd_specialisation():
     # A = 1 - eta Z^2 written as a scipy law: c - c*chi2_1 shifted; use loc/scale of chi2(1)
     eta = 0.9
@@ -123,7 +54,7 @@ def _affine_chi2(eta):
 def test_uniform_multiplier_closed_form():
     # A ~ U(0, 2): E A^s = 2^s / (s + 1); root at s = 1, E log A = log 2 - 1.
     law = stats.uniform(0, 2)
-    assert kesten_lyapunov(law) == pytest.approx(math.log(2) - 1, abs=1e-10)
+    assert kesten_lyapunov_exponent(law) == pytest.approx(math.log(2) - 1, abs=1e-10)
     assert kesten_tail_index(law) == pytest.approx(1.0, rel=1e-9)
     # U(0, 1.5): E A^s = 1.5^s/(s+1) = 1 has a root found independently
     root = optimize.brentq(lambda s: s * math.log(1.5) - math.log1p(s), 0.1, 20, xtol=1e-14)
@@ -145,48 +76,6 @@ def test_callable_law_is_accepted():
 
 
 # ------------------------------------------------------------------ Monte Carlo agreement
-def test_moment_agrees_with_monte_carlo():
-    # E|1 - eta Z^2|^s by Monte Carlo with n = 4e6 draws; tolerance 4 standard errors of the sample mean
-    # (false-failure probability ~ 6e-5 for a fixed seed, and the seed is fixed).
-    rng = np.random.default_rng(20261124)
-    eta, s, n = 1.0, 0.8, 4_000_000
-    vals = np.abs(1.0 - eta * rng.standard_normal(n) ** 2) ** s
-    se = vals.std(ddof=1) / math.sqrt(n)
-    assert math.exp(sgd1d_log_moment(s, eta)) == pytest.approx(vals.mean(), abs=4 * se)
-
-
-def test_lyapunov_agrees_with_monte_carlo():
-    rng = np.random.default_rng(7)
-    eta, n = 1.7, 4_000_000
-    vals = np.log(np.abs(1.0 - eta * rng.standard_normal(n) ** 2))
-    se = vals.std(ddof=1) / math.sqrt(n)  # 4 SE, as above
-    assert sgd1d_lyapunov(eta) == pytest.approx(vals.mean(), abs=4 * se)
-
-
-# ------------------------------------------------------------------ simulation
-def test_simulation_is_reproducible_and_stationary_second_moment():
-    eta = 0.3  # alpha = 5.3 > 4, so the sample variance has finite variance and a usable SE
-    e1 = simulate_sgd1d(eta, n_chains=40_000, n_steps=200, seed=3)
-    e2 = simulate_sgd1d(eta, n_chains=40_000, n_steps=200, seed=3)
-    np.testing.assert_array_equal(e1, e2)
-    # stationary E e^2 = E B^2 / (1 - E A^2) = eta^2 / (2 eta - 3 eta^2) (sigma = noise = 1);
-    # after 200 steps the transient is (E A^2)^200 = (0.67)^200, negligible. Tolerance: 4 SE.
-    exact = eta**2 / (2 * eta - 3 * eta**2)
-    se = (e1**2).std(ddof=1) / math.sqrt(e1.size)
-    assert np.mean(e1**2) == pytest.approx(exact, abs=4 * se)
-
-
-def test_simulated_tail_slope_matches_alpha():
-    # Hill estimator on the top 0.5% of 200k stationary draws at eta = 1 (alpha = 1.09).
-    # Hill's SE is alpha / sqrt(k) = 1.09 / sqrt(1000) = 0.034; allow 4 SE plus 0.05 for the
-    # second-order (slowly varying) bias of the Kesten tail at this depth.
-    eta = 1.0
-    x = np.abs(simulate_sgd1d(eta, n_chains=200_000, n_steps=300, seed=11))
-    k = 1000
-    top = np.sort(x)[-(k + 1):]
-    hill = 1.0 / np.mean(np.log(top[1:] / top[0]))
-    alpha = sgd1d_tail_index(eta)
-    assert hill == pytest.approx(alpha, abs=4 * alpha / math.sqrt(k) + 0.05)
 
 
 def test_simulate_kesten_general_and_shape_errors():
@@ -197,43 +86,113 @@ def test_simulate_kesten_general_and_shape_errors():
 
 
 # ------------------------------------------------------------------ bad input
-@pytest.mark.parametrize("call, match", [
-    (lambda: sgd1d_tail_index(0.0), "eta must be > 0"),
-    (lambda: sgd1d_tail_index(-1.0), "eta must be > 0"),
-    (lambda: sgd1d_tail_index(float("nan")), "eta must be finite"),
-    (lambda: sgd1d_tail_index(0.5, sigma=0.0), "sigma must be > 0"),
-    (lambda: sgd1d_log_moment(-1.0, 0.5), "s must be >= 0"),
-    (lambda: sgd1d_lyapunov(float("inf")), "eta must be finite"),
-    (lambda: sgd1d_step_sizes(sigma=-2), "sigma must be > 0"),
-    (lambda: simulate_sgd1d(0.5, n_chains=0, n_steps=10), "n_chains must be an integer >= 1"),
-    (lambda: simulate_sgd1d(0.5, n_chains=10, n_steps=2.5), "n_steps must be a whole number"),
-    (lambda: simulate_sgd1d(0.5, 10, 10, noise=-1.0), "noise must be >= 0"),
-    (lambda: kesten_log_moment(-0.5, stats.norm()), "s must be >= 0"),
-])
-def test_bad_input_raises_value_error(call, match):
-    with pytest.raises(ValueError, match=match):
-        call()
 
 
-def test_bad_types_raise_type_error():
-    with pytest.raises(TypeError, match="eta must be a real number"):
-        sgd1d_tail_index("0.5")
+# ------------------------------------------------------------------ Monte Carlo moment paths and snapshots
+def test_moment_paths_agree_with_exact_second_moment():
+    # eta = 0.3: tail index 5.3 > 4, so e^2 has a finite variance and the standard error is valid; 4 SE.
+    eta = 0.3
+    mp = kesten_moment_paths(sgd_sampler(eta), 50_000, 40, [2.0, 1.0], seed=3)
+    exact = sgd1d_moment_path(2, eta, 40)
+    z = np.abs(mp.mean[0, 1:] - exact[1:]) / mp.se[0, 1:]
+    assert np.all(z < 4), z.max()
+    assert mp.mean.shape == (2, 41) and mp.se.shape == (2, 41)
+    assert mp.mean[0, 0] == 0.0 and mp.se[0, 0] == 0.0  # x0 = 0 exactly
+    assert np.all(mp.steps == np.arange(41)) and mp.n_chains == 50_000
+
+
+def test_moment_paths_follow_the_same_chains_as_simulate_kesten():
+    # Same sampler, same seed, same order of draws: the last step must match simulate_kesten exactly.
+    sab = sgd_sampler(0.8)
+    mp = kesten_moment_paths(sab, 500, 30, [1.0], seed=5)
+    x = simulate_kesten(sab, 500, 30, seed=5)
+    assert mp.mean[0, -1] == pytest.approx(np.mean(np.abs(x)), rel=1e-14)
+
+
+def test_moment_paths_accept_an_array_start():
+    x0 = np.linspace(-1, 1, 100)
+    mp = kesten_moment_paths(sgd_sampler(0.3), 100, 2, [2.0], x0=x0, seed=0)
+    assert mp.mean[0, 0] == pytest.approx(np.mean(x0**2), rel=1e-14)
+
+
+
+
+def test_snapshots_match_simulate_kesten_and_a_direct_average():
+    sab = sgd_sampler(0.8)
+    snap = kesten_snapshots(sab, 200, [10, 25, 60], burn_in=5, seed=7)
+    for i, k in enumerate([10, 25, 60]):  # same stream as simulate_kesten: identical values
+        np.testing.assert_array_equal(snap.values[i], simulate_kesten(sab, 200, k, seed=7))
+    # direct average from a recorded path (checkpoints at every step), exact up to summation order
+    full = kesten_snapshots(sab, 200, list(range(6, 61)), burn_in=5, seed=7)
+    np.testing.assert_allclose(snap.averages[2], full.values.mean(axis=0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(snap.averages[0], full.values[:5].mean(axis=0), rtol=1e-12, atol=1e-15)
+    assert snap.burn_in == 5 and snap.steps.tolist() == [10, 25, 60]
+
+
+def test_snapshots_agree_with_simulate_sgd1d_in_law():
+    # simulate_sgd1d draws the same pairs in the same order: identical chains for the same seed.
+    snap = kesten_snapshots(sgd_sampler(0.5), 300, [40], seed=9)
+    np.testing.assert_array_equal(snap.values[0], simulate_sgd1d(0.5, 300, 40, seed=9))
+
+
+def test_average_of_a_stationary_chain_has_the_right_mean():
+    # A ~ U(0, 1), B = 1: E X_inf = 2. Averages over 2000 steps of 2000 chains; the standard deviation of
+    # the average is estimated from the chains themselves: 4 SE.
+    sab = lambda rng, n: (rng.uniform(0, 1, n), np.ones(n))  # noqa: E731
+    snap = kesten_snapshots(sab, 2000, [2100], burn_in=100, seed=1)
+    avg = snap.averages[0]
+    assert abs(avg.mean() - 2.0) < 4 * avg.std(ddof=1) / math.sqrt(avg.size)
+
+
+def test_rho_nan_convention_for_a_callable_law():
+    # A = 1.5 surely: h(s) = s log 1.5 > 0 for every s > 0, rho = log 1.5 > 0, no stationary law: nan (the
+    # convention of log_moment_root, detected from h alone); a law with E log A > 0 gives nan through rho
+    assert math.isnan(kesten_tail_index(lambda s: s * math.log(1.5)))
+    assert math.isnan(kesten_tail_index(stats.uniform(0.5, 2)))
+
+
+def test_simulate_kesten_accepts_one_start_per_chain():
+    # A = 0.5, B = 0: x_k = x0 / 2^k exactly (halvings are exact in floating point)
+    x0 = np.array([1.0, -3.0, 8.0])
+    x = simulate_kesten(lambda r, n: (np.full(n, 0.5), np.zeros(n)), 3, 4, x0=x0, seed=0)
+    np.testing.assert_array_equal(x, x0 / 16)
+
+
+# ------------------------------------------------------------------ bad input
+def test_bad_input():
+    sab = sgd_sampler(0.5)
+    with pytest.raises(ValueError, match="s must be >= 0"):
+        kesten_log_moment(-0.5, stats.norm())
     with pytest.raises(TypeError, match="law must be"):
         kesten_tail_index(3.0)
     with pytest.raises(TypeError, match="law must be"):
-        kesten_lyapunov(lambda s: s)
+        kesten_lyapunov_exponent(lambda s: s)
     with pytest.raises(TypeError, match="frozen"):
         kesten_tail_index(stats.rv_discrete(values=([0.5, 2], [0.5, 0.5])))
+    with pytest.raises(ValueError, match="powers must be > 0"):
+        kesten_moment_paths(sab, 10, 5, [0.0])
+    with pytest.raises(ValueError, match="n_chains must be"):
+        kesten_moment_paths(sab, 1, 5, [1.0])
+    with pytest.raises(ValueError, match="x0 must be a number or an array of shape"):
+        kesten_moment_paths(sab, 10, 5, [1.0], x0=np.zeros(3))
+    with pytest.raises(TypeError, match="sample_ab must be callable"):
+        kesten_moment_paths(None, 10, 5, [1.0])
+    with pytest.raises(TypeError, match="sample_ab must be callable"):
+        simulate_kesten("abc", 10, 5)
+    with pytest.raises(ValueError, match="sample_ab must return two arrays"):
+        kesten_moment_paths(lambda r, n: (np.ones(n), np.ones(n + 1)), 10, 5, [1.0])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        kesten_snapshots(sab, 10, [5, 5])
+    with pytest.raises(ValueError, match="> burn_in"):
+        kesten_snapshots(sab, 10, [5, 8], burn_in=5)
+    with pytest.raises(ValueError, match="burn_in must be"):
+        kesten_snapshots(sab, 10, [5], burn_in=-1)
+    with pytest.raises(ValueError, match="at least one step"):
+        kesten_snapshots(sab, 10, [])
+    with pytest.raises(ValueError, match="checkpoints must be"):
+        kesten_snapshots(sab, 10, [0, 3])
 
 
 def test_public_api_is_listed():
     for name in kesten.__all__:
         assert hasattr(kesten, name)
-
-
-@pytest.mark.parametrize("eta", [0.001, 0.005, 1 / 144 * 0.999, 1 / 144 * 1.001])
-def test_lyapunov_small_eta_matches_series(eta):
-    # E log(1 - c Z^2) = -sum_k c^k (2k-1)!! / k, an asymptotic series whose terms for c <= 0.007 are
-    # below 1e-13 by k = 8; the two code paths (smooth form for c < 1/144, weighted form above) must agree.
-    series = -sum(eta**k * math.prod(range(1, 2 * k, 2)) / k for k in range(1, 9))
-    assert sgd1d_lyapunov(eta) == pytest.approx(series, rel=1e-9, abs=1e-14)

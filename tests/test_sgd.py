@@ -1,4 +1,4 @@
-"""Tests for hts_lib.simulate.sgd: online and offline SGD chains, the stationary second moment, batches."""
+"""Tests for hts_lib.simulate.sgd: online and offline SGD chains against closed forms, batches."""
 
 import math
 import warnings
@@ -7,15 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hts_lib.recursion import kesten
-from hts_lib.simulate.engine import _block_rng, _root_entropy
-from hts_lib.simulate.sgd import (
-    _draw_indices,
-    sample_batch_indices,
-    simulate_offline,
-    simulate_online,
-    stationary_second_moment,
-)
+from hts_lib.recursion import sgd1d_tail_index, simulate_sgd1d, stationary_second_moment
+from hts_lib.simulate.engine import block_rng
+from hts_lib.simulate.sgd import sample_batch_indices, simulate_offline, simulate_online
 
 
 def within_se(samples, target, n_se=3.0):
@@ -32,68 +26,16 @@ def random_rotation(d, seed):
 
 # ================================================================ closed form (deterministic)
 
-def test_second_moment_closed_form_values():
-    # eta noise^2 d / (2b - eta sigma^2 (d+b+1)): d=10, b=1, eta=0.1 -> 1 / (2 - 1.2) = 1.25
-    assert stationary_second_moment(0.1, 1, 10) == pytest.approx(1.25, rel=1e-14)
-    # scales with noise^2 and the eta sigma^2 combination in the denominator
-    assert stationary_second_moment(0.1, 1, 10, noise=3.0) == pytest.approx(9 * 1.25, rel=1e-14)
-    assert stationary_second_moment(0.05, 2, 3, sigma=2.0) == pytest.approx(
-        0.05 * 3 / (4 - 0.05 * 4 * 6), rel=1e-14)
-    assert stationary_second_moment(0.1, 1, 10, noise=0.0) == 0.0
 
 
-def test_second_moment_is_infinite_exactly_beyond_eta_crit():
-    # E||x_inf||^2 < inf iff eta < eta_crit = 2b / (sigma^2 (d+b+1)) (alpha > 2)
-    for b, d, sigma in [(1, 1, 1.0), (5, 100, 1.0), (3, 10, 0.7)]:
-        eta_crit = 2 * b / (sigma**2 * (d + b + 1))
-        assert math.isfinite(stationary_second_moment(eta_crit * (1 - 1e-9), b, d, sigma))
-        assert stationary_second_moment(eta_crit, b, d, sigma) == math.inf
-        assert stationary_second_moment(eta_crit * 1.5, b, d, sigma) == math.inf
 
 
-def test_second_moment_increases_with_eta():
-    etas = np.linspace(0.01, 0.16, 20)   # below eta_crit = 2/12 for d = 10, b = 1
-    vals = [stationary_second_moment(e, 1, 10) for e in etas]
-    assert np.all(np.diff(vals) > 0)
 
 
-def test_contraction_factor_agrees_with_theory_h2():
-    # E[M^T M] = m2 I means E||M e_1||^2 = m2, i.e. h(2) = log m2, which the theory module gets by
-    # quadrature (independent method); tolerance: its quadrature accuracy (~1e-9 relative)
-    from hts_lib.recursion import exact as theory
-    for eta, b, d in [(0.1, 1, 10), (0.5, 5, 10), (0.02, 5, 100), (1.0, 1, 1)]:
-        m2 = 1 - 2 * eta + eta**2 * (d + b + 1) / b
-        assert math.exp(theory.moment_function(2.0, eta, b, d)) == pytest.approx(m2, rel=1e-8)
 
 
-def _isserlis_second_moment(eta, b, cov, noise):
-    """Solve V = E[M V M^T] + E[q q^T] as a d^2 x d^2 linear system (no eigen-reduction)."""
-    d = cov.shape[0]
-    eye = np.eye(d * d)
-    # L(V) = V - eta (S V + V S) + eta^2 (b+1)/b S V S + eta^2/b tr(V S) S, column-major vec
-    kron = np.kron
-    L = (eye - eta * (kron(np.eye(d), cov) + kron(cov, np.eye(d)))
-         + eta**2 * (b + 1) / b * kron(cov, cov)
-         + eta**2 / b * np.outer(cov.reshape(-1, order="F"), cov.reshape(-1, order="F")))
-    Q = eta**2 * noise**2 / b * cov
-    V = np.linalg.solve(eye - L, Q.reshape(-1, order="F")).reshape(d, d, order="F")
-    return np.trace(V)
 
 
-def test_anisotropic_closed_form_matches_full_linear_system():
-    # the eigenbasis reduction against a direct solve of the d^2-dim. linear system;
-    # both are exact linear algebra, tolerance = a few hundred ulps of the condition number
-    U = random_rotation(4, 0)
-    cov = U @ np.diag([2.0, 1.0, 0.5, 0.25]) @ U.T
-    for eta, b in [(0.1, 1), (0.3, 3), (0.05, 10)]:
-        ours = stationary_second_moment(eta, b, 4, noise=1.5, cov=cov)
-        assert ours == pytest.approx(_isserlis_second_moment(eta, b, cov, 1.5), rel=1e-10)
-    # cov = I reduces to the isotropic formula
-    assert stationary_second_moment(0.1, 2, 4, cov=np.eye(4)) == pytest.approx(
-        stationary_second_moment(0.1, 2, 4), rel=1e-13)
-
-
-# ================================================================ simulation vs closed form
 
 @pytest.mark.parametrize("eta,b,d,method", [(0.1, 1, 10, "full"), (0.1, 1, 10, "projected"),
                                             (0.3, 3, 2, "full"), (0.3, 3, 2, "projected"),
@@ -186,7 +128,7 @@ def test_online_update_equals_naive_loop():
     x0 = np.ones(d)
     res = simulate_online(eta, b, d, noise=noise, n_chains=c, n_steps=K, burn_in=5, seed=21,
                           x_star=xs, x0=x0, block_size=c, method="full")
-    rng = _block_rng(_root_entropy(21), 0)
+    rng = block_rng(21, 0)
     x = np.tile(x0, (c, 1))
     total = np.zeros((c, d))
     for k in range(1, K + 1):
@@ -211,10 +153,10 @@ def test_offline_update_equals_naive_loop():
     x_ls = np.linalg.lstsq(X, y, rcond=None)[0]
     res = simulate_offline(X, y, eta, b, n_chains=c, n_steps=K, burn_in=10, seed=8,
                            x0=np.zeros(d), block_size=c)
-    rng = _block_rng(_root_entropy(8), 0)
+    rng = block_rng(8, 0)
     x = np.zeros((c, d))
     for _ in range(K):
-        idx = _draw_indices(rng, n, b, c, False)
+        idx = sample_batch_indices(n, b, n_chains=c, seed=rng)
         for i in range(c):
             Ak, yk = X[idx[i]], y[idx[i]]
             x[i] = x[i] - eta * (Ak.T @ (Ak @ x[i]) - Ak.T @ yk) / b
@@ -265,9 +207,9 @@ def _hill_covers(x, alpha):
 
 def test_hill_matches_kesten_tail_index_in_one_dimension():
     # d = b = 1, eta = 1.2 lies in the heavy-tailed window (0.667, 2.42): alpha = 0.785 exactly
-    # (hts_lib.recursion.kesten); Hill on 40,000 stationary chains must cover it with its interval.
+    # (hts_lib.recursion.sgd1d); Hill on 40,000 stationary chains must cover it with its interval.
     eta = 1.2
-    alpha = kesten.sgd1d_tail_index(eta)
+    alpha = sgd1d_tail_index(eta)
     res = simulate_online(eta, 1, 1, n_chains=40000, n_steps=400, burn_in=399, seed=31)
     assert res.n_diverged == 0
     ok, info = _hill_covers(res.last[:, 0], alpha)
@@ -281,7 +223,7 @@ def test_hill_matches_theory_tail_index(eta, b, d):
     # paper digest Section 2.1 table: alpha = 1.0, 1.5, 1.5, 1.5. Stationary samples of ||x - x*||
     # (every direction has the same index) from 50,000 chains after 1,000 steps
     # (|rho| >= 0.035: 1000 steps is > 35 e-folds of the contraction).
-    from hts_lib.recursion.exact import tail_index
+    from hts_lib.recursion import tail_index
 
     alpha = tail_index(eta, b, d)
     res = simulate_online(eta, b, d, n_chains=50_000, n_steps=1000, burn_in=999, seed=32)
@@ -291,10 +233,10 @@ def test_hill_matches_theory_tail_index(eta, b, d):
 
 
 def test_online_one_dimension_matches_kesten_simulator_in_law():
-    # same stationary law as hts_lib.recursion.kesten's scalar simulator (independent code);
+    # same stationary law as hts_lib.recursion.simulate_sgd1d (the scalar simulator) (independent code);
     # two-sample KS at the 0.1% level
     ours = simulate_online(0.9, 1, 1, n_chains=5000, n_steps=300, burn_in=299, seed=41).last[:, 0]
-    ref = kesten.simulate_sgd1d(0.9, n_chains=5000, n_steps=300, seed=42)
+    ref = simulate_sgd1d(0.9, n_chains=5000, n_steps=300, seed=42)
     assert stats.ks_2samp(ours, ref).pvalue > 1e-3
 
 
@@ -471,19 +413,7 @@ def test_bad_input_offline():
         simulate_offline(X, y, 0.1, 1, n_chains=0)
 
 
-def test_bad_input_closed_form_and_sampler():
-    with pytest.raises(ValueError, match="eta"):
-        stationary_second_moment(0.0, 1, 2)
-    with pytest.raises(ValueError, match="batch_size"):
-        stationary_second_moment(0.1, 0, 2)
-    with pytest.raises(ValueError, match="noise"):
-        stationary_second_moment(0.1, 1, 2, noise=-1)
-    with pytest.raises(ValueError, match="kurtosis"):
-        stationary_second_moment(0.1, 1, 2, kurtosis=0.5)
-    with pytest.raises(ValueError, match="kurtosis"):
-        stationary_second_moment(0.1, 1, 2, cov=np.eye(2), kurtosis=1.0)
-    with pytest.raises(ValueError, match="cov"):
-        stationary_second_moment(0.1, 1, 2, cov=np.eye(3))
+def test_bad_input_batch_sampler():
     with pytest.raises(ValueError, match="batch_size"):
         sample_batch_indices(5, 6)
     with pytest.raises(ValueError, match="n_chains"):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from hts_lib.simulate import synthetic
-from hts_lib.tails.estimators import alpha_stable
 from hts_lib.simulate.sgd import simulate_offline
 from hts_lib.simulate.synthetic import authors_protocol, make_regression_data
+from hts_lib.tails.estimators import alpha_stable
 
 SMALL = dict(dim=5, n=400, n_runs=200, n_steps=120, burn_in=60, ms=(2, 5, 10), progress=False,
              n_boot=0)
@@ -32,14 +32,15 @@ def test_cell_equals_direct_simulation_and_estimator():
     # wiring of the protocol: K - 1 updates, average over the iterates after updates K0..K-1,
     # start at 5 N(0, I), estimator = alpha_stable with the given m list on x_bar - x_ls
     t = authors_protocol(etas=[0.1], batch_sizes=[2], seed=3, n_jobs=1, **SMALL)
-    X, y, _ = make_regression_data(400, 5, seed=np.random.default_rng(np.random.SeedSequence(3, spawn_key=(0,))))
+    data_rng = np.random.default_rng(np.random.SeedSequence(3, spawn_key=(0,)))
+    X, y, _ = make_regression_data(400, 5, seed=data_rng)
     rng = np.random.default_rng(synthetic._cell_seed(3, 2, 0.1))
     res = simulate_offline(X, y, 0.1, 2, n_chains=200, n_steps=119, burn_in=59, seed=rng,
                            x0=np.zeros(5), init_scale=5.0)
     assert t.alpha_hat[0, 0] == alpha_stable(res.average, m=(2, 5, 10), ci="none").alpha
     assert t.alpha_hat_last[0, 0] == alpha_stable(res.last, m=(2, 5, 10), ci="none").alpha
-    assert t.median_log10_norm[0, 0] == pytest.approx(np.median(np.log10(np.linalg.norm(res.average, axis=1))),
-                                                      rel=1e-12)
+    median = np.median(np.log10(np.linalg.norm(res.average, axis=1)))
+    assert t.median_log10_norm[0, 0] == pytest.approx(median, rel=1e-12)
     assert t.config["updates"] == 119 and t.config["averaged_iterates"] == 60
 
 
@@ -162,7 +163,8 @@ def test_full_scale_cells_match_the_independent_rerun():
         i = [1, 5, 20].index(b)
         j = [0.02, 0.10, 0.16].index(eta)
         se = (t.alpha_hat_ci_high[i, j] - t.alpha_hat[i, j]) / z90
-        assert abs(t.alpha_hat[i, j] - ref) < 3 * math.sqrt(2) * se + 0.005, (b, eta, t.alpha_hat[i, j], ref, se)
+        assert abs(t.alpha_hat[i, j] - ref) < 3 * math.sqrt(2) * se + 0.005, (b, eta, t.alpha_hat[i, j], ref,
+                                                                             se)
     # every alpha_hat < 1.9 here sits in a cell whose online model is unstable (rho >= 0) or whose
     # runs visibly exploded (median log10 ||x_bar - x*|| > 1): blow-ups, not stationary tails
     low = t.alpha_hat < 1.9
@@ -172,8 +174,8 @@ def test_full_scale_cells_match_the_independent_rerun():
 # ================================================================ the corrected experiment
 
 def test_step_size_for_tail_index_inverts_the_theory():
-    from hts_lib.simulate.synthetic import step_size_for_tail_index
     from hts_lib.recursion.exact import critical_step_sizes, tail_index
+    from hts_lib.simulate.synthetic import step_size_for_tail_index
 
     # alpha = 2 at the closed-form eta_crit = 2b / (sigma^2 (d+b+1)); Brent to machine precision,
     # tail_index itself accurate to ~1e-9 relative, so 1e-8 is a safe bound

@@ -7,10 +7,9 @@ So every ``k`` gives an upper bound :math:`h(s) \le k^{-1}\log E\|\Pi_k\|^s`, an
 bound on the tail index: :math:`\alpha \ge \hat\alpha_k`, the positive root of
 :math:`E\|\Pi_k\|^s = 1`. The bounds tighten as ``k`` grows and converge to ``alpha``.
 
-Monte Carlo makes the bound computable for any sampler of inputs (the samplers of
-:mod:`hts_lib.recursion.montecarlo`, or :func:`hts_lib.recursion.finite_data.dataset_sampler` for a finite data set).
-
-Used in chapter: "Beyond isotropic Gaussian data".
+Monte Carlo makes the bound computable for any input sampler (:mod:`hts_lib.recursion.samplers`, e.g.
+:func:`hts_lib.recursion.dataset_sampler` for a finite data set). The root is found by
+:func:`hts_lib.recursion.empirical_tail_index`.
 """
 
 from __future__ import annotations
@@ -18,23 +17,28 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize, special
 
-from hts_lib.validation import check_int, check_positive, check_rng
 from hts_lib.recursion.montecarlo import MCEstimate
+from hts_lib.recursion.roots import empirical_tail_index
+from hts_lib.recursion.samplers import check_input_sampler, draw_inputs
+from hts_lib.validation import check_array, check_int, check_positive, check_rng
 
 __all__ = ["product_norms", "norm_moment_root", "product_norm_bound"]
 
 
-def _check_sampler(sample_a):
-    if not callable(sample_a):
-        raise TypeError("sample_a must be a callable sample_a(rng, n, dim) -> (n, dim) array")
-    return sample_a
+def _check_products(eta, batch_size, dim, sample_a, n_factors, n_samples):
+    """Check and return ``(eta, b, d, sample_a, k, n)`` of products of ``n_factors`` SGD multipliers."""
+    eta = check_positive("eta", eta)
+    b = check_int("batch_size", batch_size, low=1)
+    d = check_int("dim", dim, low=1)
+    sample_a = check_input_sampler(sample_a, d)
+    k, n = check_int("n_factors", n_factors, low=1), check_int("n_samples", n_samples, low=1)
+    return eta, b, d, sample_a, k, n
 
 
 def product_norms(eta: float, batch_size: int, dim: int, sample_a, *, n_factors: int = 1,
                   n_samples: int = 10_000, seed=None) -> np.ndarray:
-    r"""Operator norms :math:`\|M_k\cdots M_1\|` of ``n_samples`` independent products of SGD multipliers.
+    r"""Return the operator norms :math:`\|M_k\cdots M_1\|` of ``n_samples`` independent SGD products.
 
     Parameters
     ----------
@@ -45,8 +49,8 @@ def product_norms(eta: float, batch_size: int, dim: int, sample_a, *, n_factors:
     dim : int
         Dimension ``d >= 1``.
     sample_a : callable
-        ``sample_a(rng, n, dim) -> (n, dim)`` i.i.d. inputs (for example
-        :func:`hts_lib.recursion.montecarlo.gaussian_sampler`).
+        Input sampler ``sample_a(rng, n, dim) -> (n, dim)`` of i.i.d. inputs (for example
+        :func:`hts_lib.recursion.gaussian_sampler`; None: ``N(0, I_d)``).
     n_factors : int
         Number ``k >= 1`` of factors in each product.
     n_samples : int
@@ -73,24 +77,16 @@ def product_norms(eta: float, batch_size: int, dim: int, sample_a, *, n_factors:
 
     Examples
     --------
-    >>> from hts_lib.recursion.montecarlo import rademacher_sampler
+    >>> from hts_lib.recursion import rademacher_sampler
     >>> nrm = product_norms(0.25, 1, 2, rademacher_sampler(), n_samples=5, seed=0)
     >>> np.round(nrm, 12).tolist()       # M = I - 0.25 a a^T with ||a||^2 = 2: norm max(1, |1 - 0.5|) = 1
     [1.0, 1.0, 1.0, 1.0, 1.0]
     """
-    eta = check_positive("eta", eta)
-    b = check_int("batch_size", batch_size, low=1)
-    d = check_int("dim", dim, low=1)
-    sample_a = _check_sampler(sample_a)
-    k = check_int("n_factors", n_factors, low=1)
-    n = check_int("n_samples", n_samples, low=1)
+    eta, b, d, sample_a, k, n = _check_products(eta, batch_size, dim, sample_a, n_factors, n_samples)
     rng = check_rng(seed)
     prod = np.broadcast_to(np.eye(d), (n, d, d)).copy()
     for _ in range(k):
-        a = np.asarray(sample_a(rng, n * b, d), dtype=float)
-        if a.shape != (n * b, d):
-            raise ValueError(f"sample_a(rng, {n * b}, {d}) must return shape {(n * b, d)}, got {a.shape}")
-        a = a.reshape(n, b, d)
+        a = draw_inputs(sample_a, rng, n * b, d).reshape(n, b, d)
         h = np.einsum("nbi,nbj->nij", a, a)               # sum_i a_i a_i^T, per sample
         prod = prod - (eta / b) * np.matmul(h, prod)       # M P = P - (eta/b) H P
     if d == 1:
@@ -99,7 +95,7 @@ def product_norms(eta: float, batch_size: int, dim: int, sample_a, *, n_factors:
 
 
 def norm_moment_root(norms) -> float:
-    r"""Positive root of ``s -> log mean(norms**s)``, the empirical version of :math:`E\|\Pi\|^s = 1`.
+    r"""Return the positive root of ``s -> log mean(norms**s)``, the empirical :math:`E\|\Pi\|^s = 1`.
 
     Parameters
     ----------
@@ -122,9 +118,10 @@ def norm_moment_root(norms) -> float:
     -----
     :math:`f(s) = \log n^{-1}\sum_i \|\Pi^{(i)}\|^s` is convex with :math:`f(0) = 0` and
     :math:`f'(0) = n^{-1}\sum_i\log\|\Pi^{(i)}\|`, so when that slope is negative and some norm
-    exceeds 1 there is exactly one positive root; it is bracketed by doubling and refined by Brent's
-    method. ``f`` is evaluated with a log-sum-exp, so huge norms do not overflow. A zero norm counts
-    as ``log 0 = -inf`` (it lowers every moment).
+    exceeds 1 there is exactly one positive root: :func:`hts_lib.recursion.empirical_tail_index` of the
+    log-norms (a log-sum-exp, so huge norms do not overflow). A zero norm counts as ``log 0 = -inf`` (it
+    lowers every moment). Where that root is ``nan`` (``f'(0) >= 0``) this returns ``0.0``: the answer is
+    a lower bound on ``alpha``, and ``alpha >= 0`` is the vacuous one.
 
     Examples
     --------
@@ -133,35 +130,22 @@ def norm_moment_root(norms) -> float:
     >>> norm_moment_root([0.5, 0.9]), norm_moment_root([1.0, 1.5])
     (inf, 0.0)
     """
-    arr = np.asarray(norms, dtype=float)
-    if arr.ndim != 1 or arr.size < 1:
-        raise ValueError(f"norms must be a non-empty 1-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+    arr = check_array("norms", norms, ndim=1)
+    if np.any(arr < 0):
         raise ValueError("norms must be finite and non-negative")
     with np.errstate(divide="ignore"):
         logs = np.log(arr)
     if np.all(logs <= 0.0):
         return math.inf
-    if np.mean(logs) >= 0.0:
-        return 0.0
-    log_n = math.log(arr.size)
-
-    def f(s: float) -> float:
-        return float(special.logsumexp(s * logs) - log_n)
-
-    lo, hi = 0.0, 1.0
-    while f(hi) < 0.0:
-        lo, hi = hi, 2.0 * hi
-    if lo == 0.0:                       # root below 1: f < 0 just right of 0 because f'(0) < 0
-        lo = 1.0
-        while f(lo) >= 0.0 and lo > 1e-12:
-            lo /= 2.0
-    return float(optimize.brentq(f, lo, hi, xtol=1e-14, rtol=1e-12))
+    alpha = empirical_tail_index(logs)
+    return 0.0 if math.isnan(alpha) else alpha
 
 
 def product_norm_bound(eta: float, batch_size: int, dim: int, sample_a, *, n_factors: int = 1,
                        n_samples: int = 100_000, n_replicas: int = 10, seed=None) -> MCEstimate:
-    r"""Monte Carlo lower bound :math:`\hat\alpha_k \le \alpha`: the root of :math:`E\|M_k\cdots M_1\|^s = 1`.
+    r"""Return the Monte Carlo lower bound :math:`\hat\alpha_k \le \alpha`, root of :math:`E\|\Pi_k\|^s = 1`.
+
+    Here :math:`\Pi_k = M_k\cdots M_1` is a product of ``k`` SGD multipliers.
 
     Parameters
     ----------
@@ -199,15 +183,12 @@ def product_norm_bound(eta: float, batch_size: int, dim: int, sample_a, *, n_fac
     :math:`h(s) = \inf_k a_k/k \le a_k/k` and the root of :math:`a_k` lies below :math:`\alpha`.
     The Monte Carlo mean of :math:`\|\Pi_k\|^s` is dominated by rare large products when ``k`` or
     ``s`` is large; it is then biased low and the estimated root biased *up*, so use moderate ``k``
-    (the population Monte Carlo of :func:`hts_lib.recursion.montecarlo.tail_index_mc` is the tool for ``h``
+    (the population Monte Carlo of :func:`hts_lib.recursion.tail_index_mc` is the tool for ``h``
     itself).
-
-    Used in chapter: "Beyond isotropic Gaussian data".
 
     Examples
     --------
-    >>> from hts_lib.recursion.montecarlo import gaussian_sampler
-    >>> from hts_lib.recursion.exact import tail_index
+    >>> from hts_lib.recursion import gaussian_sampler, tail_index
     >>> g = gaussian_sampler([1.0, 1.0])
     >>> [round(product_norm_bound(1.0, 2, 2, g, n_factors=k, n_samples=5000, seed=0).value, 2)
     ...  for k in (1, 4, 16)]                      # increasing towards alpha
@@ -215,12 +196,7 @@ def product_norm_bound(eta: float, batch_size: int, dim: int, sample_a, *, n_fac
     >>> round(tail_index(1.0, 2, 2), 2)
     1.07
     """
-    eta = check_positive("eta", eta)
-    b = check_int("batch_size", batch_size, low=1)
-    d = check_int("dim", dim, low=1)
-    sample_a = _check_sampler(sample_a)
-    k = check_int("n_factors", n_factors, low=1)
-    n = check_int("n_samples", n_samples, low=1)
+    eta, b, d, sample_a, k, n = _check_products(eta, batch_size, dim, sample_a, n_factors, n_samples)
     r = check_int("n_replicas", n_replicas, low=2)
     rng = check_rng(seed)
     blocks = [product_norms(eta, b, d, sample_a, n_factors=k, n_samples=n, seed=rng) for _ in range(r)]

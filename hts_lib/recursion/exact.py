@@ -3,7 +3,8 @@ r"""The exact tail index of online SGD on linear regression with isotropic Gauss
 Online SGD on :math:`F(x) = \tfrac12 E(a^\top x - y)^2` with fresh batches of ``b`` inputs
 :math:`a_i \sim N(0, \sigma^2 I_d)` is the random linear recursion :math:`x_k = M_k x_{k-1} + q_k` with
 :math:`M_k = I - (\eta/b)\sum_{i\le b} a_i a_i^\top`. Its stationary law has power-law tails with index
-:math:`\alpha`, the positive root of the moment function :math:`h(s) = \lim_k k^{-1}\log E\|M_k\cdots M_1\|^s`.
+:math:`\alpha`, the positive root of the moment function
+:math:`h(s) = \lim_k k^{-1}\log E\|M_k\cdots M_1\|^s`.
 
 For isotropic Gaussian data rotational invariance reduces everything to two independent scalars:
 
@@ -18,7 +19,8 @@ Gauss-Legendre rule (see :func:`_build_rule`), so that one ``alpha`` costs a few
 accurate to about 1e-9 relative; the even moments :math:`E\|Me_1\|^{2k}` are exact polynomials in ``c``
 (:func:`even_moment`) and serve as independent oracles (``alpha = 2k`` exactly where they equal 1).
 
-Used in chapters: "SGD as a random linear recursion" and "What controls the tails".
+Used in: chapters/ch05_sgd_as_random_recursion.ipynb, chapters/ch06_what_controls_the_tails.ipynb,
+chapters/ch07_synthetic_experiment.ipynb, chapters/ch08_beyond_isotropic_data.ipynb.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize, special
 
+from hts_lib._deprecated import forward
 from hts_lib.validation import check_int, check_positive, check_real
 
 __all__ = [
     "ALPHA_MAX",
-    "moment_function",
+    "log_moment",
     "lyapunov_exponent",
     "tail_index",
     "CriticalStepSizes",
@@ -68,7 +71,7 @@ def _check_model(eta, batch_size, dim, sigma) -> tuple[float, int, int, float]:
 # ----------------------------------------------------------------------------------------------
 #
 # Design (every choice below was checked against 30-digit mpmath quadrature and against a rule of
-# twice the resolution, see tests/test_theory.py and benchmarks/bench_theory.py):
+# twice the resolution, see tests/test_exact.py and benchmarks/bench_theory.py):
 #
 # * Outer variable S ~ chi2_b. Away from the kink S_k = 1/c we integrate in w = sqrt(S): the
 #   chi-square density is smooth in w for every integer b (w^(b-1) exp(-w^2/2)) and its width in w
@@ -141,8 +144,10 @@ def _uniform_edges(a: float, b: float, width: float) -> np.ndarray:
 
 
 def _graded_edges_away(w0: float, w_end: float, wk: float, width: float) -> np.ndarray:
-    """Panel edges from ``w0`` to ``w_end`` whose widths are at most ``width`` and at most the
-    distance to the singular point ``wk`` (which lies on the side of ``w0``)."""
+    """Return panel edges from ``w0`` to ``w_end``, each at most ``width`` and its distance to ``wk`` wide.
+
+    The singular point ``wk`` lies on the side of ``w0``.
+    """
     edges = [w0]
     sign = 1.0 if w_end >= w0 else -1.0
     cur = w0
@@ -214,14 +219,19 @@ class _Rule:
 
 
 def _log_step(s_top: float) -> float:
-    """Width of the log panels: the integrand grows like exp((s+1) t) there, so wide panels are
-    only accurate for small orders (error of 10-point Gauss-Legendre on exp(a x) ~ 1e-24 a^21)."""
+    """Return the width of the log panels.
+
+    The integrand grows like exp((s+1) t) there, so wide panels are only accurate for small orders (error
+    of 10-point Gauss-Legendre on exp(a x) ~ 1e-24 a^21).
+    """
     return 2.0 if s_top <= 4.0 else 1.0
 
 
 def _s_rule(c: float, b: int, k: int, s_top: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nodes S, log weights (including the chi2_b density) and u = 1 - cS (computed without
-    cancellation near the kink) for the outer variable."""
+    """Return nodes S, log weights and u = 1 - cS for the outer variable.
+
+    The log weights include the chi2_b density; u is computed without cancellation near the kink.
+    """
     a = 0.5 * b
     s_hi = max(_gamma_upper_quantile(a + s_top, _EPS_RANGE), _gamma_upper_quantile(a, _EPS_RANGE))
     # Lower end: R^{s/2} <= exp(-c s S) for S < 1/c can tilt the mass towards 0 (rate 1/2 + c s).
@@ -386,8 +396,8 @@ def _rule_for(eta: float, b: int, d: int, sigma: float, s: float) -> _Rule:
 # ----------------------------------------------------------------------------------------------
 
 
-def moment_function(s: float, eta: float, batch_size: int, dim: int, sigma: float = 1.0) -> float:
-    r"""Moment function ``h(s) = log E||M e_1||^s`` of online SGD with isotropic Gaussian data.
+def log_moment(s: float, eta: float, batch_size: int, dim: int, sigma: float = 1.0) -> float:
+    r"""Return the moment function ``h(s) = log E||M e_1||^s`` of online SGD with isotropic Gaussian data.
 
     Parameters
     ----------
@@ -425,11 +435,11 @@ def moment_function(s: float, eta: float, batch_size: int, dim: int, sigma: floa
     For even orders the closed form :func:`even_moment` applies, e.g.
     :math:`h(2) = \log(1 - 2\eta\sigma^2 + \eta^2\sigma^4 (d+b+1)/b)`.
 
-    Used in chapter: "SGD as a random linear recursion".
+    Used in: chapters/ch05_sgd_as_random_recursion.ipynb, chapters/ch06_what_controls_the_tails.ipynb.
 
     Examples
     --------
-    >>> round(moment_function(2.0, eta=0.1, batch_size=1, dim=10), 12)
+    >>> round(log_moment(2.0, eta=0.1, batch_size=1, dim=10), 12)
     -0.083381608939
     >>> import math; round(math.log(1 - 2 * 0.1 + 0.01 * 12), 12)  # closed form of h(2)
     -0.083381608939
@@ -447,7 +457,7 @@ def lyapunov_exponent(eta: float, batch_size: int, dim: int, sigma: float = 1.0)
     Parameters
     ----------
     eta, batch_size, dim, sigma
-        As in :func:`moment_function`.
+        As in :func:`log_moment`.
 
     Returns
     -------
@@ -463,11 +473,12 @@ def lyapunov_exponent(eta: float, batch_size: int, dim: int, sigma: float = 1.0)
     Notes
     -----
     :math:`\rho = \tfrac12 E\log((1 - cS)^2 + c^2 S Q)` with the two scalars of
-    :func:`moment_function`. For ``d = 1`` the integrand has a logarithmic singularity at
+    :func:`log_moment`. For ``d = 1`` the integrand has a logarithmic singularity at
     ``S = 1/c``; the rule is graded geometrically towards it (down to ``|1 - cS| = 1e-14``).
     Accurate to about 1e-12 absolute.
 
-    Used in chapters: "SGD as a random linear recursion", "What controls the tails".
+    Used in: chapters/ch05_sgd_as_random_recursion.ipynb, chapters/ch06_what_controls_the_tails.ipynb,
+    chapters/ch07_synthetic_experiment.ipynb, chapters/ch08_beyond_isotropic_data.ipynb.
 
     Examples
     --------
@@ -481,8 +492,10 @@ def lyapunov_exponent(eta: float, batch_size: int, dim: int, sigma: float = 1.0)
 
 
 def _newton_root(rule: _Rule, s_hi: float, h_hi: float, dh_hi: float, tol: float = 1e-13) -> float:
-    """Positive root of the (exactly convex) discrete h of ``rule``, by Newton from ``s_hi`` where
-    ``h > 0``. For a convex function every Newton iterate from the right stays right of the root."""
+    """Return the positive root of the (exactly convex) discrete h of ``rule``, by Newton from ``s_hi``.
+
+    ``h > 0`` at ``s_hi``. For a convex function every Newton iterate from the right stays right of the root.
+    """
     s, h, dh = s_hi, h_hi, dh_hi
     for _ in range(200):
         if dh <= 0.0:   # cannot happen right of the root of a convex h with h(0) = 0; be safe
@@ -503,7 +516,7 @@ def tail_index(eta: float, batch_size: int, dim: int, sigma: float = 1.0) -> flo
     Parameters
     ----------
     eta, batch_size, dim, sigma
-        As in :func:`moment_function`.
+        As in :func:`log_moment`.
 
     Returns
     -------
@@ -523,13 +536,14 @@ def tail_index(eta: float, batch_size: int, dim: int, sigma: float = 1.0) -> flo
     Notes
     -----
     ``h`` is convex with ``h(0) = 0`` and ``h'(0) = rho``, so for ``rho < 0`` its positive root is
-    unique. We evaluate ``h`` with the quadrature of :func:`moment_function` (whose discrete
+    unique. We evaluate ``h`` with the quadrature of :func:`log_moment` (whose discrete
     version is itself exactly convex in ``s``), locate the sign change on the tiers
     ``s = 4, 12, 52`` and converge by Newton's method from the right (monotone for convex
     functions) to a relative step of 1e-13. The result depends on ``(eta sigma^2, b, d)`` only.
     Accuracy: relative error below 1e-9 against the exact even-moment points ``alpha = 2k``.
 
-    Used in chapters: "SGD as a random linear recursion", "What controls the tails".
+    Used in: chapters/ch05_sgd_as_random_recursion.ipynb, chapters/ch06_what_controls_the_tails.ipynb,
+    chapters/ch07_synthetic_experiment.ipynb, chapters/ch08_beyond_isotropic_data.ipynb.
 
     Examples
     --------
@@ -545,9 +559,11 @@ def tail_index(eta: float, batch_size: int, dim: int, sigma: float = 1.0) -> flo
 
 
 def _tier_by_even_moments(c: float, b: int, d: int) -> float | None:
-    """Smallest tier ``s_top`` in (4, 12, 52) with ``h(min(s_top, ALPHA_MAX)) > 0``, decided exactly
-    with the even-moment polynomials (``h(2k) > 0`` iff ``E||Me_1||^{2k} > 1``); ``None`` when
-    ``h(ALPHA_MAX) <= 0``."""
+    """Return the smallest tier ``s_top`` in (4, 12, 52) with ``h(min(s_top, ALPHA_MAX)) > 0``.
+
+    Decided exactly with the even-moment polynomials (``h(2k) > 0`` iff ``E||Me_1||^{2k} > 1``); ``None`` when
+    ``h(ALPHA_MAX) <= 0``.
+    """
     for s_top in _S_TIERS:
         k = int(round(min(s_top, ALPHA_MAX) / 2))
         if _poly_exceeds_one(_even_moment_coefficients(k, b, d), c):
@@ -621,7 +637,8 @@ def critical_step_sizes(batch_size: int, dim: int, sigma: float = 1.0) -> Critic
     method on a bracket ``[eta_crit, 2^j eta_crit]`` (``rho(eta_crit) < 0`` because ``alpha = 2 > 0``
     there), to 1e-13 relative.
 
-    Used in chapter: "What controls the tails".
+    Used in: chapters/ch05_sgd_as_random_recursion.ipynb, chapters/ch06_what_controls_the_tails.ipynb,
+    chapters/ch07_synthetic_experiment.ipynb, chapters/ch08_beyond_isotropic_data.ipynb.
 
     Examples
     --------
@@ -702,7 +719,7 @@ def even_moment(k: int, eta: float, batch_size: int, dim: int, sigma: float = 1.
     k : int
         Half the order, ``k >= 0`` (the moment of order ``2k``).
     eta, batch_size, dim, sigma
-        As in :func:`moment_function`.
+        As in :func:`log_moment`.
 
     Returns
     -------
@@ -727,7 +744,7 @@ def even_moment(k: int, eta: float, batch_size: int, dim: int, sigma: float = 1.
     convex with ``h(0) = 0``, ``alpha = 2k`` exactly where this moment equals 1 (and ``rho < 0``):
     independent oracles for :func:`tail_index` (see :func:`even_moment_step_size`).
 
-    Used in chapter: "SGD as a random linear recursion".
+    Used in: chapters/ch05_sgd_as_random_recursion.ipynb.
 
     Examples
     --------
@@ -742,14 +759,14 @@ def even_moment(k: int, eta: float, batch_size: int, dim: int, sigma: float = 1.
 
 
 def even_moment_step_size(k: int, batch_size: int, dim: int, sigma: float = 1.0) -> float:
-    r"""The step size at which ``alpha = 2k`` exactly: the positive root of ``E||M e_1||^{2k} = 1``.
+    r"""Return the step size at which ``alpha = 2k`` exactly: the positive root of ``E||M e_1||^{2k} = 1``.
 
     Parameters
     ----------
     k : int
         ``k >= 1``; ``k = 1`` gives ``eta_crit = 2b / (sigma^2 (d + b + 1))``.
     batch_size, dim, sigma
-        As in :func:`moment_function`.
+        As in :func:`log_moment`.
 
     Returns
     -------
@@ -768,7 +785,7 @@ def even_moment_step_size(k: int, batch_size: int, dim: int, sigma: float = 1.0)
     doubling and refined with Brent's method on the exactly evaluated polynomial. At that step size
     ``h(2k) = 0`` and ``h < 0`` on ``(0, 2k)``, so ``alpha = 2k`` (and ``rho < 0``).
 
-    Used in chapter: "SGD as a random linear recursion".
+    Used in: chapters/ch05_sgd_as_random_recursion.ipynb, chapters/ch06_what_controls_the_tails.ipynb.
 
     Examples
     --------
@@ -799,9 +816,16 @@ def even_moment_step_size(k: int, batch_size: int, dim: int, sigma: float = 1.0)
 # ----------------------------------------------------------------------------------------------
 
 
+def _real_array(name: str, value) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must hold real numbers, got {type(value).__name__}") from None
+
+
 def _broadcast_model(eta, batch_size, dim, sigma):
-    eta_a = np.asarray(eta, dtype=float)
-    sig_a = np.asarray(sigma, dtype=float)
+    eta_a = _real_array("eta", eta)
+    sig_a = _real_array("sigma", sigma)
     b_a = np.asarray(batch_size)
     d_a = np.asarray(dim)
     for name, arr in (("eta", eta_a), ("sigma", sig_a)):
@@ -875,7 +899,7 @@ def tail_index_grid(eta, batch_size, dim, sigma=1.0, n_jobs: int = 1) -> np.ndar
     Each entry costs about a millisecond on one core; the work is split in chunks over
     ``n_jobs`` processes. Results do not depend on ``n_jobs``.
 
-    Used in chapter: "What controls the tails".
+    Used in: chapters/ch06_what_controls_the_tails.ipynb.
 
     Examples
     --------
@@ -898,3 +922,6 @@ def lyapunov_exponent_grid(eta, batch_size, dim, sigma=1.0, n_jobs: int = 1) -> 
     array([-0.0462,  0.018 ])
     """
     return _grid_map(_rho_chunk, eta, batch_size, dim, sigma, n_jobs)
+
+
+__getattr__ = forward(__name__)

@@ -7,82 +7,65 @@ random linear recursion, only the law of the multiplier is now the *empirical* o
 function :math:`h_n(s)` and tail index :math:`\alpha_n` (the positive root of :math:`h_n`) are those of
 that empirical law; they approach the online :math:`h` and :math:`\alpha` as ``n`` grows.
 
-* :func:`dataset_sampler`: the inputs of offline SGD as a sampler for the Monte Carlo engine of
-  :mod:`hts_lib.recursion.montecarlo` (rows of the data set drawn uniformly with replacement), so
-  ``tail_index_mc(eta, 1, d, dataset_sampler(X))`` estimates :math:`\alpha_n` in any dimension;
-* :func:`offline_lyapunov_1d` and :func:`offline_tail_index_1d`: the exact :math:`\rho_n` and
-  :math:`\alpha_n` in one dimension with ``b = 1``, where :math:`h_n(s) = \log n^{-1}\sum_i|1-\eta x_i^2|^s`.
-
-Used in chapter: "Beyond isotropic Gaussian data".
+* In any dimension, :func:`hts_lib.recursion.dataset_sampler` gives the inputs of offline SGD as an input
+  sampler for the Monte Carlo engine, so ``tail_index_mc(eta, 1, d, dataset_sampler(X))`` estimates
+  :math:`\alpha_n`;
+* in one dimension with ``b = 1``, :math:`h_n(s) = \log n^{-1}\sum_i|1-\eta x_i^2|^s` exactly:
+  :func:`offline1d_log_moment`, :func:`offline1d_lyapunov_exponent` and :func:`offline1d_tail_index`.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Callable
-
 import numpy as np
-from scipy import optimize, special
 
-from hts_lib.validation import check_array, check_positive
+from hts_lib._deprecated import forward
+from hts_lib.recursion.roots import empirical_log_moment, empirical_tail_index
+from hts_lib.validation import check_array, check_positive, check_real
 
-__all__ = ["dataset_sampler", "offline_lyapunov_1d", "offline_tail_index_1d"]
+__all__ = ["offline1d_log_moment", "offline1d_lyapunov_exponent", "offline1d_tail_index"]
 
 
-def dataset_sampler(X) -> Callable[[np.random.Generator, int, int], np.ndarray]:
-    r"""Sampler of rows of a fixed data set ``X`` (uniformly, with replacement).
+def _log_multipliers_1d(x, eta) -> np.ndarray:
+    """``log|1 - eta x_i^2|`` (``-inf`` where a step lands exactly on the solution)."""
+    arr = check_array("x", x, ndim=1)
+    eta = check_positive("eta", eta)
+    with np.errstate(divide="ignore"):
+        return np.log(np.abs(1.0 - eta * arr * arr))
+
+
+def offline1d_log_moment(s: float, x, eta: float) -> float:
+    r"""Return the moment function :math:`h_n(s) = \log n^{-1}\sum_i|1-\eta x_i^2|^s` of 1-D offline SGD.
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        The data set (inputs only: the multiplier of SGD does not depend on the responses).
+    s : float
+        Order, ``s >= 0``.
+    x : array_like, shape (n,)
+        The inputs of the data set.
+    eta : float
+        Step size, ``eta > 0``.
 
     Returns
     -------
-    callable
-        ``sample_a(rng, m, dim) -> (m, dim)`` array of rows of ``X`` (``dim`` must equal ``d``),
-        the interface of :mod:`hts_lib.recursion.montecarlo` and :mod:`hts_lib.recursion.bounds`.
+    float
+        :math:`h_n(s)`, evaluated with a log-sum-exp.
 
     Raises
     ------
     ValueError
-        If ``X`` is not a finite 2-D array with at least one row, or ``dim`` disagrees with it.
-
-    Notes
-    -----
-    With batch size 1 this is exactly the law of the multiplier of offline SGD
-    :math:`M = I - \eta x_ix_i^\top`, ``i`` uniform; for ``b > 1`` it is offline SGD with batches drawn
-    with replacement (without replacement differs by ``O(b/n)``).
-
-    Used in chapter: "Beyond isotropic Gaussian data".
+        If ``s < 0``, ``x`` is empty or not finite, or ``eta <= 0``.
 
     Examples
     --------
-    >>> sample = dataset_sampler([[1.0, 0.0], [0.0, 2.0]])
-    >>> sample(np.random.default_rng(0), 4, 2).tolist()
-    [[0.0, 2.0], [0.0, 2.0], [0.0, 2.0], [1.0, 0.0]]
+    >>> round(offline1d_log_moment(1.0, np.sqrt([0.75, 0.75, 3.0]), 1.0), 12)   # log((1/4 + 1/4 + 2) / 3)
+    -0.182321556794
     """
-    data = check_array("X", X, ndim=2)
-    n, d = data.shape
-    data = np.ascontiguousarray(data)
-
-    def sample_a(rng: np.random.Generator, m: int, dim: int) -> np.ndarray:
-        if dim != d:
-            raise ValueError(f"dim must equal the number of columns of X ({d}), got {dim}")
-        return data[rng.integers(0, n, size=m)]
-
-    sample_a.n = n
-    return sample_a
+    s = check_real("s", s, low=0.0)
+    return empirical_log_moment(_log_multipliers_1d(x, eta))(s)
 
 
-def _multipliers_1d(x, eta) -> np.ndarray:
-    arr = check_array("x", x, ndim=1)
-    eta = check_positive("eta", eta)
-    return np.abs(1.0 - eta * arr * arr)
-
-
-def offline_lyapunov_1d(x, eta: float) -> float:
-    r"""Lyapunov exponent :math:`\rho_n = n^{-1}\sum_i\log|1-\eta x_i^2|` of 1-D offline SGD (``b = 1``).
+def offline1d_lyapunov_exponent(x, eta: float) -> float:
+    r"""Return the Lyapunov exponent :math:`\rho_n = n^{-1}\sum_i\log|1-\eta x_i^2|` of 1-D offline SGD.
 
     Parameters
     ----------
@@ -104,16 +87,14 @@ def offline_lyapunov_1d(x, eta: float) -> float:
 
     Examples
     --------
-    >>> round(offline_lyapunov_1d([0.5, 2.0], 0.5), 6)    # (log 0.875 + log 1) / 2
+    >>> round(offline1d_lyapunov_exponent([0.5, 2.0], 0.5), 6)    # (log 0.875 + log 1) / 2
     -0.066766
     """
-    a = _multipliers_1d(x, eta)
-    with np.errstate(divide="ignore"):
-        return float(np.mean(np.log(a)))
+    return float(np.mean(_log_multipliers_1d(x, eta)))
 
 
-def offline_tail_index_1d(x, eta: float) -> float:
-    r"""Exact tail index :math:`\alpha_n` of 1-D offline SGD with batch size 1 on the inputs ``x``.
+def offline1d_tail_index(x, eta: float) -> float:
+    r"""Return the exact tail index :math:`\alpha_n` of 1-D offline SGD with batch size 1 on the inputs ``x``.
 
     Parameters
     ----------
@@ -141,36 +122,18 @@ def offline_tail_index_1d(x, eta: float) -> float:
     multiplier :math:`A = 1 - \eta x_I^2` has the empirical law and the Kesten-Goldie theorem applies
     to it directly (when :math:`\log|A|` is non-arithmetic, which holds for data with a density):
     the stationary law has a power-law tail with index :math:`\alpha_n`. :math:`h_n` is convex
-    with :math:`h_n(0) = 0`, :math:`h_n'(0) = \rho_n`; the root is bracketed by doubling and
-    found by Brent's method on a log-sum-exp evaluation.
-
-    Used in chapter: "Beyond isotropic Gaussian data".
+    with :math:`h_n(0) = 0`, :math:`h_n'(0) = \rho_n`; the root is
+    :func:`hts_lib.recursion.empirical_tail_index` of the :math:`\log|1-\eta x_i^2|`.
 
     Examples
     --------
     >>> x = np.sqrt([0.75, 0.75, 3.0])               # |A| = 1/4, 1/4, 2
-    >>> round(offline_tail_index_1d(x, 1.0), 10)      # root of (2 * 4**-s + 2**s) / 3 = 1
+    >>> round(offline1d_tail_index(x, 1.0), 10)       # root of (2 * 4**-s + 2**s) / 3 = 1
     1.4499843135
-    >>> offline_tail_index_1d([0.5, 1.0], 1.0), offline_tail_index_1d([0.5, 3.0], 1.0)
+    >>> offline1d_tail_index([0.5, 1.0], 1.0), offline1d_tail_index([0.5, 3.0], 1.0)
     (inf, nan)
     """
-    a = _multipliers_1d(x, eta)
-    with np.errstate(divide="ignore"):
-        logs = np.log(a)
-    if np.mean(logs) >= 0.0:
-        return math.nan
-    if np.all(logs <= 0.0):
-        return math.inf
-    log_n = math.log(a.size)
+    return empirical_tail_index(_log_multipliers_1d(x, eta))
 
-    def h(s: float) -> float:
-        return float(special.logsumexp(s * logs) - log_n)
 
-    lo, hi = 0.0, 1.0
-    while h(hi) < 0.0:
-        lo, hi = hi, 2.0 * hi
-    if lo == 0.0:
-        lo = 1.0
-        while h(lo) >= 0.0 and lo > 1e-12:
-            lo /= 2.0
-    return float(optimize.brentq(h, lo, hi, xtol=1e-14, rtol=1e-12))
+__getattr__ = forward(__name__)

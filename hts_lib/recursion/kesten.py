@@ -1,39 +1,49 @@
-"""The scalar random linear recursion X_k = A_k X_{k-1} + B_k and SGD in one dimension.
+r"""The scalar random linear recursion :math:`X_k = A_kX_{k-1} + B_k` (Kesten's recursion).
 
-Kesten (1973) and Goldie (1991): if E log|A| < 0, the recursion has a unique stationary law, and
-if moreover E|A|^alpha = 1 for some alpha > 0 (with E|A|^alpha log+|A| finite, log|A| non-arithmetic
-and B not degenerate), that law has a power-law tail, P(|X| > t) ~ c t^(-alpha). For one-dimensional
-SGD on linear regression, A = 1 - eta a^2 with a ~ N(0, sigma^2).
+Kesten (1973) and Goldie (1991): if :math:`E\log|A| < 0`, the recursion has a unique stationary law, and if
+moreover :math:`E|A|^\alpha = 1` for some :math:`\alpha > 0` (with :math:`E|A|^\alpha\log^+|A|` and
+:math:`E|B|^\alpha` finite, :math:`\log|A|` non-arithmetic and ``B`` not degenerate), that law has a
+power-law tail, :math:`P(|X| > t) \sim c\,t^{-\alpha}`. This module gives, for a law of ``A`` (a frozen
+``scipy.stats`` distribution, or a callable ``s -> log E|A|^s``):
 
-Used in chapter: "SGD in one dimension" (and as the d = 1 oracle elsewhere).
+* the theory: :func:`kesten_log_moment` (:math:`h(s) = \log E|A|^s`), :func:`kesten_lyapunov_exponent`
+  (:math:`\rho = E\log|A|`) and :func:`kesten_tail_index` (the root of ``h``);
+* simulation of many chains from a pair sampler ``sample_ab(rng, n) -> (A, B)``
+  (:mod:`hts_lib.recursion.samplers`): :func:`simulate_kesten` (the values after ``n`` steps),
+  :func:`kesten_moment_paths` (Monte Carlo :math:`E|X_k|^p` along ``k``, with standard errors) and
+  :func:`kesten_snapshots` (values and Polyak averages at chosen steps). The three draw
+  ``sample_ab(rng, n_chains)`` once per step from one generator, so with the same seed they follow the
+  same chains.
+
+One-dimensional SGD, :math:`A = 1 - \eta a^2`, is the special case of :mod:`hts_lib.recursion.sgd1d`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
-from scipy import integrate, optimize, stats
+from scipy import integrate, stats
 
-from hts_lib.validation import check_int, check_positive, check_real, check_rng
+from hts_lib._deprecated import forward
+from hts_lib.recursion.roots import log_moment_root
+from hts_lib.recursion.samplers import PairSampler, check_pair_sampler, draw_pairs
+from hts_lib.validation import check_array, check_bool, check_int, check_real, check_rng
 
 __all__ = [
     "kesten_log_moment",
-    "kesten_lyapunov",
+    "kesten_lyapunov_exponent",
     "kesten_tail_index",
-    "sgd1d_log_moment",
-    "sgd1d_lyapunov",
-    "sgd1d_tail_index",
-    "sgd1d_step_sizes",
-    "StepSizes1D",
     "simulate_kesten",
-    "simulate_sgd1d",
+    "MomentPaths",
+    "kesten_moment_paths",
+    "KestenSnapshots",
+    "kesten_snapshots",
 ]
 
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-#: Largest tail index reported as a number; above it the root is returned as ``inf``.
+#: Largest order searched for the root of ``h``; a larger tail index is reported as ``inf``.
 ALPHA_MAX = 200.0
 
 
@@ -42,8 +52,9 @@ def _check_s(s) -> float:
 
 
 # ----------------------------------------------------------------------------------------------
-# Generic scalar Kesten theory for a user-given law of A
+# Theory for a user-given law of A
 # ----------------------------------------------------------------------------------------------
+
 
 def _quantile_grid(dist) -> np.ndarray:
     """Non-zero points spanning the law (quantiles), used to find the peak of ``|a|^s f(a)``."""
@@ -52,7 +63,7 @@ def _quantile_grid(dist) -> np.ndarray:
 
 
 def _log_expect_abs_power(dist, s: float, grid: np.ndarray | None = None) -> float:
-    """log E|A|^s for a frozen scipy.stats distribution (continuous or discrete)."""
+    """Log E|A|^s for a frozen scipy.stats distribution (continuous or discrete)."""
     if s == 0.0:
         return 0.0
     if hasattr(dist.dist, "pdf"):  # continuous: integrate on each side of 0, where |a|^s has a kink
@@ -94,7 +105,7 @@ def _as_log_moment(law) -> Callable[[float], float]:
 
 
 def kesten_log_moment(s: float, law) -> float:
-    """Moment function of a scalar Kesten recursion, ``log E|A|^s``.
+    """Return the moment function ``h(s) = log E|A|^s`` of a scalar Kesten recursion.
 
     Parameters
     ----------
@@ -109,6 +120,8 @@ def kesten_log_moment(s: float, law) -> float:
     float
         ``log E|A|^s`` (``inf`` when the moment is infinite).
 
+    Used in: chapters/ch04_random_linear_recursions.ipynb.
+
     Examples
     --------
     >>> from scipy import stats
@@ -119,13 +132,17 @@ def kesten_log_moment(s: float, law) -> float:
     return _as_log_moment(law)(s)
 
 
-def kesten_lyapunov(law) -> float:
-    """``E log|A|`` for a frozen scipy.stats law of ``A``; negative means a stationary law exists.
+def kesten_lyapunov_exponent(law) -> float:
+    """Return the Lyapunov exponent ``rho = E log|A|`` of a scalar Kesten recursion.
+
+    ``law`` is a frozen scipy.stats distribution of ``A``. ``rho < 0`` is the condition for a stationary law.
+
+    Used in: chapters/ch04_random_linear_recursions.ipynb.
 
     Examples
     --------
     >>> from scipy import stats
-    >>> round(kesten_lyapunov(stats.uniform(0, 2)), 6)  # E log U(0,2) = log 2 - 1
+    >>> round(kesten_lyapunov_exponent(stats.uniform(0, 2)), 6)  # E log U(0,2) = log 2 - 1
     -0.306853
     """
     if not (hasattr(law, "dist") and hasattr(law, "support")):
@@ -142,42 +159,15 @@ def kesten_lyapunov(law) -> float:
     return float(law.expect(lambda a: np.log(np.abs(a))))
 
 
-def _root_of_log_moment(log_moment: Callable[[float], float], *, s_max: float = ALPHA_MAX,
-                        xtol: float = 1e-12) -> float:
-    """Positive root of a convex ``f(s) = log E|A|^s`` with ``f(0) = 0`` and ``f'(0) < 0``.
-
-    Brackets the sign change on a geometric grid (convexity makes the positive root unique), then
-    refines with Brent's method.
-    """
-    s_neg = None
-    s = 1.0 / 256.0
-    while s <= s_max:
-        f = log_moment(s)
-        if f > 0.0:
-            if s_neg is None:  # positive already on the first point: search smaller orders
-                lo = s
-                while lo > 1e-8:
-                    lo /= 4.0
-                    if log_moment(lo) < 0.0:
-                        s_neg = lo
-                        break
-                if s_neg is None:
-                    return 0.0
-            return optimize.brentq(log_moment, s_neg, s, xtol=xtol, rtol=4 * np.finfo(float).eps)
-        s_neg = s
-        s *= 2.0
-    return math.inf
-
-
 def kesten_tail_index(law, *, check_stationary: bool = True) -> float:
-    """Kesten-Goldie tail index: the positive root ``alpha`` of ``E|A|^alpha = 1``.
+    """Return the Kesten-Goldie tail index of a scalar recursion: the positive root of ``E|A|^alpha = 1``.
 
     Parameters
     ----------
     law : frozen scipy.stats distribution or callable
         The law of ``A``, or a callable ``s -> log E|A|^s``.
     check_stationary : bool
-        When ``law`` is a distribution, return ``nan`` if ``E log|A| >= 0`` (no stationary law).
+        When ``law`` is a distribution, compute ``rho = E log|A|`` first and return ``nan`` if ``rho >= 0``.
 
     Returns
     -------
@@ -187,8 +177,13 @@ def kesten_tail_index(law, *, check_stationary: bool = True) -> float:
 
     Notes
     -----
-    ``f(s) = log E|A|^s`` is convex with ``f(0) = 0`` and ``f'(0) = E log|A|``, so when
-    ``E log|A| < 0`` and ``f`` eventually becomes positive the positive root is unique.
+    ``h(s) = log E|A|^s`` is convex with ``h(0) = 0`` and ``h'(0) = E log|A|``, so when
+    ``E log|A| < 0`` and ``h`` eventually becomes positive the positive root is unique. The root is found by
+    :func:`hts_lib.recursion.log_moment_root` (orders up to ``ALPHA_MAX = 200``), whose ``nan``/``inf``
+    convention this follows; for a callable law ``rho >= 0`` is detected there (``h > 0`` at every small
+    order).
+
+    Used in: chapters/ch04_random_linear_recursions.ipynb.
 
     Examples
     --------
@@ -196,184 +191,38 @@ def kesten_tail_index(law, *, check_stationary: bool = True) -> float:
     >>> round(kesten_tail_index(stats.uniform(0, 2)), 6)  # E U^a = 2^a / (a + 1) = 1 at a = 1
     1.0
     """
-    if check_stationary and hasattr(law, "dist"):
-        if kesten_lyapunov(law) >= 0.0:
-            return math.nan
-    return _root_of_log_moment(_as_log_moment(law))
-
-
-# ----------------------------------------------------------------------------------------------
-# One-dimensional SGD on linear regression: A = 1 - eta a^2, a ~ N(0, sigma^2)
-# ----------------------------------------------------------------------------------------------
-
-def _sgd1d_c(eta, sigma) -> float:
-    eta = check_positive("eta", eta)
-    sigma = check_positive("sigma", sigma)
-    return eta * sigma * sigma
-
-
-def _log_abs_one_minus_cz2(z: float, c: float) -> float:
-    return math.log(abs(1.0 - c * z * z)) if c * z * z != 1.0 else -math.inf
-
-
-def sgd1d_log_moment(s: float, eta: float, sigma: float = 1.0) -> float:
-    r"""Moment function of one-dimensional SGD, ``h(s) = log E|1 - eta a^2|^s`` with ``a ~ N(0, sigma^2)``.
-
-    Parameters
-    ----------
-    s : float
-        Order, ``s >= 0``.
-    eta : float
-        Step size, ``eta > 0``.
-    sigma : float
-        Standard deviation of the input ``a``, ``sigma > 0``.
-
-    Returns
-    -------
-    float
-
-    Notes
-    -----
-    With ``c = eta sigma^2`` and ``z ~ N(0, 1)``,
-    :math:`h(s) = \log 2\int_0^\infty |1 - c z^2|^s \varphi(z)\,dz`. The integrand has a kink at
-    :math:`z_0 = c^{-1/2}`; the integral is split there and at the peak of
-    :math:`|c z^2|^s\varphi(z)` (near :math:`z^2 = 2s`), and evaluated with a shift of the
-    log-integrand so that large ``s`` does not overflow. Closed forms used in tests:
-    ``h(2) = log(1 - 2c + 3c^2)``.
-
-    Examples
-    --------
-    >>> round(sgd1d_log_moment(2.0, 2 / 3), 12)  # alpha = 2 exactly at eta = 2/3
-    0.0
-    """
-    s = _check_s(s)
-    c = _sgd1d_c(eta, sigma)
-    if s == 0.0:
-        return 0.0
-    z0 = 1.0 / math.sqrt(c)
-    zpeak = math.sqrt(max(2.0 * s, 1e-12))
-    # maximum of the log-integrand over a coarse grid, for the shift
-    grid = np.concatenate([np.linspace(0.0, max(4.0 * zpeak, z0 * 2, 10.0), 4001)])
-    with np.errstate(divide="ignore"):
-        lg = s * np.log(np.abs(1.0 - c * grid * grid)) - 0.5 * grid * grid
-    shift = float(np.max(lg[np.isfinite(lg)]))
-
-    def integrand(z):
-        v = s * _log_abs_one_minus_cz2(z, c) - 0.5 * z * z - shift
-        return math.exp(v) if v > -745.0 else 0.0
-
-    points = sorted({z0, zpeak})
-    edges = [0.0] + points + [max(points[-1] * 2.0, zpeak + 40.0, z0 + 40.0), math.inf]
-    total = 0.0
-    for a0, a1 in zip(edges[:-1], edges[1:]):
-        if a1 > a0:
-            val, _ = integrate.quad(integrand, a0, a1, limit=200, epsabs=0.0, epsrel=1e-12)
-            total += val
-    return math.log(2.0 * total) + shift - _LOG_SQRT_2PI
-
-
-def sgd1d_lyapunov(eta: float, sigma: float = 1.0) -> float:
-    r"""Lyapunov exponent of one-dimensional SGD, ``rho = E log|1 - eta a^2|``, ``a ~ N(0, sigma^2)``.
-
-    ``rho < 0`` is exactly the condition for a stationary law.
-
-    Notes
-    -----
-    :math:`\rho = 2\int_0^\infty \log|1 - c z^2|\,\varphi(z)\,dz`, ``c = eta sigma^2``. Writing
-    :math:`\log|1 - cz^2| = \log c + \log(z_0 + z) + \log|z_0 - z|` with :math:`z_0 = c^{-1/2}` isolates the
-    integrable log singularity, which QUADPACK's algebraic-logarithmic weights (``weight="alg-loga"`` /
-    ``"alg-logb"``) integrate exactly against the smooth normal density.
-
-    Examples
-    --------
-    >>> sgd1d_lyapunov(0.5) < 0 < sgd1d_lyapunov(3.0)
-    True
-    """
-    c = _sgd1d_c(eta, sigma)
-    z0 = 1.0 / math.sqrt(c)
-    phi = lambda z: math.exp(-0.5 * z * z - _LOG_SQRT_2PI)  # noqa: E731
-    opts = dict(limit=400, epsabs=1e-14, epsrel=1e-11)
-    if z0 > 12.0:  # the singularity sits where phi < 1e-31: integrate the smooth log1p form up to z = 12
-        val, _ = integrate.quad(lambda z: math.log1p(-c * z * z) * phi(z), 0.0, 12.0, **opts)
-        return 2.0 * val
-    left, _ = integrate.quad(phi, 0.0, z0, weight="alg-logb", wvar=(0.0, 0.0), **opts)  # log(z0 - z)
-    right, _ = integrate.quad(phi, z0, z0 + 40.0, weight="alg-loga", wvar=(0.0, 0.0), **opts)  # log(z - z0)
-    smooth, _ = integrate.quad(lambda z: math.log(z0 + z) * phi(z), 0.0, math.inf, **opts)
-    return 2.0 * (left + right + smooth) + math.log(c)
-
-
-def sgd1d_tail_index(eta: float, sigma: float = 1.0) -> float:
-    """Tail index of the stationary law of one-dimensional SGD: the positive root of ``E|1 - eta a^2|^alpha = 1``.
-
-    Returns ``nan`` when ``eta`` is outside the stable range (``rho >= 0``: no stationary law).
-
-    Examples
-    --------
-    >>> round(sgd1d_tail_index(2 / 3), 9)
-    2.0
-    >>> import math; math.isnan(sgd1d_tail_index(5.0))
-    True
-    """
-    if sgd1d_lyapunov(eta, sigma) >= 0.0:
-        return math.nan
-    return _root_of_log_moment(lambda s: sgd1d_log_moment(s, eta, sigma))
-
-
-@dataclass(frozen=True)
-class StepSizes1D:
-    """Edges of the step-size ranges of one-dimensional SGD (``sigma`` fixed).
-
-    Attributes
-    ----------
-    eta_crit : float
-        ``alpha = 2`` here: ``2 / (3 sigma^2)``; larger steps give infinite variance.
-    eta_max : float
-        ``rho = 0`` here; larger steps have no stationary law.
-    """
-
-    eta_crit: float
-    eta_max: float
-
-
-def sgd1d_step_sizes(sigma: float = 1.0) -> StepSizes1D:
-    """The critical step sizes of one-dimensional SGD.
-
-    Notes
-    -----
-    ``E(1 - c W)^2 = 1 - 2c + 3c^2`` for ``W ~ chi^2_1``, so ``h(2) = 0`` at ``c = 2/3``. ``eta_max``
-    solves ``rho(eta) = 0`` (Brent's method; ``rho`` is increasing in ``eta`` beyond its minimum).
-
-    Examples
-    --------
-    >>> st = sgd1d_step_sizes()
-    >>> round(st.eta_crit, 6), round(st.eta_max, 4)
-    (0.666667, 2.4212)
-    """
-    sigma = check_positive("sigma", sigma)
-    eta_crit = 2.0 / (3.0 * sigma * sigma)
-    # rho(eta) < 0 for small eta, > 0 for large eta; bracket on c = eta sigma^2 in (eta_crit, 100)
-    eta_max = optimize.brentq(lambda e: sgd1d_lyapunov(e, sigma), eta_crit, 100.0 / sigma**2,
-                              xtol=1e-13, rtol=1e-13)
-    return StepSizes1D(eta_crit=eta_crit, eta_max=eta_max)
+    log_moment = _as_log_moment(law)
+    check_stationary = check_bool("check_stationary", check_stationary)
+    rho = kesten_lyapunov_exponent(law) if check_stationary and hasattr(law, "dist") else None
+    return log_moment_root(log_moment, rho=rho, s_max=ALPHA_MAX)
 
 
 # ----------------------------------------------------------------------------------------------
 # Simulation, vectorised over independent chains
 # ----------------------------------------------------------------------------------------------
 
-def simulate_kesten(sample_ab: Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]],
-                    n_chains: int, n_steps: int, *, x0: float = 0.0, seed=None) -> np.ndarray:
+
+def _check_x0(x0, n_chains: int) -> np.ndarray:
+    if np.ndim(x0) == 0:
+        return np.full(n_chains, check_real("x0", x0))
+    arr = check_array("x0", x0, ndim=1)
+    if arr.shape != (n_chains,):
+        raise ValueError(f"x0 must be a number or an array of shape ({n_chains},), got shape {arr.shape}")
+    return arr.copy()
+
+
+def simulate_kesten(sample_ab: PairSampler, n_chains: int, n_steps: int, *, x0=0.0, seed=None) -> np.ndarray:
     """Run ``n_chains`` independent scalar recursions ``X_k = A_k X_{k-1} + B_k`` for ``n_steps`` steps.
 
     Parameters
     ----------
     sample_ab : callable
-        ``sample_ab(rng, n) -> (A, B)``, two arrays of ``n`` draws of the pair ``(A_k, B_k)``
-        (they may be dependent, as in SGD); called once per step.
+        Pair sampler ``sample_ab(rng, n) -> (A, B)`` (:mod:`hts_lib.recursion.samplers`), two arrays of ``n``
+        draws of the pair ``(A_k, B_k)`` (they may be dependent, as in SGD); called once per step.
     n_chains, n_steps : int
         Number of chains (>= 1) and of steps (>= 1).
-    x0 : float
-        Common starting point.
+    x0 : float or array of shape (n_chains,)
+        Starting point(s).
     seed : int, Generator or None
 
     Returns
@@ -382,47 +231,214 @@ def simulate_kesten(sample_ab: Callable[[np.random.Generator, int], tuple[np.nda
         The ``n_chains`` values ``X_n``. Chains that overflow become ``inf``/``nan``; use
         :func:`numpy.isfinite` to find them (a stationary recursion never overflows in practice).
 
+    Used in: chapters/ch04_random_linear_recursions.ipynb, chapters/ch09_moments_and_averages.ipynb.
+
     Examples
     --------
     >>> x = simulate_kesten(lambda r, n: (r.uniform(0, 1, n), np.ones(n)), 4, 200, seed=0)
     >>> x.shape
     (4,)
     """
+    check_pair_sampler(sample_ab)
     n_chains = check_int("n_chains", n_chains, low=1)
     n_steps = check_int("n_steps", n_steps, low=1)
-    x0 = check_real("x0", x0)
+    x = _check_x0(x0, n_chains)
     rng = check_rng(seed)
-    x = np.full(n_chains, x0)
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(n_steps):
-            a, b = sample_ab(rng, n_chains)
-            if np.shape(a) != (n_chains,) or np.shape(b) != (n_chains,):
-                raise ValueError(f"sample_ab must return two arrays of shape ({n_chains},), "
-                                 f"got {np.shape(a)} and {np.shape(b)}")
+            a, b = draw_pairs(sample_ab, rng, n_chains)
             x = a * x + b
     return x
 
 
-def simulate_sgd1d(eta: float, n_chains: int, n_steps: int, *, sigma: float = 1.0, noise: float = 1.0,
-                   seed=None) -> np.ndarray:
-    """Online SGD on one-dimensional linear regression, started at the solution; returns ``x_n - x*``.
+@dataclass(frozen=True, eq=False)
+class MomentPaths:
+    """Monte Carlo estimates of ``E|X_k|^p`` along ``k`` for several orders ``p``.
 
-    Each step draws a fresh pair ``a ~ N(0, sigma^2)``, ``y = a x* + noise * eps``; the error
-    ``e = x - x*`` then follows ``e_k = (1 - eta a_k^2) e_{k-1} + eta a_k noise eps_k``, a scalar
-    Kesten recursion with light-tailed inputs.
+    Attributes
+    ----------
+    steps : ndarray of int, shape (n_steps + 1,)
+        ``0, 1, ..., n_steps``.
+    powers : ndarray, shape (n_powers,)
+        The orders ``p``.
+    mean : ndarray, shape (n_powers, n_steps + 1)
+        Sample mean of ``|X_k|^p`` over the chains.
+    se : ndarray, shape (n_powers, n_steps + 1)
+        Its standard error, ``sd / sqrt(n_chains)``. For ``p`` at or above the tail index the
+        sample mean is dominated by rare chains and this standard error is itself unreliable.
+    n_chains : int
+    """
+
+    steps: np.ndarray
+    powers: np.ndarray
+    mean: np.ndarray
+    se: np.ndarray
+    n_chains: int
+
+
+def kesten_moment_paths(sample_ab: PairSampler,
+                        n_chains: int, n_steps: int, powers: Sequence[float], *, x0=0.0,
+                        seed=None) -> MomentPaths:
+    r"""Return Monte Carlo moments ``E|X_k|^p``, with standard errors, along a scalar Kesten recursion.
+
+    Parameters
+    ----------
+    sample_ab : callable
+        ``sample_ab(rng, n) -> (A, B)``: ``n`` draws of the pair ``(A_k, B_k)``, called once per step.
+    n_chains : int
+        Number of independent chains, ``>= 2``.
+    n_steps : int
+        Number of steps, ``>= 1``.
+    powers : sequence of float
+        Orders ``p > 0``.
+    x0 : float or array of shape (n_chains,)
+        Starting point(s).
+    seed : int, Generator or None
+
+    Returns
+    -------
+    MomentPaths
+
+    Raises
+    ------
+    ValueError
+        Sizes out of range, a non-positive order, or a sampler returning the wrong shapes.
+
+    Notes
+    -----
+    At every step the sample mean :math:`\bar m_p(k) = N^{-1}\sum_i |X^{(i)}_k|^p` and its standard
+    error :math:`s_p(k)/\sqrt N` are recorded. The estimate is unbiased, but when ``p`` reaches the
+    tail index its sampling law is itself heavy tailed: a typical run of ``N`` chains then
+    *under*-estimates a growing moment, and the standard error does not warn about it.
+
+    Used in: chapters/ch09_moments_and_averages.ipynb.
 
     Examples
     --------
-    >>> e = simulate_sgd1d(0.5, n_chains=1000, n_steps=300, seed=1)
-    >>> e.shape, bool(np.all(np.isfinite(e)))
-    ((1000,), True)
+    >>> sab = lambda rng, n: (rng.uniform(0.0, 1.0, n), np.ones(n))
+    >>> mp = kesten_moment_paths(sab, n_chains=1000, n_steps=50, powers=[1.0], seed=0)
+    >>> mp.mean.shape, round(float(mp.mean[0, -1]), 1)      # E X_inf = 1 / (1 - E A) = 2
+    ((1, 51), 2.0)
     """
-    eta = check_positive("eta", eta)
-    sigma = check_positive("sigma", sigma)
-    noise = check_real("noise", noise, low=0.0)
+    check_pair_sampler(sample_ab)
+    n_chains = check_int("n_chains", n_chains, low=2)
+    n_steps = check_int("n_steps", n_steps, low=1)
+    pw = check_array("powers", powers, ndim=1)
+    if np.any(pw <= 0):
+        raise ValueError(f"powers must be > 0, got {pw.tolist()}")
+    x = _check_x0(x0, n_chains)
+    rng = check_rng(seed)
+    mean = np.empty((pw.size, n_steps + 1))
+    se = np.empty_like(mean)
 
-    def sample_ab(rng, n):
-        a = rng.normal(0.0, sigma, n)
-        return 1.0 - eta * a * a, eta * noise * a * rng.standard_normal(n)
+    def record(k, xs):
+        ax = np.abs(xs)
+        for i, p in enumerate(pw):
+            v = ax ** p
+            mean[i, k] = v.mean()
+            se[i, k] = v.std(ddof=1) / math.sqrt(n_chains)
 
-    return simulate_kesten(sample_ab, n_chains, n_steps, seed=seed)
+    with np.errstate(over="ignore", invalid="ignore"):
+        record(0, x)
+        for k in range(1, n_steps + 1):
+            a, b = draw_pairs(sample_ab, rng, n_chains)
+            x = a * x + b
+            record(k, x)
+    return MomentPaths(steps=np.arange(n_steps + 1), powers=pw, mean=mean, se=se, n_chains=n_chains)
+
+
+@dataclass(frozen=True, eq=False)
+class KestenSnapshots:
+    r"""Values of many chains at chosen steps, and their Polyak averages.
+
+    Attributes
+    ----------
+    steps : ndarray of int, shape (n_checkpoints,)
+        The checkpoints ``k``.
+    values : ndarray, shape (n_checkpoints, n_chains)
+        ``X_k`` of every chain at each checkpoint.
+    averages : ndarray, shape (n_checkpoints, n_chains)
+        Polyak averages :math:`\\bar X_k = (k - k_0)^{-1}\\sum_{i=k_0+1}^{k} X_i` with
+        ``k_0 = burn_in``.
+    burn_in : int
+    """
+
+    steps: np.ndarray
+    values: np.ndarray
+    averages: np.ndarray
+    burn_in: int
+
+
+def kesten_snapshots(sample_ab: PairSampler,
+                     n_chains: int, checkpoints: Sequence[int], *, burn_in: int = 0, x0=0.0,
+                     seed=None) -> KestenSnapshots:
+    r"""Run ``n_chains`` scalar recursions and keep their values and Polyak averages at ``checkpoints``.
+
+    Parameters
+    ----------
+    sample_ab : callable
+        ``sample_ab(rng, n) -> (A, B)``, called once per step (as in
+        :func:`simulate_kesten`: same seed, same chains).
+    n_chains : int
+        Number of chains, ``>= 1``.
+    checkpoints : sequence of int
+        Strictly increasing steps ``k > burn_in`` at which to record.
+    burn_in : int
+        Steps before the averages start, ``>= 0``.
+    x0 : float or array of shape (n_chains,)
+        Starting point(s).
+    seed : int, Generator or None
+
+    Returns
+    -------
+    KestenSnapshots
+
+    Raises
+    ------
+    ValueError
+        Checkpoints not strictly increasing or not above ``burn_in``, bad sizes, wrong sampler shapes.
+
+    Notes
+    -----
+    Memory is ``O(n_checkpoints * n_chains)``; the running sum :math:`\sum_{i > k_0} X_i` is kept in
+    one array, so long runs cost no more memory than short ones.
+
+    Used in: chapters/ch09_moments_and_averages.ipynb.
+
+    Examples
+    --------
+    >>> sab = lambda rng, n: (rng.uniform(0.0, 1.0, n), rng.standard_normal(n))
+    >>> snap = kesten_snapshots(sab, n_chains=5, checkpoints=[10, 100], burn_in=5, seed=0)
+    >>> snap.values.shape, snap.averages.shape
+    ((2, 5), (2, 5))
+    """
+    check_pair_sampler(sample_ab)
+    n_chains = check_int("n_chains", n_chains, low=1)
+    burn_in = check_int("burn_in", burn_in, low=0)
+    cps = np.asarray([check_int("checkpoints", c, low=1) for c in np.atleast_1d(checkpoints)], dtype=int)
+    if cps.size == 0:
+        raise ValueError("checkpoints must hold at least one step")
+    if np.any(np.diff(cps) <= 0):
+        raise ValueError(f"checkpoints must be strictly increasing, got {cps.tolist()}")
+    if cps[0] <= burn_in:
+        raise ValueError(f"checkpoints must all be > burn_in = {burn_in}, got {cps.tolist()}")
+    x = _check_x0(x0, n_chains)
+    rng = check_rng(seed)
+    values = np.empty((cps.size, n_chains))
+    averages = np.empty_like(values)
+    total = np.zeros(n_chains)
+    i = 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, int(cps[-1]) + 1):
+            a, b = draw_pairs(sample_ab, rng, n_chains)
+            x = a * x + b
+            if k > burn_in:
+                total += x
+            if k == cps[i]:
+                values[i] = x
+                averages[i] = total / (k - burn_in)
+                i += 1
+    return KestenSnapshots(steps=cps, values=values, averages=averages, burn_in=burn_in)
+
+
+__getattr__ = forward(__name__)

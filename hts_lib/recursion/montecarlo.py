@@ -1,55 +1,58 @@
-r"""Lyapunov exponent, moment function and tail index of online SGD for general data.
+r"""Monte Carlo Lyapunov exponent, moment function and tail index of random matrix products, for any law.
 
 For isotropic Gaussian inputs :mod:`hts_lib.recursion.exact` computes everything exactly. For other data
 (an anisotropic covariance, or non-Gaussian inputs such as Rademacher, uniform or Student-t
-coordinates) the product :math:`\Pi_k = M_k\cdots M_1`, :math:`M = I - (\eta/b)\sum_{i\le b}a_ia_i^\top`,
-no longer reduces to two scalars, and this module estimates its growth rates by Monte Carlo:
+coordinates) the product :math:`\Pi_k = M_k\cdots M_1` no longer reduces to two scalars, and this module
+estimates its growth rates by Monte Carlo. The engines take the random matrix as a *matrix action*
+``apply_m(rng, u)`` (see :mod:`hts_lib.recursion.samplers`), so they serve any model where :math:`Mu` can be
+computed, a network's minibatch Hessians included:
 
-* :func:`lyapunov_exponent_mc`: :math:`\rho = \lim_k k^{-1}\log\|\Pi_k u\|` along long renormalised
+* :func:`matrix_lyapunov_exponent_mc`: :math:`\rho = \lim_k k^{-1}\log\|\Pi_k u\|` along long renormalised
   trajectories, with a standard error from batch means;
-* :func:`moment_function_mc`: :math:`h(s)` as the log of the top eigenvalue of the transfer operator
-  :math:`P_s f(u) = E[\|Mu\|^s f(Mu/\|Mu\|)]`, by a population (cloning) Monte Carlo on the unit sphere;
-* :func:`tail_index_mc`: the root of :math:`h`, with a standard error from independent replicas;
-* :func:`second_moment_spectral_radius` (closed form, Gaussian or independent coordinates) and
-  :func:`second_moment_spectral_radius_mc` (any data): :math:`h(2) = \log r(E[M\otimes M])`, so the
-  stationary law has infinite variance (``alpha < 2``) exactly when this spectral radius exceeds 1
-  (and ``rho < 0``).
+* :func:`population_log_moments` and :func:`matrix_log_moment_mc`: :math:`h(s)` as the log of the top
+  eigenvalue of the transfer operator :math:`P_s f(u) = E[\|Mu\|^s f(Mu/\|Mu\|)]`, by a population (cloning)
+  Monte Carlo on the unit sphere;
+* :func:`matrix_tail_index_mc`: the root of :math:`h`, with a standard error from independent replicas.
 
-Data are given as a sampler ``sample_a(rng, n, dim) -> (n, dim) array`` of i.i.d. inputs; the
-factories :func:`gaussian_sampler`, :func:`rademacher_sampler`, :func:`uniform_sampler` and
-:func:`student_t_sampler` build the usual ones (all but the anisotropic Gaussian have covariance
-``sigma^2 I``, so they can be compared with the Gaussian case at equal curvature).
-
-Used in chapter: "Beyond isotropic Gaussian data".
+For online SGD on linear regression, :math:`M = I - (\eta/b)\sum_{i\le b}a_ia_i^\top` with inputs from an
+input sampler ``sample_a(rng, n, dim)``, the same three quantities are :func:`lyapunov_exponent_mc`,
+:func:`log_moment_mc` and :func:`tail_index_mc` (the engines above run on
+:func:`hts_lib.recursion.sgd_multiplier`), and :func:`second_moment_spectral_radius_mc` estimates
+:math:`e^{h(2)} = r(E[M\otimes M])` from moments of the inputs (its closed form is
+:func:`hts_lib.recursion.second_moment_spectral_radius`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import interpolate, optimize
 
-from hts_lib.validation import check_array, check_int, check_positive, check_real, check_rng
+from hts_lib._deprecated import forward
+from hts_lib.recursion.samplers import (
+    InputSampler,
+    MatrixAction,
+    check_input_sampler,
+    draw_inputs,
+    sgd_multiplier,
+)
+from hts_lib.validation import check_array, check_callable, check_int, check_positive, check_real, check_rng
 
 __all__ = [
     "MCEstimate",
-    "gaussian_sampler",
-    "rademacher_sampler",
-    "uniform_sampler",
-    "student_t_sampler",
+    "matrix_lyapunov_exponent_mc",
+    "population_log_moments",
+    "matrix_log_moment_mc",
+    "matrix_tail_index_mc",
     "lyapunov_exponent_mc",
-    "moment_function_mc",
+    "log_moment_mc",
     "tail_index_mc",
-    "second_moment_spectral_radius",
     "second_moment_spectral_radius_mc",
 ]
 
-Sampler = Callable[[np.random.Generator, int, int], np.ndarray]
-
-#: Largest tail index searched for by :func:`tail_index_mc` (as in :data:`hts_lib.recursion.exact.ALPHA_MAX`).
+#: Largest tail index searched for by :func:`matrix_tail_index_mc` (as :data:`hts_lib.recursion.ALPHA_MAX`).
 ALPHA_MAX = 50.0
 
 
@@ -75,143 +78,8 @@ class MCEstimate:
     method: str
 
     def interval(self, z: float = 3.0) -> tuple[float, float]:
-        """``(value - z * stderr, value + z * stderr)``."""
+        """Return ``(value - z * stderr, value + z * stderr)``."""
         return self.value - z * self.stderr, self.value + z * self.stderr
-
-
-# ----------------------------------------------------------------------------------------------
-# Samplers
-# ----------------------------------------------------------------------------------------------
-
-
-def _spectrum_and_factor(cov, dim: int | None = None):
-    """Return (spectrum, factor F) with cov = F F^T; cov is a 1-D spectrum or a symmetric matrix."""
-    arr = check_array("cov", cov, ndim=(1, 2))
-    if arr.ndim == 1:
-        if np.any(arr <= 0):
-            raise ValueError("cov (a spectrum) must hold positive variances")
-        return arr, None
-    if arr.shape[0] != arr.shape[1] or not np.allclose(arr, arr.T, rtol=1e-12, atol=1e-14 * np.abs(arr).max()):
-        raise ValueError(f"cov must be a symmetric square matrix, got shape {arr.shape}")
-    lam, vec = np.linalg.eigh(0.5 * (arr + arr.T))
-    if lam.min() <= 0:
-        raise ValueError("cov must be positive definite")
-    return lam, vec * np.sqrt(lam)[None, :]
-
-
-def gaussian_sampler(cov) -> Sampler:
-    """Sampler of ``a ~ N(0, cov)``; ``cov`` is a 1-D spectrum (diagonal covariance) or a matrix.
-
-    Parameters
-    ----------
-    cov : array_like
-        Positive variances (length ``d``) or a symmetric positive definite ``d x d`` matrix.
-
-    Returns
-    -------
-    callable
-        ``sample_a(rng, n, dim) -> (n, dim)`` (``dim`` must equal ``d``).
-
-    Raises
-    ------
-    ValueError
-        If ``cov`` is not a positive spectrum or a symmetric positive definite matrix.
-
-    Notes
-    -----
-    The law of the SGD products depends on ``cov`` only through its eigenvalues (rotational
-    invariance of the Gaussian), so a diagonal covariance loses no generality.
-
-    Examples
-    --------
-    >>> a = gaussian_sampler([1.0, 4.0])(np.random.default_rng(0), 100_000, 2)
-    >>> np.round(a.var(axis=0), 1)
-    array([1., 4.])
-    """
-    lam, factor = _spectrum_and_factor(cov)
-    d = lam.size
-    sd = np.sqrt(lam)
-
-    def sample_a(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
-        if dim != d:
-            raise ValueError(f"dim must equal the size of cov ({d}), got {dim}")
-        z = rng.standard_normal((n, d))
-        return z * sd if factor is None else z @ factor.T
-
-    sample_a.spectrum = lam            # used by second_moment_spectral_radius
-    sample_a.kurtosis = 3.0
-    return sample_a
-
-
-def _iid_sampler(draw, kurt: float, sigma: float) -> Sampler:
-    def sample_a(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
-        return sigma * draw(rng, (n, dim))
-
-    sample_a.sigma = sigma
-    sample_a.kurtosis = kurt
-    return sample_a
-
-
-def rademacher_sampler(sigma: float = 1.0) -> Sampler:
-    """Sampler of inputs with i.i.d. coordinates ``+-sigma`` (kurtosis 1).
-
-    Examples
-    --------
-    >>> np.unique(rademacher_sampler(2.0)(np.random.default_rng(0), 100, 3)).tolist()
-    [-2.0, 2.0]
-    """
-    sigma = check_positive("sigma", sigma)
-    return _iid_sampler(lambda rng, shape: 2.0 * rng.integers(0, 2, size=shape) - 1.0, 1.0, sigma)
-
-
-def uniform_sampler(sigma: float = 1.0) -> Sampler:
-    """Sampler of inputs with i.i.d. coordinates uniform on ``[-sqrt(3) sigma, sqrt(3) sigma]``
-    (variance ``sigma^2``, kurtosis 9/5).
-
-    Examples
-    --------
-    >>> x = uniform_sampler()(np.random.default_rng(0), 200_000, 1)
-    >>> round(float(x.var()), 2)
-    1.0
-    """
-    sigma = check_positive("sigma", sigma)
-    r3 = math.sqrt(3.0)
-    return _iid_sampler(lambda rng, shape: rng.uniform(-r3, r3, size=shape), 1.8, sigma)
-
-
-def student_t_sampler(nu: float, sigma: float = 1.0) -> Sampler:
-    """Sampler of inputs with i.i.d. Student-t coordinates scaled to variance ``sigma^2``.
-
-    Parameters
-    ----------
-    nu : float
-        Degrees of freedom, ``nu > 4`` so that the fourth moment (needed for ``E[M (x) M]``) is
-        finite; the kurtosis is ``3 + 6 / (nu - 4)``.
-    sigma : float
-        Standard deviation of each coordinate.
-
-    Notes
-    -----
-    Student-t data have only moments of order ``< nu``: ``E||M||^s`` is finite only for
-    ``s < nu / 2``, so ``h(s)`` and ``alpha`` are meaningful only below that order, and the
-    stationary tail index is at most ``nu / 2`` whatever the root of ``h`` says. The paper's
-    theorem assumes all moments finite; this sampler is for exploring what heavy-tailed data do.
-
-    Examples
-    --------
-    >>> x = student_t_sampler(10.0)(np.random.default_rng(0), 400_000, 1)
-    >>> round(float(x.var()), 1)
-    1.0
-    """
-    nu = check_real("nu", nu, low=4.0, low_open=True)
-    sigma = check_positive("sigma", sigma)
-    scale = math.sqrt((nu - 2.0) / nu)
-    return _iid_sampler(lambda rng, shape: scale * rng.standard_t(nu, size=shape),
-                        3.0 + 6.0 / (nu - 4.0), sigma)
-
-
-def _default_sampler(dim: int) -> Sampler:
-    return gaussian_sampler(np.ones(dim))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -219,28 +87,21 @@ def _default_sampler(dim: int) -> Sampler:
 # ----------------------------------------------------------------------------------------------
 
 
-def _check_common(eta, batch_size, dim, sample_a):
-    eta = check_positive("eta", eta)
-    b = check_int("batch_size", batch_size, low=1)
-    d = check_int("dim", dim, low=1)
-    if sample_a is None:
-        sample_a = _default_sampler(d)
-    elif not callable(sample_a):
-        raise TypeError("sample_a must be a callable sample_a(rng, n, dim) -> (n, dim) array")
-    return eta, b, d, sample_a
+def _check_action(apply_m, dim) -> int:
+    check_callable("apply_m", apply_m)
+    return check_int("dim", dim, low=1)
 
 
-def _draw(sample_a: Sampler, rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-    a = np.asarray(sample_a(rng, n, d), dtype=float)
-    if a.shape != (n, d):
-        raise ValueError(f"sample_a(rng, {n}, {d}) must return shape {(n, d)}, got {a.shape}")
-    return a
+def _check_population(n_walkers, n_steps, burn_in, n_replicas, *, min_steps: int = 1, min_replicas: int = 2):
+    return (check_int("n_walkers", n_walkers, low=2), check_int("n_steps", n_steps, low=min_steps),
+            check_int("burn_in", burn_in, low=0), check_int("n_replicas", n_replicas, low=min_replicas))
 
 
-def _apply_m(u: np.ndarray, a: np.ndarray, eta_over_b: float) -> np.ndarray:
-    """Rows of ``u`` (n, d) times their own ``M = I - (eta/b) sum_i a_i a_i^T``; ``a`` is (n, b, d)."""
-    proj = np.einsum("nbd,nd->nb", a, u)
-    return u - eta_over_b * np.einsum("nbd,nb->nd", a, proj)
+def _check_orders(orders) -> np.ndarray:
+    arr = check_array("orders", orders, ndim=1)
+    if np.any(arr < 0):
+        raise ValueError(f"orders must be >= 0, got {arr.tolist()}")
+    return arr
 
 
 def _random_directions(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -262,21 +123,17 @@ def _batch_means_se(x: np.ndarray, n_batches: int) -> tuple[float, float]:
 # ----------------------------------------------------------------------------------------------
 
 
-def lyapunov_exponent_mc(eta: float, batch_size: int, dim: int, sample_a: Sampler | None = None, *,
-                         n_steps: int = 20_000, n_chains: int = 16, burn_in: int = 200,
-                         n_batches: int = 20, seed=None) -> MCEstimate:
-    r"""Top Lyapunov exponent ``rho`` of online SGD for general data, by renormalised products.
+def matrix_lyapunov_exponent_mc(apply_m: MatrixAction, dim: int, *, n_steps: int = 20_000, n_chains: int = 16,
+                                burn_in: int = 200, n_batches: int = 20, seed=None) -> MCEstimate:
+    r"""Return the top Lyapunov exponent ``rho`` of products of i.i.d. random matrices, by renormalisation.
 
     Parameters
     ----------
-    eta : float
-        Step size, ``eta > 0``.
-    batch_size : int
-        Batch size ``b >= 1``.
+    apply_m : callable
+        Matrix action ``apply_m(rng, u) -> v`` (:mod:`hts_lib.recursion.samplers`), called once per step on
+        the ``(n_chains, dim)`` array of current directions.
     dim : int
         Dimension ``d >= 1``.
-    sample_a : callable, optional
-        ``sample_a(rng, n, dim) -> (n, dim)`` i.i.d. inputs; default ``N(0, I_d)``.
     n_steps : int
         Steps per chain after the burn-in.
     n_chains : int
@@ -295,8 +152,8 @@ def lyapunov_exponent_mc(eta: float, batch_size: int, dim: int, sample_a: Sample
 
     Raises
     ------
-    ValueError
-        If an argument is outside its range.
+    ValueError, TypeError
+        If an argument is outside its range, or ``apply_m`` is not callable.
 
     Notes
     -----
@@ -306,15 +163,14 @@ def lyapunov_exponent_mc(eta: float, batch_size: int, dim: int, sample_a: Sample
     over blocks of ``n_steps / n_batches`` consecutive steps. A step that maps ``u`` to 0 exactly
     (possible for discrete data) gives ``-inf``.
 
-    Used in chapter: "Beyond isotropic Gaussian data".
-
     Examples
     --------
-    >>> est = lyapunov_exponent_mc(0.1, 1, 10, n_steps=2000, seed=0)
-    >>> round(est.value, 2), est.stderr < 0.01      # exact (theory.lyapunov_exponent): -0.0462
+    >>> from hts_lib.recursion import sgd_multiplier
+    >>> est = matrix_lyapunov_exponent_mc(sgd_multiplier(0.1, 1, 10), 10, n_steps=2000, seed=0)
+    >>> round(est.value, 2), est.stderr < 0.01      # exact (hts_lib.recursion.lyapunov_exponent): -0.0462
     (-0.05, True)
     """
-    eta, b, d, sample_a = _check_common(eta, batch_size, dim, sample_a)
+    d = _check_action(apply_m, dim)
     n_steps = check_int("n_steps", n_steps, low=2)
     n_chains = check_int("n_chains", n_chains, low=1)
     burn_in = check_int("burn_in", burn_in, low=0)
@@ -324,24 +180,90 @@ def lyapunov_exponent_mc(eta: float, batch_size: int, dim: int, sample_a: Sample
     rng = check_rng(seed)
     u = _random_directions(rng, n_chains, d)
     logs = np.empty((n_steps, n_chains))
-    chunk = max(1, 4096 // max(1, n_chains * b))
-    t = -burn_in
-    eob = eta / b
-    while t < n_steps:
-        m = min(chunk, n_steps - t)
-        a = _draw(sample_a, rng, m * n_chains * b, d).reshape(m, n_chains, b, d)
-        for j in range(m):
-            v = _apply_m(u, a[j], eob)
-            nrm = np.linalg.norm(v, axis=1)
-            if np.any(nrm == 0.0):
-                return MCEstimate(-math.inf, 0.0, n_chains * max(t, 0), "renormalised products (hit 0)")
-            if t >= 0:
-                logs[t] = np.log(nrm)
-            u = v / nrm[:, None]
-            t += 1
+    for t in range(-burn_in, n_steps):
+        v = apply_m(rng, u)
+        nrm = np.linalg.norm(v, axis=1)
+        if np.any(nrm == 0.0):
+            return MCEstimate(-math.inf, 0.0, n_chains * max(t, 0), "renormalised products (hit 0)")
+        if t >= 0:
+            logs[t] = np.log(nrm)
+        u = v / nrm[:, None]
     value, se = _batch_means_se(logs, n_batches)
     return MCEstimate(value, se, n_steps * n_chains,
                       f"renormalised products, {n_chains} chains x {n_steps} steps, batch means")
+
+
+def _prefetching(apply_m: MatrixAction, n_rows: int, n_calls: int) -> MatrixAction:
+    """Return the SGD multiplier ``apply_m`` for exactly ``n_calls`` calls on ``n_rows`` rows, drawing ahead.
+
+    It draws the inputs of up to ``4096 / (n_rows b)`` calls with one sampler call (the draws of
+    :func:`lyapunov_exponent_mc` since hts_lib 0.1, so its numbers are unchanged), which saves the
+    per-call overhead of the sampler on small problems.
+    """
+    b, d, eob = apply_m.batch_size, apply_m.dim, apply_m.eta / apply_m.batch_size
+    chunk = max(1, 4096 // max(1, n_rows * b))
+    state = {"inputs": np.empty((0, n_rows, b, d)), "next": 0, "done": 0}
+
+    def apply(rng: np.random.Generator, u: np.ndarray) -> np.ndarray:
+        if state["next"] == len(state["inputs"]):
+            m = min(chunk, n_calls - state["done"])
+            state["inputs"] = draw_inputs(apply_m.sample_a, rng, m * n_rows * b, d).reshape(m, n_rows, b, d)
+            state["next"] = 0
+        a = state["inputs"][state["next"]]
+        state["next"] += 1
+        state["done"] += 1
+        proj = np.einsum("nbd,...nd->...nb", a, u)
+        return u - eob * np.einsum("nbd,...nb->...nd", a, proj)
+
+    return apply
+
+
+def lyapunov_exponent_mc(eta: float, batch_size: int, dim: int, sample_a: InputSampler | None = None, *,
+                         n_steps: int = 20_000, n_chains: int = 16, burn_in: int = 200,
+                         n_batches: int = 20, seed=None) -> MCEstimate:
+    r"""Return the top Lyapunov exponent ``rho`` of online SGD for any input law, by renormalised products.
+
+    :func:`matrix_lyapunov_exponent_mc` for the SGD multiplier
+    :math:`M = I - (\eta/b)\sum_{i\le b}a_ia_i^\top`.
+
+    Parameters
+    ----------
+    eta : float
+        Step size, ``eta > 0``.
+    batch_size : int
+        Batch size ``b >= 1``.
+    dim : int
+        Dimension ``d >= 1``.
+    sample_a : callable, optional
+        Input sampler ``sample_a(rng, n, dim) -> (n, dim)`` of i.i.d. inputs; default ``N(0, I_d)``.
+    n_steps, n_chains, burn_in, n_batches, seed
+        As in :func:`matrix_lyapunov_exponent_mc`.
+
+    Returns
+    -------
+    MCEstimate
+        ``rho`` with a batch-means standard error.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If an argument is outside its range, or ``sample_a`` is not callable.
+
+    Used in: chapters/ch04_random_linear_recursions.ipynb, chapters/ch08_beyond_isotropic_data.ipynb.
+
+    Examples
+    --------
+    >>> est = lyapunov_exponent_mc(0.1, 1, 10, n_steps=2000, seed=0)
+    >>> round(est.value, 2), est.stderr < 0.01      # exact (hts_lib.recursion.lyapunov_exponent): -0.0462
+    (-0.05, True)
+    """
+    apply_m = sgd_multiplier(eta, batch_size, dim, sample_a)
+    n_steps = check_int("n_steps", n_steps, low=2)
+    n_chains = check_int("n_chains", n_chains, low=1)
+    burn_in = check_int("burn_in", burn_in, low=0)
+    return matrix_lyapunov_exponent_mc(_prefetching(apply_m, n_chains, burn_in + n_steps), dim,
+                                       n_steps=n_steps, n_chains=n_chains, burn_in=burn_in,
+                                       n_batches=n_batches, seed=seed)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -349,26 +271,22 @@ def lyapunov_exponent_mc(eta: float, batch_size: int, dim: int, sample_a: Sample
 # ----------------------------------------------------------------------------------------------
 
 
-def _population_log_means(s_values: np.ndarray, eta: float, b: int, d: int, sample_a: Sampler,
-                          n_walkers: int, n_steps: int, burn_in: int, rng: np.random.Generator,
-                          n_replicas: int = 1) -> np.ndarray:
-    """log of the mean weight at each recorded step: array (n_steps, n_s, n_replicas).
+def _population_log_means(s_values: np.ndarray, apply_m: MatrixAction, d: int, n_walkers: int, n_steps: int,
+                          burn_in: int, rng: np.random.Generator, n_replicas: int = 1) -> np.ndarray:
+    """Log of the mean weight at each recorded step: array (n_steps, n_s, n_replicas).
 
     ``n_replicas`` independent populations of ``n_walkers`` walkers are run side by side (each
-    resampled within itself). Within a replica all orders ``s`` share the inputs and the
+    resampled within itself). Within a replica all orders ``s`` share the matrices and the
     resampling uniforms (common random numbers), so the estimated ``h`` is smooth in ``s``.
     """
     n_s, n_r, n_w = s_values.size, n_replicas, n_walkers
     n_tot = n_r * n_w
     u = np.broadcast_to(_random_directions(rng, n_tot, d), (n_s, n_tot, d)).copy()
     out = np.empty((n_steps, n_s, n_r))
-    eob = eta / b
     offsets = np.arange(n_w) / n_w
     base = (np.arange(n_r) * n_w)[:, None]
     for t in range(-burn_in, n_steps):
-        a = _draw(sample_a, rng, n_tot * b, d).reshape(n_tot, b, d)
-        proj = np.einsum("wbd,swd->swb", a, u)
-        v = u - eob * np.einsum("wbd,swb->swd", a, proj)
+        v = apply_m(rng, u)
         nrm = np.linalg.norm(v, axis=2)
         with np.errstate(divide="ignore"):
             logw = (s_values[:, None] * np.log(nrm)).reshape(n_s, n_r, n_w)
@@ -393,23 +311,23 @@ def _population_log_means(s_values: np.ndarray, eta: float, b: int, d: int, samp
     return out
 
 
-def _h_from_log_means(log_means: np.ndarray) -> np.ndarray:
-    """h = log(time average of the mean weights), per order and replica: (n_s, n_replicas)."""
-    ref = log_means.max(axis=0)
-    return ref + np.log(np.exp(log_means - ref).mean(axis=0))
+def population_log_moments(orders, apply_m: MatrixAction, dim: int, *, n_walkers: int = 2000,
+                           n_steps: int = 300, burn_in: int = 100, n_replicas: int = 8,
+                           seed=None) -> np.ndarray:
+    r"""Return population Monte Carlo estimates of ``h(s)`` at several orders, one per independent replica.
 
-
-def moment_function_mc(s: float, eta: float, batch_size: int, dim: int, sample_a: Sampler | None = None, *,
-                       n_walkers: int = 2000, n_steps: int = 300, burn_in: int = 100, n_replicas: int = 8,
-                       seed=None) -> MCEstimate:
-    r"""Moment function ``h(s)`` of online SGD for general data, by population Monte Carlo.
+    The engine behind :func:`matrix_log_moment_mc` and :func:`matrix_tail_index_mc`, for callers that want the
+    replicas themselves (their own root search, jackknife or diagnostics).
 
     Parameters
     ----------
-    s : float
-        Order, ``s >= 0``.
-    eta, batch_size, dim, sample_a
-        As in :func:`lyapunov_exponent_mc`.
+    orders : array_like, shape (n_orders,)
+        Orders ``s >= 0``.
+    apply_m : callable
+        Matrix action ``apply_m(rng, u) -> v`` (:mod:`hts_lib.recursion.samplers`), called once per step on a
+        ``(n_orders, n_replicas * n_walkers, dim)`` array: the walkers of all orders share the matrices.
+    dim : int
+        Dimension ``d >= 1``.
     n_walkers : int
         Population size (per replica) on the unit sphere.
     n_steps : int
@@ -417,20 +335,19 @@ def moment_function_mc(s: float, eta: float, batch_size: int, dim: int, sample_a
     burn_in : int
         Steps for the population to reach the quasi-stationary law of directions.
     n_replicas : int
-        Independent populations; the estimate is their mean, the standard error their standard
-        deviation over ``sqrt(n_replicas)`` (no assumption on time correlations).
+        Independent populations, run side by side.
     seed : int, numpy Generator or None
-        Randomness.
+        Randomness (a Generator is used, and advanced, in place).
 
     Returns
     -------
-    MCEstimate
-        ``h(s)`` with a standard error from independent replicas.
+    ndarray, shape (n_orders, n_replicas)
+        ``h(s)`` of each replica: the log of its mean weight averaged over the recorded steps.
 
     Raises
     ------
-    ValueError
-        If an argument is outside its range.
+    ValueError, TypeError
+        If an argument is outside its range, or ``apply_m`` is not callable.
 
     Notes
     -----
@@ -439,38 +356,133 @@ def moment_function_mc(s: float, eta: float, batch_size: int, dim: int, sample_a
     independent copies of ``M``, weighted by :math:`\|Mu\|^s` and resampled (systematic
     resampling) in proportion to the weights; at stationarity the mean weight has expectation
     :math:`\lambda_s`, up to an ``O(1/n_walkers)`` bias from the finite population's law of
-    directions. That bias vanishes for isotropic data (the weight's law does not depend on the
-    direction); for the anisotropic example of the tests (spectrum 0.25, 1, 2.5, ``eta = 0.4``,
-    ``s = 2``) it is about ``-1.9 / n_walkers`` in ``h``, which is why the tests use 4000 walkers
-    there. We average the mean weights over time and take the log (averaging logs would add a
-    Jensen bias of order ``Var / n_walkers`` per step).
-
-    Used in chapter: "Beyond isotropic Gaussian data".
+    directions. That bias vanishes when the weight's law does not depend on the direction (isotropic
+    data, or ``d = 1``); for the anisotropic example of the tests (spectrum 0.25, 1, 2.5, ``eta = 0.4``,
+    ``s = 2``) it is about ``-1.9 / n_walkers`` in ``h``. The mean weights are averaged over time before
+    the log is taken (averaging logs would add a Jensen bias of order ``Var / n_walkers`` per step). Within a
+    replica every order sees the same matrices and resampling uniforms (common random numbers), so ``h`` is
+    smooth in ``s``; the replicas are independent.
 
     Examples
     --------
-    >>> est = moment_function_mc(2.0, 0.1, 1, 10, n_walkers=200, n_steps=100, n_replicas=4, seed=0)
+    >>> from hts_lib.recursion import sgd_multiplier
+    >>> h = population_log_moments([1.0, 2.0], sgd_multiplier(0.1, 1, 10), 10, n_walkers=200, n_steps=50,
+    ...                            n_replicas=3, seed=0)
+    >>> h.shape, bool(np.all(h < 0))          # exact h(2) = log(1 - 2 eta + 12 eta^2) = -0.083
+    ((2, 3), True)
+    """
+    s_values = _check_orders(orders)
+    d = _check_action(apply_m, dim)
+    n_walkers, n_steps, burn_in, n_replicas = _check_population(n_walkers, n_steps, burn_in, n_replicas,
+                                                                min_replicas=1)
+    lm = _population_log_means(s_values, apply_m, d, n_walkers, n_steps, burn_in, check_rng(seed), n_replicas)
+    ref = lm.max(axis=0)
+    return ref + np.log(np.exp(lm - ref).mean(axis=0))
+
+
+def matrix_log_moment_mc(s: float, apply_m: MatrixAction, dim: int, *, n_walkers: int = 2000,
+                         n_steps: int = 300, burn_in: int = 100, n_replicas: int = 8,
+                         seed=None) -> MCEstimate:
+    r"""Return the moment function ``h(s)`` of products of i.i.d. random matrices, by population Monte Carlo.
+
+    Parameters
+    ----------
+    s : float
+        Order, ``s >= 0``.
+    apply_m, dim, n_walkers, n_steps, burn_in, seed
+        As in :func:`population_log_moments`.
+    n_replicas : int
+        Independent populations, ``>= 2``; the estimate is their mean, the standard error their standard
+        deviation over ``sqrt(n_replicas)`` (no assumption on time correlations).
+
+    Returns
+    -------
+    MCEstimate
+        ``h(s)`` with a standard error from independent replicas.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If an argument is outside its range, or ``apply_m`` is not callable.
+
+    Notes
+    -----
+    See :func:`population_log_moments` for the method and its ``O(1/n_walkers)`` bias.
+
+    Examples
+    --------
+    >>> from hts_lib.recursion import sgd_multiplier
+    >>> est = matrix_log_moment_mc(2.0, sgd_multiplier(0.1, 1, 10), 10, n_walkers=200, n_steps=100,
+    ...                            n_replicas=4, seed=0)
     >>> bool(abs(est.value - np.log(0.92)) < 3 * est.stderr)   # exact h(2) = log(1 - 2 eta + 12 eta^2)
     True
     """
     s = check_real("s", s, low=0.0)
-    eta, b, d, sample_a = _check_common(eta, batch_size, dim, sample_a)
-    n_walkers = check_int("n_walkers", n_walkers, low=2)
-    n_steps = check_int("n_steps", n_steps, low=1)
-    burn_in = check_int("burn_in", burn_in, low=0)
-    n_replicas = check_int("n_replicas", n_replicas, low=2)
-    rng = check_rng(seed)
-    lm = _population_log_means(np.array([s]), eta, b, d, sample_a, n_walkers, n_steps, burn_in, rng, n_replicas)
-    h = _h_from_log_means(lm)[0]
-    return MCEstimate(float(h.mean()), float(h.std(ddof=1) / math.sqrt(n_replicas)), n_replicas * n_walkers * n_steps,
+    d = _check_action(apply_m, dim)
+    n_walkers, n_steps, burn_in, n_replicas = _check_population(n_walkers, n_steps, burn_in, n_replicas)
+    h = population_log_moments([s], apply_m, d, n_walkers=n_walkers, n_steps=n_steps, burn_in=burn_in,
+                               n_replicas=n_replicas, seed=check_rng(seed))[0]
+    return MCEstimate(float(h.mean()), float(h.std(ddof=1) / math.sqrt(n_replicas)),
+                      n_replicas * n_walkers * n_steps,
                       f"population Monte Carlo, {n_replicas} independent replicas x {n_walkers} walkers x "
                       f"{n_steps} steps")
 
 
+def log_moment_mc(s: float, eta: float, batch_size: int, dim: int, sample_a: InputSampler | None = None, *,
+                  n_walkers: int = 2000, n_steps: int = 300, burn_in: int = 100, n_replicas: int = 8,
+                  seed=None) -> MCEstimate:
+    r"""Return the moment function ``h(s)`` of online SGD for any input law, by population Monte Carlo.
+
+    :func:`matrix_log_moment_mc` for the SGD multiplier :math:`M = I - (\eta/b)\sum_{i\le b}a_ia_i^\top`.
+
+    Parameters
+    ----------
+    s : float
+        Order, ``s >= 0``.
+    eta, batch_size, dim, sample_a
+        As in :func:`lyapunov_exponent_mc`.
+    n_walkers, n_steps, burn_in, n_replicas, seed
+        As in :func:`matrix_log_moment_mc`.
+
+    Returns
+    -------
+    MCEstimate
+        ``h(s)`` with a standard error from independent replicas.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If an argument is outside its range, or ``sample_a`` is not callable.
+
+    Notes
+    -----
+    For the anisotropic example of the tests (spectrum 0.25, 1, 2.5, ``eta = 0.4``, ``s = 2``) the
+    population bias is about ``-1.9 / n_walkers`` in ``h``, which is why the tests use 4000 walkers there.
+
+    Used in: chapters/ch04_random_linear_recursions.ipynb.
+
+    Examples
+    --------
+    >>> est = log_moment_mc(2.0, 0.1, 1, 10, n_walkers=200, n_steps=100, n_replicas=4, seed=0)
+    >>> bool(abs(est.value - np.log(0.92)) < 3 * est.stderr)   # exact h(2) = log(1 - 2 eta + 12 eta^2)
+    True
+    """
+    s = check_real("s", s, low=0.0)
+    return matrix_log_moment_mc(s, sgd_multiplier(eta, batch_size, dim, sample_a), dim, n_walkers=n_walkers,
+                                n_steps=n_steps, burn_in=burn_in, n_replicas=n_replicas, seed=seed)
+
+
+# ----------------------------------------------------------------------------------------------
+# Tail index: the root of the Monte Carlo h
+# ----------------------------------------------------------------------------------------------
+
+
 def _root_from_grid(s_grid: np.ndarray, h: np.ndarray) -> float:
-    """Positive root of a convex ``h`` sampled on an increasing grid whose first value is < 0:
-    a cubic spline through the samples (common random numbers make them smooth in ``s``) and
-    Brent's method on the bracketing interval. ``inf`` if ``h`` never turns positive."""
+    """Positive root of a convex ``h`` sampled on an increasing grid whose first value is < 0.
+
+    A cubic spline through the samples (common random numbers make them smooth in ``s``) and Brent's
+    method on the bracketing interval; ``inf`` if ``h`` never turns positive.
+    """
     pos = np.nonzero(h > 0)[0]
     if pos.size == 0:
         return math.inf
@@ -484,17 +496,16 @@ def _root_from_grid(s_grid: np.ndarray, h: np.ndarray) -> float:
     return lo + (hi - lo) * float(-h[j - 1] / (h[j] - h[j - 1]))
 
 
-def tail_index_mc(eta: float, batch_size: int, dim: int, sample_a: Sampler | None = None, *,
-                  n_walkers: int = 2000, n_steps: int = 300, burn_in: int = 100, n_replicas: int = 8,
-                  n_grid: int = 9, seed=None) -> MCEstimate:
-    r"""Tail index ``alpha`` of online SGD for general data: the root of the Monte Carlo ``h``.
+def matrix_tail_index_mc(apply_m: MatrixAction, dim: int, *, n_walkers: int = 2000, n_steps: int = 300,
+                         burn_in: int = 100, n_replicas: int = 8, n_grid: int = 9, seed=None) -> MCEstimate:
+    r"""Return the tail index ``alpha`` of products of i.i.d. random matrices, the root of the Monte Carlo h.
 
     Parameters
     ----------
-    eta, batch_size, dim, sample_a
-        As in :func:`lyapunov_exponent_mc`.
+    apply_m, dim
+        As in :func:`population_log_moments`.
     n_walkers, n_steps, burn_in
-        Population size and length of each population run (see :func:`moment_function_mc`).
+        Population size and length of each population run (see :func:`population_log_moments`).
     n_replicas : int
         Independent replicas; ``alpha`` is their mean and the standard error their standard
         deviation over ``sqrt(n_replicas)``.
@@ -508,44 +519,42 @@ def tail_index_mc(eta: float, batch_size: int, dim: int, sample_a: Sampler | Non
     MCEstimate
         ``alpha`` and its standard error. ``value`` is ``inf`` when every replica has
         ``h(ALPHA_MAX) < 0`` (``alpha > 50``) and ``nan`` when ``h > 0`` already at the smallest
-        order tried, ``2^-8`` (no stationary law, or ``alpha`` below that).
+        order tried, ``2^-8`` (no stationary law, or ``alpha`` below that): the convention of
+        :func:`hts_lib.recursion.log_moment_root`.
 
     Raises
     ------
-    ValueError
-        If an argument is outside its range.
+    ValueError, TypeError
+        If an argument is outside its range, or ``apply_m`` is not callable.
 
     Notes
     -----
-    Each replica runs the population of :func:`moment_function_mc` for a grid of orders at once
-    with common random numbers, first on 15 orders ``2^-8, ..., 50`` (geometric) to bracket the
-    sign change of ``h``, then on ``n_grid`` orders spanning the bracket; the root is that of a
-    cubic spline through the fine grid.
-    The replicas are independent, so their spread is an honest standard error (it includes the
+    Each replica runs :func:`population_log_moments` for a grid of orders at once with common random numbers,
+    first on 15 orders ``2^-8, ..., 50`` (geometric) to bracket the sign change of ``h``, then on ``n_grid``
+    orders spanning the bracket (with the same random numbers); the root is that of a cubic spline through the
+    fine grid. The replicas are independent, so their spread is an honest standard error (it includes the
     interpolation and finite-population effects that vary between replicas).
-
-    Used in chapter: "Beyond isotropic Gaussian data".
 
     Examples
     --------
-    >>> est = tail_index_mc(0.6553, 1, 2, n_walkers=1000, n_steps=200, n_replicas=4, seed=1)
-    >>> abs(est.value - 1.0) < 4 * est.stderr + 0.02    # exact alpha = 1.000 (theory.tail_index)
+    >>> from hts_lib.recursion import sgd_multiplier
+    >>> est = matrix_tail_index_mc(sgd_multiplier(0.6553, 1, 2), 2, n_walkers=500, n_steps=100, n_replicas=4,
+    ...                            seed=1)
+    >>> abs(est.value - 1.0) < 4 * est.stderr + 0.02    # exact alpha = 1.000 (hts_lib.recursion.tail_index)
     True
     """
-    eta, b, d, sample_a = _check_common(eta, batch_size, dim, sample_a)
-    n_walkers = check_int("n_walkers", n_walkers, low=2)
-    n_steps = check_int("n_steps", n_steps, low=2)
-    burn_in = check_int("burn_in", burn_in, low=0)
-    n_replicas = check_int("n_replicas", n_replicas, low=2)
+    d = _check_action(apply_m, dim)
+    n_walkers, n_steps, burn_in, n_replicas = _check_population(n_walkers, n_steps, burn_in, n_replicas,
+                                                                min_steps=2)
     n_grid = check_int("n_grid", n_grid, low=3)
     rng = check_rng(seed)
     coarse = np.geomspace(2.0 ** -8, ALPHA_MAX, 15)
+    options = dict(n_walkers=n_walkers, n_steps=n_steps, burn_in=burn_in, n_replicas=1)
     alphas = []
     for _ in range(n_replicas):
         sub = np.random.default_rng(rng.integers(2 ** 63))
         st = sub.bit_generator.state
-        lm = _population_log_means(coarse, eta, b, d, sample_a, n_walkers, n_steps, burn_in, sub)
-        h = _h_from_log_means(lm)[:, 0]
+        h = population_log_moments(coarse, apply_m, d, seed=sub, **options)[:, 0]
         pos = np.nonzero(h > 0)[0]
         if pos.size == 0:
             alphas.append(math.inf)
@@ -556,8 +565,7 @@ def tail_index_mc(eta: float, batch_size: int, dim: int, sample_a: Sampler | Non
             continue
         fine = np.linspace(coarse[j - 1], coarse[j], n_grid)
         sub.bit_generator.state = st            # same random numbers for the fine pass
-        lm = _population_log_means(fine, eta, b, d, sample_a, n_walkers, n_steps, burn_in, sub)
-        h = _h_from_log_means(lm)[:, 0]
+        h = population_log_moments(fine, apply_m, d, seed=sub, **options)[:, 0]
         root = _root_from_grid(fine, h)
         if not math.isfinite(root):             # the fine pass disagreed at the edge: use the coarse one
             root = float(fine[-1]) if root == math.inf else float(fine[0])
@@ -571,87 +579,52 @@ def tail_index_mc(eta: float, batch_size: int, dim: int, sample_a: Sampler | Non
     return MCEstimate(float(arr.mean()), float(arr.std(ddof=1) / math.sqrt(arr.size)), n_replicas, method)
 
 
-# ----------------------------------------------------------------------------------------------
-# The second-moment operator E[M (x) M]
-# ----------------------------------------------------------------------------------------------
+def tail_index_mc(eta: float, batch_size: int, dim: int, sample_a: InputSampler | None = None, *,
+                  n_walkers: int = 2000, n_steps: int = 300, burn_in: int = 100, n_replicas: int = 8,
+                  n_grid: int = 9, seed=None) -> MCEstimate:
+    r"""Return the tail index ``alpha`` of online SGD for any input law: the root of the Monte Carlo ``h``.
 
-
-def second_moment_spectral_radius(eta: float, batch_size: int, cov, kurtosis: float = 3.0) -> float:
-    r"""Spectral radius of ``E[M (x) M]`` in closed form: ``h(2) = log`` of it.
+    :func:`matrix_tail_index_mc` for the SGD multiplier :math:`M = I - (\eta/b)\sum_{i\le b}a_ia_i^\top`.
 
     Parameters
     ----------
-    eta : float
-        Step size, ``eta > 0``.
-    batch_size : int
-        Batch size ``b >= 1``.
-    cov : array_like
-        Either a 1-D array of variances ``lambda_p`` (inputs with independent coordinates, each of
-        kurtosis ``kurtosis``), or a symmetric positive definite matrix (Gaussian inputs only).
-    kurtosis : float
-        ``E a_p^4 / (E a_p^2)^2`` of each coordinate: 3 for Gaussian, 1 for Rademacher, 9/5 for
-        uniform, ``3 + 6/(nu - 4)`` for Student-t.
+    eta, batch_size, dim, sample_a
+        As in :func:`lyapunov_exponent_mc`.
+    n_walkers, n_steps, burn_in, n_replicas, n_grid, seed
+        As in :func:`matrix_tail_index_mc`.
 
     Returns
     -------
-    float
-        ``r(E[M (x) M])``. The stationary law has infinite variance (``alpha < 2``) iff ``r > 1``
-        (given ``rho < 0``).
+    MCEstimate
+        ``alpha`` and its standard error (``inf``/``nan`` as in :func:`matrix_tail_index_mc`).
 
     Raises
     ------
-    ValueError
-        If an argument is outside its range, or a matrix ``cov`` is given with ``kurtosis != 3``.
+    ValueError, TypeError
+        If an argument is outside its range, or ``sample_a`` is not callable.
 
-    Notes
-    -----
-    :math:`E[M\otimes M]` acts on matrices as :math:`X\mapsto E[MXM^\top]`, a positive map, so its
-    spectral radius is attained on positive semi-definite ``X`` and equals the growth rate of
-    :math:`E\|\Pi_k x\|^2`, i.e. :math:`e^{h(2)}`. For symmetric ``X`` and independent batch inputs,
-
-    .. math:: E[MXM] = X - \eta(\Sigma X + X\Sigma) + \tfrac{\eta^2}{b}\big[(b-1)\Sigma X\Sigma
-              + E(aa^\top X aa^\top)\big],
-
-    and Isserlis' theorem gives :math:`E(aa^\top Xaa^\top) = 2\Sigma X\Sigma + \mathrm{tr}(\Sigma X)\Sigma`
-    for Gaussian data, plus :math:`(\kappa - 3)\,\mathrm{diag}(\lambda_p^2 X_{pp})` for independent
-    coordinates of kurtosis :math:`\kappa`. In the eigenbasis of :math:`\Sigma` the off-diagonal
-    entries of ``X`` are eigenvectors (eigenvalue :math:`1 - \eta(\lambda_p+\lambda_q) +
-    \eta^2\tfrac{b+1}{b}\lambda_p\lambda_q`) and the diagonal ones obey the ``d x d`` symmetric
-    matrix :math:`\mathrm{diag}((1-\eta\lambda_p)^2 + \tfrac{\eta^2}{b}(\kappa-2)\lambda_p^2)
-    + \tfrac{\eta^2}{b}\lambda\lambda^\top`. For isotropic Gaussian data this reduces to
-    :math:`1 - 2\eta\sigma^2 + \eta^2\sigma^4(d+b+1)/b` (see :func:`hts_lib.recursion.exact.even_moment`).
-
-    Used in chapter: "Beyond isotropic Gaussian data".
+    Used in: chapters/ch04_random_linear_recursions.ipynb, chapters/ch08_beyond_isotropic_data.ipynb.
 
     Examples
     --------
-    >>> round(second_moment_spectral_radius(0.1, 1, np.ones(10)), 12)   # = 1 - 0.2 + 0.01 * 12
-    0.92
-    >>> second_moment_spectral_radius(0.1, 1, np.ones(10), kurtosis=1.0) < 0.92   # Rademacher
+    >>> est = tail_index_mc(0.6553, 1, 2, n_walkers=1000, n_steps=200, n_replicas=4, seed=1)
+    >>> abs(est.value - 1.0) < 4 * est.stderr + 0.02    # exact alpha = 1.000 (hts_lib.recursion.tail_index)
     True
     """
-    eta = check_positive("eta", eta)
-    b = check_int("batch_size", batch_size, low=1)
-    kurtosis = check_real("kurtosis", kurtosis, low=1.0)
-    arr = check_array("cov", cov, ndim=(1, 2))
-    if arr.ndim == 2 and kurtosis != 3.0:
-        raise ValueError("a full covariance matrix is only supported for Gaussian data (kurtosis=3); "
-                         "give a 1-D spectrum for independent non-Gaussian coordinates")
-    lam, _ = _spectrum_and_factor(arr)
-    diag = (1.0 - eta * lam) ** 2 + (eta * eta / b) * (kurtosis - 2.0) * lam * lam
-    dmat = np.diag(diag) + (eta * eta / b) * np.outer(lam, lam)
-    radius = float(np.max(np.abs(np.linalg.eigvalsh(dmat))))
-    if lam.size > 1:
-        iu = np.triu_indices(lam.size, k=1)
-        lp, lq = lam[iu[0]], lam[iu[1]]
-        off = 1.0 - eta * (lp + lq) + eta * eta * (b + 1) / b * lp * lq
-        radius = max(radius, float(np.max(np.abs(off))))
-    return radius
+    return matrix_tail_index_mc(sgd_multiplier(eta, batch_size, dim, sample_a), dim, n_walkers=n_walkers,
+                                n_steps=n_steps, burn_in=burn_in, n_replicas=n_replicas, n_grid=n_grid,
+                                seed=seed)
 
 
-def second_moment_spectral_radius_mc(eta: float, batch_size: int, dim: int, sample_a: Sampler | None = None, *,
-                                     n_samples: int = 100_000, n_replicas: int = 10, seed=None) -> MCEstimate:
-    r"""Spectral radius of ``E[M (x) M]`` for any data, from Monte Carlo moments of the inputs.
+# ----------------------------------------------------------------------------------------------
+# The second-moment operator E[M (x) M], from moments of the inputs
+# ----------------------------------------------------------------------------------------------
+
+
+def second_moment_spectral_radius_mc(eta: float, batch_size: int, dim: int,
+                                     sample_a: InputSampler | None = None, *, n_samples: int = 100_000,
+                                     n_replicas: int = 10, seed=None) -> MCEstimate:
+    r"""Return the spectral radius of ``E[M (x) M]`` of online SGD for any input law, from input moments.
 
     Parameters
     ----------
@@ -684,16 +657,18 @@ def second_moment_spectral_radius_mc(eta: float, batch_size: int, dim: int, samp
     by ``O(1/(n gap))``, which can exceed the sampling error. The delete-one-block jackknife over
     ``n_replicas`` blocks removes the ``O(1/n)`` bias and gives the standard error.
 
-    Used in chapter: "Beyond isotropic Gaussian data".
-
     Examples
     --------
+    >>> from hts_lib.recursion import rademacher_sampler, second_moment_spectral_radius
     >>> est = second_moment_spectral_radius_mc(0.1, 1, 3, rademacher_sampler(), n_samples=20_000, seed=0)
     >>> exact = second_moment_spectral_radius(0.1, 1, np.ones(3), kurtosis=1.0)
     >>> abs(est.value - exact) < 4 * est.stderr + 1e-12
     True
     """
-    eta, b, d, sample_a = _check_common(eta, batch_size, dim, sample_a)
+    eta = check_positive("eta", eta)
+    b = check_int("batch_size", batch_size, low=1)
+    d = check_int("dim", dim, low=1)
+    sample_a = check_input_sampler(sample_a, d)
     if d > 30:
         raise ValueError(f"dim must be <= 30 for the d^2 x d^2 operator, got {d}")
     n_samples = check_int("n_samples", n_samples, low=10)
@@ -708,7 +683,7 @@ def second_moment_spectral_radius_mc(eta: float, batch_size: int, dim: int, samp
         done = 0
         while done < n_samples:
             m = min(chunk, n_samples - done)
-            a = _draw(sample_a, rng, m, d)
+            a = draw_inputs(sample_a, rng, m, d)
             sig += a.T @ a
             v = (a[:, :, None] * a[:, None, :]).reshape(m, d * d)
             k4 += v.T @ v
@@ -730,3 +705,6 @@ def second_moment_spectral_radius_mc(eta: float, batch_size: int, dim: int, samp
     se = math.sqrt((r - 1) / r * float(((loo - loo.mean()) ** 2).sum()))
     return MCEstimate(value, se, n_samples * n_replicas,
                       f"moments of {n_samples * n_replicas} inputs, jackknife over {n_replicas} blocks")
+
+
+__getattr__ = forward(__name__)

@@ -6,9 +6,13 @@ This module holds the machinery that every chain simulator of the book shares:
   divergence flags, optional tracked coordinates, the settings used);
 * :func:`simulate_recursion`, the generic affine recursion driven by user samplers of ``M_k``
   and ``q_k``, batched over chains;
-* the block engine (private) used by :mod:`hts_lib.simulate.sgd`: chains are processed in blocks small
-  enough to stay in cache, each block with its own random stream, so that results depend on the
-  seed and the block size but never on how many worker processes ran the blocks.
+* the block engine every simulator runs on (:func:`chain_settings`, :class:`ChainBlock`,
+  :func:`run_chains`, :func:`block_rng`): chains are processed in blocks small enough to stay in cache,
+  each block with its own random stream, so that results depend on the seed and the block size but never
+  on how many worker processes ran the blocks. A simulator checks its settings with :func:`chain_settings`
+  (and :func:`check_start`), writes a block function ``block_fn(rng, c, z0, *, settings, ...)`` that
+  starts a :class:`ChainBlock` and updates ``block.z`` in place at each step of ``block.steps()``, and
+  hands it to :func:`run_chains`; :mod:`hts_lib.simulate.sgd` is built this way.
 
 The scalar case (``d = 1``, Kesten's recursion ``X_k = A_k X_{k-1} + B_k``) has its own
 simulator with its exact theory in :mod:`hts_lib.recursion.kesten`; :func:`simulate_recursion` with
@@ -38,7 +42,6 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -49,6 +52,13 @@ __all__ = [
     "SimulationResult",
     "simulate_recursion",
     "default_block_size",
+    "ChainSettings",
+    "chain_settings",
+    "check_start",
+    "check_n_jobs",
+    "ChainBlock",
+    "run_chains",
+    "block_rng",
 ]
 
 #: Norm above which a chain is flagged as diverged (see the module notes for the reasoning).
@@ -140,8 +150,9 @@ class SimulationResult:
 # --------------------------------------------------------------------------------------------
 
 def default_block_size(row_floats: int) -> int:
-    """Chains per block so that one block's per-step work array (``row_floats`` float64 per
-    chain) takes about 512 KiB, rounded to a power of two in [32, 8192].
+    """Return the chains per block for which one block's per-step work array takes about 512 KiB.
+
+    The work array holds ``row_floats`` float64 per chain; the result is a power of two in [32, 8192].
 
     The block size, together with the seed, fixes the random streams: it is part of a run's
     identity (stored in ``config``), while the number of worker processes is not.
@@ -175,19 +186,39 @@ def _block_rng(entropy: tuple[int, ...], block: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=(block,))))
 
 
+def block_rng(seed, block: int) -> np.random.Generator:
+    """Return the random generator that block ``block`` of a run seeded with ``seed`` uses.
+
+    Block ``j`` covers chains ``[j * block_size, (j + 1) * block_size)`` and draws from
+    ``SeedSequence(entropy, spawn_key=(j,))``, the entropy coming from ``seed``: replaying it reproduces
+    a run's random numbers (the tests check the simulators against textbook loops this way).
+
+    Examples
+    --------
+    >>> block_rng(21, 0).standard_normal() == block_rng(21, 0).standard_normal()
+    True
+    """
+    return _block_rng(_root_entropy(seed), check_int("block", block, low=0))
+
+
 def _seed_repr(seed):
     if seed is None or isinstance(seed, (numbers.Integral, np.integer)):
         return None if seed is None else int(seed)
     return f"<{type(seed).__name__}>"
 
 
-def _check_steps(n_steps, burn_in) -> tuple[int, int]:
-    n_steps = check_int("n_steps", n_steps, low=1)
-    burn_in = check_int("burn_in", burn_in, low=0)
-    if burn_in >= n_steps:
-        raise ValueError(f"burn_in must be < n_steps (got burn_in={burn_in}, n_steps={n_steps}); "
-                         "the average needs at least one iterate after the burn-in")
-    return n_steps, burn_in
+def check_n_jobs(n_jobs) -> int:
+    """Return ``n_jobs`` checked: a positive number of worker processes, or -1 for all cores.
+
+    Examples
+    --------
+    >>> check_n_jobs(-1), check_n_jobs(2)
+    (-1, 2)
+    """
+    n_jobs = check_int("n_jobs", n_jobs, low=None)
+    if n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs}")
+    return n_jobs
 
 
 def _check_track(track, dim: int) -> np.ndarray | None:
@@ -206,38 +237,111 @@ def _check_track(track, dim: int) -> np.ndarray | None:
     return arr.astype(np.intp)
 
 
-def _check_x0(x0, n_chains: int, dim: int, name: str = "x0") -> np.ndarray | None:
+def check_start(x0, n_chains: int, dim: int) -> np.ndarray | None:
+    """Return a starting point as an ``(n_chains, dim)`` array (a broadcast view for one point), or None.
+
+    Parameters
+    ----------
+    x0 : array_like or None
+        Shape ``(dim,)`` (one start for every chain) or ``(n_chains, dim)``.
+    n_chains, dim : int
+        The run's sizes.
+
+    Returns
+    -------
+    ndarray or None
+
+    Raises
+    ------
+    ValueError
+        A shape that fits neither form, or values that are not finite.
+
+    Examples
+    --------
+    >>> check_start([1.0, 2.0], 3, 2).shape
+    (3, 2)
+    """
+    n_chains = check_int("n_chains", n_chains, low=1)
+    dim = check_int("dim", dim, low=1)
     if x0 is None:
         return None
-    arr = check_array(name, x0, ndim=(1, 2))
+    arr = check_array("x0", x0, ndim=(1, 2))
     if arr.ndim == 1:
         if arr.shape[0] != dim:
-            raise ValueError(f"{name} must have shape ({dim},) or ({n_chains}, {dim}), got {arr.shape}")
+            raise ValueError(f"x0 must have shape ({dim},) or ({n_chains}, {dim}), got {arr.shape}")
         return np.broadcast_to(arr, (n_chains, dim))
     if arr.shape != (n_chains, dim):
-        raise ValueError(f"{name} must have shape ({dim},) or ({n_chains}, {dim}), got {arr.shape}")
+        raise ValueError(f"x0 must have shape ({dim},) or ({n_chains}, {dim}), got {arr.shape}")
     return arr
 
 
-def _check_max_norm(max_norm) -> float:
-    return check_positive("max_norm", max_norm)
+@dataclasses.dataclass(frozen=True, eq=False)
+class ChainSettings:
+    """The checked settings that every chain simulator shares (made by :func:`chain_settings`).
+
+    Attributes
+    ----------
+    n_chains, n_steps, burn_in, dim : int
+        Chains, steps ``K``, steps before the Polyak average starts, dimension.
+    track : ndarray of int or None
+        Coordinates whose trajectories are kept.
+    max_norm : float
+        Divergence threshold (see the module notes).
+    n_jobs : int
+        Worker processes over blocks.
+    """
+
+    n_chains: int
+    n_steps: int
+    burn_in: int
+    dim: int
+    track: np.ndarray | None
+    max_norm: float
+    n_jobs: int
 
 
-def _check_n_jobs(n_jobs) -> int:
-    n_jobs = check_int("n_jobs", n_jobs, low=None)
-    if n_jobs == 0 or n_jobs < -1:
-        raise ValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs}")
-    return n_jobs
+def chain_settings(n_chains: int, n_steps: int, burn_in: int, dim: int, *, track: Sequence[int] | None = None,
+                   max_norm: float = DEFAULT_MAX_NORM, n_jobs: int = 1) -> ChainSettings:
+    """Return the checked settings of a run of ``n_chains`` chains (:class:`ChainSettings`).
+
+    Raises
+    ------
+    ValueError
+        A size below 1, ``burn_in`` outside ``[0, n_steps)``, ``track`` indices outside ``[0, dim)``,
+        ``max_norm <= 0`` or a bad ``n_jobs``.
+
+    Examples
+    --------
+    >>> chain_settings(100, 50, 10, 3, track=[0]).track.tolist()
+    [0]
+    """
+    n_chains = check_int("n_chains", n_chains, low=1)
+    n_steps = check_int("n_steps", n_steps, low=1)
+    burn_in = check_int("burn_in", burn_in, low=0)
+    if burn_in >= n_steps:
+        raise ValueError(f"burn_in must be < n_steps (got burn_in={burn_in}, n_steps={n_steps}); "
+                         "the average needs at least one iterate after the burn-in")
+    dim = check_int("dim", dim, low=1)
+    return ChainSettings(n_chains=n_chains, n_steps=n_steps, burn_in=burn_in, dim=dim,
+                         track=_check_track(track, dim), max_norm=check_positive("max_norm", max_norm),
+                         n_jobs=check_n_jobs(n_jobs))
 
 
-class _BlockState:
-    """Per-block bookkeeping: running sum for the average, divergence flags, tracked values."""
+class ChainBlock:
+    """One block of chains being simulated: the centred iterates and their bookkeeping.
 
-    def __init__(self, z: np.ndarray, n_steps: int, burn_in: int, track, max_norm: float):
+    Holds the iterates ``z`` (``(c, dim)``, updated in place by the simulator), the running sum for the
+    Polyak average, the divergence flags and the tracked values. A block function makes one with
+    :meth:`start`, updates ``block.z`` in place at each step of ``for k in block.steps()`` and returns
+    :meth:`finish`.
+    """
+
+    def __init__(self, z: np.ndarray, settings: ChainSettings):
         c, d = z.shape
+        track, max_norm = settings.track, settings.max_norm
         self.z = z
-        self.n_steps = n_steps
-        self.burn_in = burn_in
+        self.n_steps = settings.n_steps
+        self.burn_in = settings.burn_in
         self.track = track
         self.max_sq = max_norm * max_norm if max_norm < 1e154 else np.inf
         self.max_sq_or_norm = self.max_sq if self.max_sq < np.inf else max_norm
@@ -246,7 +350,27 @@ class _BlockState:
         self.diverged_at = np.full(c, -1, dtype=np.int64)
         self.alive = np.ones(c, dtype=bool)
         self.n_alive = c
-        self.traj = None if track is None else np.full((c, n_steps, track.size), np.nan)
+        self.traj = None if track is None else np.full((c, self.n_steps, track.size), np.nan)
+
+    @classmethod
+    def start(cls, rng: np.random.Generator, c: int, z0: np.ndarray | None, settings: ChainSettings,
+              init_scale: float = 0.0) -> ChainBlock:
+        """Return a block of ``c`` chains started at ``z0`` (zero if None) plus ``init_scale * N(0, I)``."""
+        z = np.zeros((c, settings.dim)) if z0 is None else z0.copy()
+        if init_scale > 0.0:
+            z += init_scale * rng.standard_normal((c, settings.dim))
+        return cls(z, settings)
+
+    def steps(self):
+        """Yield the steps ``k = 1, ..., n_steps``, recording each once the caller has updated ``z``.
+
+        Each step is recorded by :meth:`after_step` when the caller asks for the next one; the iteration
+        stops early once every chain of the block has diverged.
+        """
+        for k in range(1, self.n_steps + 1):
+            yield k
+            if not self.after_step(k):
+                return
 
     def after_step(self, k: int) -> bool:
         """Record step ``k`` (1-based); return False when every chain of the block has diverged."""
@@ -271,6 +395,7 @@ class _BlockState:
         return self.n_alive > 0
 
     def finish(self):
+        """Return ``(last, average, diverged_at, trajectories)``, with NaN rows for diverged chains."""
         dead = ~self.alive
         last = self.z.copy()
         avg = self.sum / (self.n_steps - self.burn_in)
@@ -311,7 +436,42 @@ def _run_one_block(block_fn, entropy, j, c, xb, kwargs):
     return block_fn(_block_rng(entropy, j), c, xb, **kwargs)
 
 
-def _make_result(last, avg, dat, traj, config, centre) -> SimulationResult:
+def run_chains(block_fn: Callable, settings: ChainSettings, *, seed, block_size: int, centre, config: dict,
+               z0: np.ndarray | None = None, **kwargs) -> SimulationResult:
+    """Run a simulator's block function over blocks of chains and collect a :class:`SimulationResult`.
+
+    Parameters
+    ----------
+    block_fn : callable
+        ``block_fn(rng, c, z0_block, settings=settings, **kwargs)`` simulates ``c`` chains from the block's
+        own generator and returns :meth:`ChainBlock.finish` (picklable when ``settings.n_jobs != 1``).
+    settings : ChainSettings
+        The checked settings (:func:`chain_settings`).
+    seed : int, numpy Generator or None
+        Randomness; block ``j`` draws from :func:`block_rng` ``(seed, j)``.
+    block_size : int
+        Chains per block (part of the run's identity: it fixes the random streams).
+    centre : array_like, shape (dim,)
+        What the iterates are centred at (stored in the result).
+    config : dict
+        The simulator's settings; the shared ones (sizes, seed, threshold, block size, tracked
+        coordinates) are added.
+    z0 : ndarray, shape (n_chains, dim), optional
+        Centred starting points (:func:`check_start`), split over the blocks.
+    **kwargs
+        Passed to ``block_fn``.
+
+    Returns
+    -------
+    SimulationResult
+        Read-only arrays; ``result.config`` is ``config`` with the shared settings.
+    """
+    block_size = check_int("block_size", block_size, low=1)
+    last, avg, dat, traj = _run_blocks(block_fn, settings.n_chains, block_size, seed, settings.n_jobs, z0,
+                                       settings=settings, **kwargs)
+    config = dict(config, n_chains=settings.n_chains, n_steps=settings.n_steps, burn_in=settings.burn_in,
+                  seed=_seed_repr(seed), max_norm=settings.max_norm, block_size=block_size,
+                  track=None if settings.track is None else settings.track.tolist())
     centre = np.array(centre, dtype=np.float64)
     for a in (last, avg, dat, centre):
         a.setflags(write=False)
@@ -327,11 +487,11 @@ def _make_result(last, avg, dat, traj, config, centre) -> SimulationResult:
 # generic affine recursion
 # --------------------------------------------------------------------------------------------
 
-def _recursion_block(rng, c, x0b, *, sample_m, sample_q, dim, n_steps, burn_in, track, max_norm):
-    z = np.zeros((c, dim)) if x0b is None else x0b.copy()
-    st = _BlockState(z, n_steps, burn_in, track, max_norm)
+def _recursion_block(rng, c, x0b, *, sample_m, sample_q, settings):
+    st = ChainBlock.start(rng, c, x0b, settings)
+    z, dim = st.z, settings.dim
     with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(1, n_steps + 1):
+        for k in st.steps():
             m = np.asarray(sample_m(rng, c), dtype=np.float64)
             q = np.asarray(sample_q(rng, c), dtype=np.float64)
             if k == 1:
@@ -341,8 +501,6 @@ def _recursion_block(rng, c, x0b, *, sample_m, sample_q, dim, n_steps, burn_in, 
                 if q.shape != (c, dim):
                     raise ValueError(f"sample_q(rng, {c}) must return shape ({c}, {dim}), got {q.shape}")
             z[...] = np.matmul(m, z[:, :, None])[:, :, 0] + q
-            if not st.after_step(k):
-                break
     return st.finish()
 
 
@@ -408,8 +566,6 @@ def simulate_recursion(
     solution of ``x = M x + q``, whose tails are governed by Kesten's theorem
     (tail index ``alpha`` with ``lim (1/k) log E||M_k...M_1||^alpha = 0``).
 
-    Used in chapter: Random linear recursions.
-
     Examples
     --------
     A scalar Kesten recursion ``x_k = A_k x_{k-1} + B_k`` with ``A ~ U(0, 1.2)``:
@@ -425,22 +581,8 @@ def simulate_recursion(
     if not callable(sample_q):
         raise TypeError("sample_q must be callable: sample_q(rng, n) -> (n, dim)")
     dim = check_int("dim", dim, low=1)
-    n_chains = check_int("n_chains", n_chains, low=1)
-    n_steps, burn_in = _check_steps(n_steps, burn_in)
-    track_idx = _check_track(track, dim)
-    max_norm = _check_max_norm(max_norm)
-    n_jobs = _check_n_jobs(n_jobs)
-    if block_size is None:
-        block_size = default_block_size(dim * dim)
-    else:
-        block_size = check_int("block_size", block_size, low=1)
-    x0_arr = _check_x0(x0, n_chains, dim)
-    last, avg, dat, traj = _run_blocks(
-        _recursion_block, n_chains, block_size, seed, n_jobs, x0_arr,
-        sample_m=sample_m, sample_q=sample_q, dim=dim, n_steps=n_steps, burn_in=burn_in,
-        track=track_idx, max_norm=max_norm)
-    config: dict[str, Any] = dict(kind="recursion", dim=dim, n_chains=n_chains, n_steps=n_steps,
-                                  burn_in=burn_in, seed=_seed_repr(seed), max_norm=max_norm,
-                                  block_size=block_size,
-                                  track=None if track_idx is None else track_idx.tolist())
-    return _make_result(last, avg, dat, traj, config, np.zeros(dim))
+    settings = chain_settings(n_chains, n_steps, burn_in, dim, track=track, max_norm=max_norm, n_jobs=n_jobs)
+    return run_chains(_recursion_block, settings, seed=seed,
+                      block_size=default_block_size(dim * dim) if block_size is None else block_size,
+                      centre=np.zeros(dim), config=dict(kind="recursion", dim=dim),
+                      z0=check_start(x0, settings.n_chains, dim), sample_m=sample_m, sample_q=sample_q)

@@ -21,8 +21,9 @@ solution offline), which is the same recursion in exact arithmetic and keeps rou
 the quantity of interest. Chains are vectorised in blocks (see :mod:`hts_lib.simulate.engine` for the
 block engine, the seeding scheme, and the divergence policy shared with it).
 
-Also here: :func:`stationary_second_moment`, the closed form of ``E||x_inf - x*||^2`` for the
-online model, and :func:`sample_batch_indices`, the without-replacement batch sampler.
+Also here: :func:`sample_batch_indices`, the without-replacement batch sampler. The closed form of
+``E||x_inf - x*||^2`` for the online model, against which the simulations are tested, is
+:func:`hts_lib.recursion.stationary_second_moment`.
 """
 
 from __future__ import annotations
@@ -32,150 +33,39 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from hts_lib.validation import check_array, check_int, check_positive, check_real
+from hts_lib._deprecated import forward
+from hts_lib.recursion.samplers import check_covariance
 from hts_lib.simulate.engine import (
     DEFAULT_MAX_NORM,
+    ChainBlock,
     SimulationResult,
-    _BlockState,
-    _check_max_norm,
-    _check_n_jobs,
-    _check_steps,
-    _check_track,
-    _check_x0,
-    _make_result,
-    _run_blocks,
-    _seed_repr,
+    chain_settings,
+    check_start,
     default_block_size,
+    run_chains,
+)
+from hts_lib.validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    check_rng,
 )
 
 __all__ = [
-    "SimulationResult",
     "simulate_online",
     "simulate_offline",
-    "stationary_second_moment",
     "sample_batch_indices",
     "DATA_MODELS",
 ]
 
 #: Built-in standardised coordinate laws for online data (mean 0, variance 1) and their
-#: fourth moments ``E g^4`` (the "kurtosis" used by :func:`stationary_second_moment`).
+#: fourth moments ``E g^4`` (the "kurtosis" of :func:`hts_lib.recursion.stationary_second_moment`).
 DATA_MODELS = {"gaussian": 3.0, "rademacher": 1.0, "uniform": 1.8}
 
 _SQRT3 = math.sqrt(3.0)
-
-
-# --------------------------------------------------------------------------------------------
-# closed form
-# --------------------------------------------------------------------------------------------
-
-def stationary_second_moment(eta: float, batch_size: int, dim: int, sigma: float = 1.0,
-                             noise: float = 1.0, cov=None, kurtosis: float = 3.0) -> float:
-    r"""Closed form of ``E||x_inf - x*||^2`` for online SGD on linear regression.
-
-    Parameters
-    ----------
-    eta : float
-        Step size, > 0.
-    batch_size : int
-        Batch size ``b >= 1``.
-    dim : int
-        Dimension ``d >= 1``.
-    sigma : float
-        Data scale: ``a = sigma * g`` (times a Cholesky factor of ``cov`` when given).
-    noise : float
-        Standard deviation of the label noise, ``>= 0``.
-    cov : array_like, optional
-        ``d x d`` covariance of ``g`` for anisotropic Gaussian data (``a ~ N(0, sigma^2 cov)``).
-    kurtosis : float
-        ``E g^4`` of the i.i.d. standardised coordinates when ``cov`` is None (3 for Gaussian,
-        1 for Rademacher, 1.8 for uniform); must be >= 1. Only 3 is allowed with ``cov``.
-
-    Returns
-    -------
-    float
-        The stationary second moment, or ``inf`` when it is infinite (the tail index is
-        ``<= 2``, or the iterates have no stationary law at all).
-
-    Raises
-    ------
-    ValueError
-        Bad arguments (non-positive ``eta``, ``cov`` not symmetric positive definite, ...).
-
-    Notes
-    -----
-    With ``z = x - x*`` the centred recursion is ``z_k = M_k z_{k-1} + q_k`` with
-    ``M = I - (eta/b) H``, ``H = sum_i a_i a_i^T`` and ``q = (eta/b) sum_i a_i noise eps_i``.
-    ``q`` has mean zero and is independent of ``z_{k-1}``, so ``V = E[z z^T]`` solves
-    ``V = E[M V M^T] + E[q q^T]`` with ``E[q q^T] = (eta^2/b) noise^2 Sigma``.
-
-    *Isotropic data* (``Sigma = sigma^2 I``, i.i.d. coordinates with fourth moment ``kappa``):
-    ``E[H^2] = b sigma^4 (d + b + kappa - 2) I``, hence
-
-    ``E[M^T M] = m_2 I``, ``m_2 = 1 - 2 eta sigma^2 + eta^2 sigma^4 (d + b + kappa - 2) / b``
-
-    (for Gaussian data, ``kappa = 3``: ``(d + b + 1)/b``), and
-    ``E||z_k||^2 = m_2 E||z_{k-1}||^2 + eta^2 sigma^2 noise^2 d / b``, so
-
-    ``E||z_inf||^2 = eta noise^2 d / (2 b - eta sigma^2 (d + b + kappa - 2))``,
-
-    finite iff ``m_2 < 1``, i.e. ``eta < eta_crit = 2b / (sigma^2 (d + b + kappa - 2))``
-    (for Gaussian data exactly where the tail index passes 2).
-
-    *Anisotropic Gaussian data* (eigenvalues ``lambda_i`` of ``Sigma = sigma^2 cov``): by
-    Isserlis, ``E[H V H] = b (b+1) Sigma V Sigma + b tr(V Sigma) Sigma``; in the eigenbasis the
-    stationary ``V`` is diagonal with
-    ``v_i = (eta/b)(T + noise^2) / (2 - eta (b+1) lambda_i / b)``, ``T = sum_j lambda_j v_j``,
-    which gives, with ``g = sum_i (eta lambda_i / b) / (2 - eta (b+1) lambda_i / b)``,
-
-    ``E||z_inf||^2 = (eta/b) noise^2 / (1 - g) * sum_i 1 / (2 - eta (b+1) lambda_i / b)``,
-
-    finite iff every denominator is positive and ``g < 1`` (Perron-Frobenius on the
-    non-negative second-moment map). For ``cov = I`` it reduces to the isotropic formula.
-
-    Used in chapter: SGD as a random linear recursion.
-
-    Examples
-    --------
-    >>> round(stationary_second_moment(0.1, 1, 10), 6)
-    1.25
-    >>> stationary_second_moment(0.2, 1, 10)   # eta above eta_crit = 2/12: infinite variance
-    inf
-    """
-    eta = check_positive("eta", eta)
-    b = check_int("batch_size", batch_size, low=1)
-    d = check_int("dim", dim, low=1)
-    sigma = check_positive("sigma", sigma)
-    noise = check_real("noise", noise, low=0.0)
-    kappa = check_real("kurtosis", kurtosis, low=1.0)
-    if cov is None:
-        denom = 2.0 * b - eta * sigma**2 * (d + b + kappa - 2.0)
-        if denom <= 0.0:
-            return math.inf
-        return eta * noise**2 * d / denom
-    if kappa != 3.0:
-        raise ValueError("kurtosis must be 3 (Gaussian) when cov is given: the anisotropic closed "
-                         "form is derived for Gaussian data")
-    lam = sigma**2 * _check_cov(cov, d)[1]
-    den = 2.0 - eta * (b + 1) * lam / b
-    if np.any(den <= 0.0):
-        return math.inf
-    g = float(np.sum((eta * lam / b) / den))
-    if g >= 1.0:
-        return math.inf
-    return float((eta / b) * noise**2 / (1.0 - g) * np.sum(1.0 / den))
-
-
-def _check_cov(cov, d: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return (Cholesky factor, eigenvalues) of a symmetric positive definite ``d x d`` matrix."""
-    c = check_array("cov", cov, ndim=2)
-    if c.shape != (d, d):
-        raise ValueError(f"cov must have shape ({d}, {d}) to match dim, got {c.shape}")
-    if not np.allclose(c, c.T, rtol=1e-10, atol=1e-12 * float(np.abs(c).max() or 1.0)):
-        raise ValueError("cov must be symmetric")
-    lam = np.linalg.eigvalsh(c)
-    if lam.min() <= 0.0:
-        raise ValueError(f"cov must be positive definite (smallest eigenvalue {lam.min():.3g})")
-    return np.linalg.cholesky(c), lam
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,7 +140,7 @@ def sample_batch_indices(n: int, batch_size: int, n_chains: int = 1, replace: bo
     ``O(n)``. When ``b(b-1) > 2n`` it takes the ``b`` smallest of ``n`` uniform keys
     (``argpartition``), ``O(n)`` per chain, which is then ``O(b^2)``.
 
-    Used in chapter: The paper's synthetic experiment, reproduced and examined.
+    Used in: chapters/ch07_synthetic_experiment.ipynb.
 
     Examples
     --------
@@ -258,14 +148,12 @@ def sample_batch_indices(n: int, batch_size: int, n_chains: int = 1, replace: bo
     >>> idx.shape, all(len(set(row)) == 4 for row in idx.tolist())
     ((3, 4), True)
     """
-    from hts_lib.validation import check_rng
-
     n = check_int("n", n, low=1)
     b = check_int("batch_size", batch_size, low=1)
     if b > n:
         raise ValueError(f"batch_size must be <= n = {n} (the data set size), got {b}")
     c = check_int("n_chains", n_chains, low=1)
-    return _draw_indices(check_rng(seed), n, b, c, bool(replace))
+    return _draw_indices(check_rng(seed), n, b, c, check_bool("replace", replace))
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,19 +178,16 @@ def _draw_standard(rng: np.random.Generator, data, out: np.ndarray) -> None:
         out[...] = g
 
 
-def _online_block(rng, c, z0b, *, eta, b, d, sigma, noise, chol_t, data, n_steps, burn_in, track,
-                  max_norm, init_scale):
-    z = np.zeros((c, d)) if z0b is None else z0b.copy()
-    if init_scale > 0.0:
-        z += init_scale * rng.standard_normal((c, d))
-    st = _BlockState(z, n_steps, burn_in, track, max_norm)
+def _online_block(rng, c, z0b, *, eta, b, sigma, noise, chol_t, data, init_scale, settings):
+    st = ChainBlock.start(rng, c, z0b, settings, init_scale)
+    z, d = st.z, settings.dim
     G = np.empty((c, b, d))
     eps = np.empty((c, b))
     r = np.empty((c, b, 1))
     g = np.empty((c, 1, d))
     step = eta / b
     with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(1, n_steps + 1):
+        for k in st.steps():
             _draw_standard(rng, data, G)
             rng.standard_normal(out=eps)
             A = G if chol_t is None else np.matmul(G, chol_t)
@@ -313,19 +198,16 @@ def _online_block(rng, c, z0b, *, eta, b, d, sigma, noise, chol_t, data, n_steps
             np.matmul(r.transpose(0, 2, 1), A, out=g)   # r^T A = (A^T r)^T
             g *= step
             z -= g[:, 0, :]
-            if not st.after_step(k):
-                break
     return st.finish()
 
 
-def _online_block_projected(rng, c, z0b, *, eta, b, d, sigma, noise, chol_t, data, n_steps, burn_in,
-                            track, max_norm, init_scale):
-    """Gaussian data only: the same law as :func:`_online_block` from ``2b + d`` normals per
-    chain-step instead of ``b d + b`` (see the Notes of :func:`simulate_online`)."""
-    z = np.zeros((c, d)) if z0b is None else z0b.copy()
-    if init_scale > 0.0:
-        z += init_scale * rng.standard_normal((c, d))
-    st = _BlockState(z, n_steps, burn_in, track, max_norm)
+def _online_block_projected(rng, c, z0b, *, eta, b, sigma, noise, chol_t, data, init_scale, settings):
+    """Run :func:`_online_block` for Gaussian data from ``2b + d`` normals per chain-step (the same law).
+
+    The full sampler draws ``b d + b`` (see the Notes of :func:`simulate_online`).
+    """
+    st = ChainBlock.start(rng, c, z0b, settings, init_scale)
+    z, d = st.z, settings.dim
     h = np.empty((c, b))
     eps = np.empty((c, b))
     xi = np.empty((c, d))
@@ -334,7 +216,7 @@ def _online_block_projected(rng, c, z0b, *, eta, b, d, sigma, noise, chol_t, dat
     step = eta / b
     chol = None if chol_t is None else chol_t.T
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for k in range(1, n_steps + 1):
+        for k in st.steps():
             rng.standard_normal(out=h)      # h_i = g_i . u
             rng.standard_normal(out=eps)
             rng.standard_normal(out=xi)     # direction of the part of sum_i g_i w_i orthogonal to u
@@ -351,8 +233,6 @@ def _online_block_projected(rng, c, z0b, *, eta, b, d, sigma, noise, chol_t, dat
             xi += np.einsum("cb,cb->c", h, w)[:, None] * u      # sum_i g_i w_i
             grad = xi if chol_t is None else xi @ chol_t        # L sum_i g_i w_i, as rows
             z -= (step * sigma) * grad
-            if not st.after_step(k):
-                break
     return st.finish()
 
 
@@ -455,7 +335,8 @@ def simulate_online(
     ``A^T w = sigma L (u sum_i h_i w_i + ||w|| (I - u u^T) xi)`` with ``h``, ``eps`` and ``xi``
     fresh normals: the same transition kernel, from ``2b + d`` draws.
 
-    Used in chapter: SGD as a random linear recursion.
+    Used in: chapters/ch04_random_linear_recursions.ipynb, chapters/ch05_sgd_as_random_recursion.ipynb,
+    chapters/ch08_beyond_isotropic_data.ipynb.
 
     Examples
     --------
@@ -464,6 +345,7 @@ def simulate_online(
     ((4000, 10), 0)
     >>> sq = np.sum(res.last**2, axis=1)      # ||x_K - x*||^2 per chain
     >>> se = sq.std() / np.sqrt(sq.size)
+    >>> from hts_lib.recursion import stationary_second_moment
     >>> bool(abs(sq.mean() - stationary_second_moment(0.1, 1, 10)) < 3 * se)
     True
     """
@@ -472,12 +354,8 @@ def simulate_online(
     d = check_int("dim", dim, low=1)
     sigma = check_positive("sigma", sigma)
     noise = check_real("noise", noise, low=0.0)
-    n_chains = check_int("n_chains", n_chains, low=1)
-    n_steps, burn_in = _check_steps(n_steps, burn_in)
+    settings = chain_settings(n_chains, n_steps, burn_in, d, track=track, max_norm=max_norm, n_jobs=n_jobs)
     init_scale = check_real("init_scale", init_scale, low=0.0)
-    max_norm = _check_max_norm(max_norm)
-    n_jobs = _check_n_jobs(n_jobs)
-    track_idx = _check_track(track, d)
     if isinstance(data, str):
         if data not in DATA_MODELS:
             raise ValueError(f"data must be one of {sorted(DATA_MODELS)} or a callable, got {data!r}")
@@ -486,55 +364,42 @@ def simulate_online(
         data_name = getattr(data, "__name__", "callable")
     else:
         raise ValueError(f"data must be one of {sorted(DATA_MODELS)} or a callable, got {data!r}")
-    if method not in ("auto", "full", "projected"):
-        raise ValueError(f"method must be 'auto', 'full' or 'projected', got {method!r}")
+    method = check_choice("method", method, ("auto", "full", "projected"))
     if method == "projected" and data != "gaussian":
         raise ValueError("method='projected' needs data='gaussian' (it uses rotational invariance)")
     if method == "auto":
         method = "projected" if data == "gaussian" and 2 * b + d < b * d + b else "full"
     chol_t = None
     if cov is not None:
-        chol_t = np.ascontiguousarray(_check_cov(cov, d)[0].T)
+        chol_t = np.ascontiguousarray(np.linalg.cholesky(check_covariance(cov, d, spectrum=False)).T)
     xs = np.zeros(d) if x_star is None else check_array("x_star", x_star, ndim=1)
     if xs.shape != (d,):
         raise ValueError(f"x_star must have shape ({d},), got {xs.shape}")
-    x0_arr = _check_x0(x0, n_chains, d)
-    z0 = None if x0_arr is None else x0_arr - xs
-    if block_size is None:
-        block_size = default_block_size(b * d if method == "full" else 2 * b + d)
-    else:
-        block_size = check_int("block_size", block_size, low=1)
-    last, avg, dat, traj = _run_blocks(
-        _online_block if method == "full" else _online_block_projected,
-        n_chains, block_size, seed, n_jobs, z0,
-        eta=eta, b=b, d=d, sigma=sigma, noise=noise, chol_t=chol_t, data=data, n_steps=n_steps,
-        burn_in=burn_in, track=track_idx, max_norm=max_norm, init_scale=init_scale)
-    config = dict(kind="online", eta=eta, batch_size=b, dim=d, sigma=sigma, noise=noise,
-                  n_chains=n_chains, n_steps=n_steps, burn_in=burn_in, seed=_seed_repr(seed),
-                  data=data_name, anisotropic=cov is not None, method=method, init_scale=init_scale,
-                  x0_given=x0 is not None, max_norm=max_norm, block_size=block_size,
-                  track=None if track_idx is None else track_idx.tolist())
-    return _make_result(last, avg, dat, traj, config, xs)
+    x0_arr = check_start(x0, settings.n_chains, d)
+    config = dict(kind="online", eta=eta, batch_size=b, dim=d, sigma=sigma, noise=noise, data=data_name,
+                  anisotropic=cov is not None, method=method, init_scale=init_scale, x0_given=x0 is not None)
+    return run_chains(_online_block if method == "full" else _online_block_projected, settings, seed=seed,
+                      block_size=default_block_size(b * d if method == "full" else 2 * b + d)
+                      if block_size is None else block_size,
+                      centre=xs, config=config, z0=None if x0_arr is None else x0_arr - xs,
+                      eta=eta, b=b, sigma=sigma, noise=noise, chol_t=chol_t, data=data, init_scale=init_scale)
 
 
 # --------------------------------------------------------------------------------------------
 # offline SGD
 # --------------------------------------------------------------------------------------------
 
-def _offline_block(rng, c, z0b, *, X, res, eta, b, n_steps, burn_in, track, max_norm, init_scale,
-                   replace):
+def _offline_block(rng, c, z0b, *, X, res, eta, b, init_scale, replace, settings):
     n, d = X.shape
-    z = np.zeros((c, d)) if z0b is None else z0b.copy()
-    if init_scale > 0.0:
-        z += init_scale * rng.standard_normal((c, d))
-    st = _BlockState(z, n_steps, burn_in, track, max_norm)
+    st = ChainBlock.start(rng, c, z0b, settings, init_scale)
+    z = st.z
     A = np.empty((c * b, d))
     A3 = A.reshape(c, b, d)
     r = np.empty((c, b, 1))
     g = np.empty((c, 1, d))
     step = eta / b
     with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(1, n_steps + 1):
+        for k in st.steps():
             idx = _draw_indices(rng, n, b, c, replace)
             np.take(X, idx.ravel(), axis=0, out=A)     # gather the batch rows: (c*b, d)
             np.matmul(A3, z[:, :, None], out=r)        # A z
@@ -542,8 +407,6 @@ def _offline_block(rng, c, z0b, *, X, res, eta, b, n_steps, burn_in, track, max_
             np.matmul(r.transpose(0, 2, 1), A3, out=g)
             g *= step
             z -= g[:, 0, :]
-            if not st.after_step(k):
-                break
     return st.finish()
 
 
@@ -618,8 +481,6 @@ def simulate_offline(
     bandwidth of that gather; blocks of chains are sized so that the gathered rows stay in cache
     between the two ``matmul`` calls.
 
-    Used in chapter: The paper's synthetic experiment, reproduced and examined.
-
     Examples
     --------
     >>> rng = np.random.default_rng(1)
@@ -638,30 +499,22 @@ def simulate_offline(
     b = check_int("batch_size", batch_size, low=1)
     if b > n:
         raise ValueError(f"batch_size must be <= n = {n} (the data set size), got {b}")
-    n_chains = check_int("n_chains", n_chains, low=1)
-    n_steps, burn_in = _check_steps(n_steps, burn_in)
+    settings = chain_settings(n_chains, n_steps, burn_in, d, track=track, max_norm=max_norm, n_jobs=n_jobs)
     init_scale = check_real("init_scale", init_scale, low=0.0)
-    max_norm = _check_max_norm(max_norm)
-    n_jobs = _check_n_jobs(n_jobs)
-    track_idx = _check_track(track, d)
     x_ls, _, rank, _ = np.linalg.lstsq(Xa, ya, rcond=None)
     if rank < d:
         raise ValueError(f"X must have full column rank {d} (got rank {rank}): the least-squares "
                          "centre is not unique")
     res = ya - Xa @ x_ls
-    x0_arr = _check_x0(x0, n_chains, d)
-    z0 = None if x0_arr is None else x0_arr - x_ls
-    if block_size is None:
-        block_size = default_block_size(b * d)
-    else:
-        block_size = check_int("block_size", block_size, low=1)
-    Xc = np.ascontiguousarray(Xa)
-    last, avg, dat, traj = _run_blocks(
-        _offline_block, n_chains, block_size, seed, n_jobs, z0,
-        X=Xc, res=res, eta=eta, b=b, n_steps=n_steps, burn_in=burn_in, track=track_idx,
-        max_norm=max_norm, init_scale=init_scale, replace=bool(replace))
-    config = dict(kind="offline", eta=eta, batch_size=b, dim=d, n=n, n_chains=n_chains,
-                  n_steps=n_steps, burn_in=burn_in, replace=bool(replace), seed=_seed_repr(seed),
-                  init_scale=init_scale, x0_given=x0 is not None, max_norm=max_norm,
-                  block_size=block_size, track=None if track_idx is None else track_idx.tolist())
-    return _make_result(last, avg, dat, traj, config, x_ls)
+    x0_arr = check_start(x0, settings.n_chains, d)
+    replace = check_bool("replace", replace)
+    config = dict(kind="offline", eta=eta, batch_size=b, dim=d, n=n, replace=replace,
+                  init_scale=init_scale, x0_given=x0 is not None)
+    return run_chains(_offline_block, settings, seed=seed,
+                      block_size=default_block_size(b * d) if block_size is None else block_size,
+                      centre=x_ls, config=config, z0=None if x0_arr is None else x0_arr - x_ls,
+                      X=np.ascontiguousarray(Xa), res=res, eta=eta, b=b, init_scale=init_scale,
+                      replace=replace)
+
+
+__getattr__ = forward(__name__)

@@ -26,14 +26,11 @@ import numpy as np
 from scipy import optimize, stats
 
 from hts_lib.recursion.bounds import product_norm_bound
-from hts_lib.recursion.finite_data import dataset_sampler, offline_tail_index_1d
+from hts_lib.recursion.finite_data import offline1d_tail_index
 from hts_lib.recursion.kesten import kesten_tail_index
-from hts_lib.recursion.montecarlo import (
-    MCEstimate,
-    lyapunov_exponent_mc,
-    second_moment_spectral_radius,
-    tail_index_mc,
-)
+from hts_lib.recursion.montecarlo import MCEstimate, lyapunov_exponent_mc, tail_index_mc
+from hts_lib.recursion.samplers import dataset_sampler
+from hts_lib.recursion.second_moments import second_moment_spectral_radius
 from hts_lib.simulate.sgd import simulate_offline, simulate_online
 from hts_lib.tails.estimators import TailEstimate, hill
 from hts_lib.validation import check_array, check_int, check_positive, check_real
@@ -432,7 +429,7 @@ def offline_spread_1d(eta: float, sizes: Sequence[int], *, n_datasets: int = 100
 
     For each ``n`` in ``sizes``, ``n_datasets`` data sets of ``n`` standard normal inputs are drawn
     (generator seeded with ``[seed, n]``) and :math:`\alpha_n` is computed exactly with
-    :func:`hts_lib.recursion.offline_tail_index_1d`.
+    :func:`hts_lib.recursion.offline1d_tail_index`.
 
     Parameters
     ----------
@@ -471,7 +468,7 @@ def offline_spread_1d(eta: float, sizes: Sequence[int], *, n_datasets: int = 100
     alphas = np.empty((sizes.size, n_datasets))
     for i, n in enumerate(sizes):
         data = np.random.default_rng([seed, int(n)]).standard_normal((n_datasets, int(n)))
-        alphas[i] = [offline_tail_index_1d(x, eta) for x in data]
+        alphas[i] = [offline1d_tail_index(x, eta) for x in data]
     quantiles = np.full((sizes.size, levels.size), math.nan)
     for i, row in enumerate(alphas):
         finite = row[np.isfinite(row)]

@@ -35,12 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hts_lib.validation import check_array, check_int, check_positive, check_real
-from hts_lib.simulate.engine import DEFAULT_MAX_NORM, _check_n_jobs
+from hts_lib._deprecated import forward
+from hts_lib.simulate.engine import DEFAULT_MAX_NORM, check_n_jobs
 from hts_lib.simulate.sgd import simulate_offline
+from hts_lib.validation import check_array, check_choice, check_int, check_path, check_positive, check_real
 
 __all__ = [
-    "AUTHORS_M",
+    "PAPER_M",
     "PAPER_ETAS",
     "PAPER_BATCH_SIZES",
     "make_regression_data",
@@ -51,8 +52,9 @@ __all__ = [
     "validation_experiment",
 ]
 
-#: Block sizes ``m`` of the authors' synthetic experiment (their list, ``40 = sqrt(1600)`` last).
-AUTHORS_M = (2, 5, 10, 20, 50, 100, 40)
+#: Block sizes ``m`` of the authors' synthetic experiment (their list, ``40 = sqrt(1600)`` last). Formerly
+#: ``AUTHORS_M``, a name the network experiments use for their own list (:data:`hts_lib.nn.AUTHORS_M`).
+PAPER_M = (2, 5, 10, 20, 50, 100, 40)
 #: The authors' step-size grid, ``np.linspace(0.02, 0.2, 10)``.
 PAPER_ETAS = tuple(float(v) for v in np.linspace(0.02, 0.2, 10))
 #: The authors' batch-size grid.
@@ -63,8 +65,9 @@ _CACHE_VERSION = 1
 
 def make_regression_data(n: int = 10_000, dim: int = 100, sigma: float = 1.0, x_scale: float = 3.0,
                          noise: float = 3.0, seed=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""The authors' synthetic regression data: ``A ~ N(0, sigma^2)``, ``x_0 ~ N(0, x_scale^2 I)``,
-    ``y = A x_0 + noise * N(0, 1)``.
+    r"""Return the authors' synthetic regression data.
+
+    ``A ~ N(0, sigma^2)``, ``x_0 ~ N(0, x_scale^2 I)``, ``y = A x_0 + noise * N(0, 1)``.
 
     Parameters
     ----------
@@ -83,8 +86,6 @@ def make_regression_data(n: int = 10_000, dim: int = 100, sigma: float = 1.0, x_
     ------
     ValueError
         Non-positive sizes or scales.
-
-    Used in chapter: The paper's synthetic experiment, reproduced and examined.
 
     Examples
     --------
@@ -196,15 +197,30 @@ class ProtocolTable:
 # --------------------------------------------------------------------------------------------
 
 def _estimate(x: np.ndarray, ms: tuple[int, ...], n_boot: int, seed) -> tuple[float, float, float, str]:
-    """Authors' estimator: median over ``ms`` of the block estimator, with a bootstrap interval
-    when ``n_boot > 0``; NaN when fewer than ``2 max(ms)`` rows are left."""
-    from hts_lib.tails.estimators import alpha_stable
+    """Return the authors' estimate: the median over ``ms`` of the block estimator.
+
+    With a bootstrap interval when ``n_boot > 0``; NaN when fewer than ``2 max(ms)`` rows are left.
+    """
+    from hts_lib.tails import alpha_stable
 
     if x.shape[0] < 2 * max(ms):
         return math.nan, math.nan, math.nan, "too_few_runs"
     est = alpha_stable(x, m=ms, ci="bootstrap" if n_boot > 0 else "none", n_boot=max(n_boot, 20),
                        seed=seed)
     return float(est.alpha), float(est.ci_low), float(est.ci_high), ",".join(est.flags)
+
+
+def _check_protocol(ms, n_runs, n_steps, burn_in, sigma, seed):
+    """Check and return ``(ms, n_runs, n_steps, burn_in, sigma, seed)`` of the authors' protocol."""
+    ms_t = tuple(check_int("ms", m, low=2) for m in np.atleast_1d(np.asarray(ms, dtype=object)))
+    if len(ms_t) == 0:
+        raise ValueError("ms must not be empty")
+    n_runs = check_int("n_runs", n_runs, low=2 * max(ms_t))
+    n_steps = check_int("n_steps", n_steps, low=2)
+    burn_in = check_int("burn_in", burn_in, low=1)
+    if burn_in >= n_steps:
+        raise ValueError(f"burn_in must be < n_steps, got burn_in={burn_in}, n_steps={n_steps}")
+    return ms_t, n_runs, n_steps, burn_in, check_positive("sigma", sigma), check_int("seed", seed, low=0)
 
 
 def _cell_seed(seed: int, b: int, eta: float) -> np.random.SeedSequence:
@@ -277,7 +293,7 @@ def _write_cache(path: Path, fingerprint: str, config: dict, cells: dict) -> Non
 
 
 def _theory_cells(etas, batch_sizes, dim, sigma):
-    from hts_lib.recursion.exact import lyapunov_exponent, tail_index
+    from hts_lib.recursion import lyapunov_exponent, tail_index
 
     rho = np.empty((len(batch_sizes), len(etas)))
     alpha = np.empty_like(rho)
@@ -302,13 +318,14 @@ def authors_protocol(
     *,
     cache: str | os.PathLike | None = None,
     progress: bool = True,
-    ms: Sequence[int] = AUTHORS_M,
+    ms: Sequence[int] = PAPER_M,
     max_norm: float = DEFAULT_MAX_NORM,
     init_scale: float = 5.0,
     n_boot: int = 50,
 ) -> ProtocolTable:
-    r"""Run the authors' synthetic experiment over a ``(b x eta)`` grid and tabulate ``alpha_hat``
-    next to the facts that decide whether it means anything.
+    r"""Run the authors' synthetic experiment over a ``(b x eta)`` grid and tabulate ``alpha_hat``.
+
+    Next to each estimate stand the facts that decide whether it means anything.
 
     Parameters
     ----------
@@ -367,7 +384,7 @@ def authors_protocol(
     Gaussian data each step): the offline experiment draws from ``n = 10^4`` fixed rows, whose
     empirical law is close to, but not exactly, that Gaussian.
 
-    Used in chapter: The paper's synthetic experiment, reproduced and examined.
+    Used in: chapters/ch07_synthetic_experiment.ipynb.
 
     Examples
     --------
@@ -388,17 +405,8 @@ def authors_protocol(
     n = check_int("n", n, low=dim)
     if max(bs) > n:
         raise ValueError(f"batch_sizes must be <= n = {n}, got {max(bs)}")
-    ms_t = tuple(check_int("ms", m, low=2) for m in ms)
-    if len(ms_t) == 0:
-        raise ValueError("ms must not be empty")
-    n_runs = check_int("n_runs", n_runs, low=2 * max(ms_t))
-    n_steps = check_int("n_steps", n_steps, low=2)
-    burn_in = check_int("burn_in", burn_in, low=1)
-    if burn_in >= n_steps:
-        raise ValueError(f"burn_in must be < n_steps, got burn_in={burn_in}, n_steps={n_steps}")
-    sigma = check_positive("sigma", sigma)
-    seed = check_int("seed", seed, low=0)
-    n_jobs = _check_n_jobs(n_jobs)
+    ms_t, n_runs, n_steps, burn_in, sigma, seed = _check_protocol(ms, n_runs, n_steps, burn_in, sigma, seed)
+    n_jobs = check_n_jobs(n_jobs)
     init_scale = check_real("init_scale", init_scale, low=0.0)
     max_norm = check_positive("max_norm", max_norm)
     n_boot = check_int("n_boot", n_boot, low=0)
@@ -411,7 +419,7 @@ def authors_protocol(
                   sampling="without replacement",
                   updates=n_steps - 1, averaged_iterates=n_steps - burn_in)
     fingerprint = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-    cache_path = None if cache is None else Path(cache)
+    cache_path = check_path("cache", cache, optional=True)
     cells = {} if cache_path is None else _load_cache(cache_path, fingerprint)
 
     X, y, _ = make_regression_data(n, dim, sigma=sigma, x_scale=3.0, noise=3.0,
@@ -473,7 +481,7 @@ def authors_protocol(
 # --------------------------------------------------------------------------------------------
 
 def step_size_for_tail_index(alpha: float, batch_size: int, dim: int, sigma: float = 1.0) -> float:
-    r"""The step size at which online SGD (isotropic Gaussian data) has tail index ``alpha``.
+    r"""Return the step size at which online SGD (isotropic Gaussian data) has tail index ``alpha``.
 
     Parameters
     ----------
@@ -499,8 +507,6 @@ def step_size_for_tail_index(alpha: float, batch_size: int, dim: int, sigma: flo
     method on it, with ``1/alpha = 0`` where the library reports ``alpha > 50`` as ``inf``.
     For ``alpha = 2`` the answer is ``eta_crit = 2b / (sigma^2 (d + b + 1))``.
 
-    Used in chapter: The paper's synthetic experiment, reproduced and examined.
-
     Examples
     --------
     >>> round(step_size_for_tail_index(2.0, 5, 10), 6), round(2 * 5 / (10 + 5 + 1), 6)
@@ -508,7 +514,7 @@ def step_size_for_tail_index(alpha: float, batch_size: int, dim: int, sigma: flo
     """
     from scipy import optimize
 
-    from hts_lib.recursion.exact import ALPHA_MAX, critical_step_sizes, tail_index
+    from hts_lib.recursion import ALPHA_MAX, critical_step_sizes, tail_index
 
     alpha = check_real("alpha", alpha, low=0.0, high=ALPHA_MAX, low_open=True)
     b = check_int("batch_size", batch_size, low=1)
@@ -562,24 +568,14 @@ class ValidationTable:
     config: dict
 
 
-def validation_experiment(
-    alphas: Sequence[float],
-    batch_size: int = 1,
-    dim: int = 5,
-    model: str = "online",
-    n: int = 10_000,
-    n_runs: int = 1600,
-    n_steps: int = 1000,
-    burn_in: int = 500,
-    sigma: float = 1.0,
-    seed: int = 0,
-    *,
-    ms: Sequence[int] = AUTHORS_M,
-    n_boot: int = 50,
-    init_scale: float = 5.0,
-) -> ValidationTable:
-    r"""The authors' protocol where a heavy tail really exists: small ``d``, ``eta`` inside the
-    heavy-tailed window, chosen so that the exact tail index takes the given values.
+def validation_experiment(alphas: Sequence[float], batch_size: int = 1, dim: int = 5, model: str = "online",
+                          n: int = 10_000, n_runs: int = 1600, n_steps: int = 1000, burn_in: int = 500,
+                          sigma: float = 1.0, seed: int = 0, *, ms: Sequence[int] = PAPER_M, n_boot: int = 50,
+                          init_scale: float = 5.0) -> ValidationTable:
+    r"""Run the authors' protocol where a heavy tail really exists.
+
+    Small ``d``, and ``eta`` inside the heavy-tailed window, chosen so that the exact tail index takes the
+    given values.
 
     Parameters
     ----------
@@ -613,7 +609,7 @@ def validation_experiment(
     ValueError
         Bad sizes, an unknown ``model``, ``alpha`` outside ``(0, 50]``.
 
-    Used in chapter: The paper's synthetic experiment, reproduced and examined.
+    Used in: chapters/ch07_synthetic_experiment.ipynb.
 
     Examples
     --------
@@ -621,25 +617,17 @@ def validation_experiment(
     >>> round(float(t.alpha_exact[0]), 6), bool(t.rho[0] < 0), int(t.share_diverged[0])
     (1.0, True, 0)
     """
-    from hts_lib.validation import check_rng
-    from hts_lib.tails.estimators import alpha_stable, hill
+    from hts_lib.recursion import lyapunov_exponent
     from hts_lib.simulate.sgd import simulate_online
-    from hts_lib.recursion.exact import lyapunov_exponent
+    from hts_lib.tails import alpha_stable, hill
+    from hts_lib.validation import check_rng
 
     targets = check_array("alphas", alphas, ndim=1)
     b = check_int("batch_size", batch_size, low=1)
     d = check_int("dim", dim, low=1)
-    if model not in ("online", "offline"):
-        raise ValueError(f"model must be 'online' or 'offline', got {model!r}")
+    model = check_choice("model", model, ("online", "offline"))
     n = check_int("n", n, low=max(d, b))
-    ms_t = tuple(check_int("ms", m, low=2) for m in ms)
-    n_runs = check_int("n_runs", n_runs, low=2 * max(ms_t))
-    n_steps = check_int("n_steps", n_steps, low=2)
-    burn_in = check_int("burn_in", burn_in, low=1)
-    if burn_in >= n_steps:
-        raise ValueError(f"burn_in must be < n_steps, got burn_in={burn_in}, n_steps={n_steps}")
-    sigma = check_positive("sigma", sigma)
-    seed = check_int("seed", seed, low=0)
+    ms_t, n_runs, n_steps, burn_in, sigma, seed = _check_protocol(ms, n_runs, n_steps, burn_in, sigma, seed)
     n_boot = check_int("n_boot", n_boot, low=20)
     init_scale = check_real("init_scale", init_scale, low=0.0)
 
@@ -671,3 +659,6 @@ def validation_experiment(
                   n_runs=n_runs, n_steps=n_steps, burn_in=burn_in, sigma=sigma, seed=seed,
                   ms=list(ms_t), n_boot=n_boot, init_scale=init_scale)
     return ValidationTable(alpha_exact=targets.copy(), etas=etas, rho=rho, config=config, **out)
+
+
+__getattr__ = forward(__name__)

@@ -2,7 +2,7 @@
 
 Three kinds of checks:
 * closed forms and independent methods (exact even-moment polynomials, 30-digit mpmath quadrature,
-  the one-dimensional QUADPACK engine of hts_lib.recursion.kesten, Monte Carlo with explicit matrices);
+  the one-dimensional QUADPACK engine of hts_lib.recursion.sgd1d, Monte Carlo with explicit matrices);
 * properties (h(0) = 0, convexity, h'(0) = rho, monotonicity, the eta * sigma^2 invariance);
 * contracts (nan / inf conventions, ValueError naming the argument).
 """
@@ -21,12 +21,13 @@ from hts_lib.recursion.exact import (
     critical_step_sizes,
     even_moment,
     even_moment_step_size,
+    log_moment,
     lyapunov_exponent,
     lyapunov_exponent_grid,
-    moment_function,
     tail_index,
     tail_index_grid,
 )
+from hts_lib.recursion.sgd1d import sgd1d_lyapunov_exponent, sgd1d_tail_index
 
 DIMS = [1, 2, 5, 10, 100, 1000]
 BATCHES = [1, 2, 5, 10, 100, 1000]
@@ -50,7 +51,7 @@ def test_h2_closed_form(d, b, eta_frac):
     exact = math.log(1 - 2 * eta + eta * eta * (d + b + 1) / b)
     # The quadrature agrees with 30-digit references to ~1e-15 (benchmarks/bench_theory.py);
     # 1e-12 leaves room for rounding in the log-sum over ~1e4-1e5 nodes.
-    assert moment_function(2.0, eta, b, d) == pytest.approx(exact, abs=1e-12)
+    assert log_moment(2.0, eta, b, d) == pytest.approx(exact, abs=1e-12)
 
 
 def test_even_moment_k1_is_the_second_moment_formula():
@@ -64,7 +65,8 @@ def test_even_moment_k1_is_the_second_moment_formula():
 
 def test_even_moment_coefficients_small_case_by_hand():
     # b = 1, d = 2, k = 2: E[((1-cS)^2 + c^2 S Q)^2] with S, Q ~ chi2_1 (moments 1, 3, 15, 105):
-    # = 1 - 4c E S + c^2 (6 E S^2 + 2 E S E Q) - c^3 (4 E S^3 + 4 E S^2 E Q) + c^4 (E S^4 + 2 E S^3 E Q + E S^2 E Q^2)
+    # = 1 - 4c E S + c^2 (6 E S^2 + 2 E S E Q) - c^3 (4 E S^3 + 4 E S^2 E Q)
+    #   + c^4 (E S^4 + 2 E S^3 E Q + E S^2 E Q^2)
     expected = (1, -4, 6 * 3 + 2 * 1 * 1, -(4 * 15 + 4 * 3 * 1), 105 + 2 * 15 * 1 + 3 * 3)
     assert T._even_moment_coefficients(2, 1, 2) == expected
 
@@ -73,7 +75,7 @@ def test_even_moment_coefficients_small_case_by_hand():
 def test_even_moment_matches_quadrature(k):
     for (eta, b, d) in [(0.3, 1, 1), (0.12, 1, 10), (0.9, 5, 3), (1.0, 100, 100)]:
         # exp(h(2k)) by quadrature vs the exact polynomial; relative 1e-11 (quadrature ~1e-14).
-        assert math.exp(moment_function(2.0 * k, eta, b, d)) == pytest.approx(even_moment(k, eta, b, d), rel=1e-11)
+        assert math.exp(log_moment(2.0 * k, eta, b, d)) == pytest.approx(even_moment(k, eta, b, d), rel=1e-11)
 
 
 def test_even_moment_against_monte_carlo_with_explicit_matrices():
@@ -93,7 +95,7 @@ def test_even_moment_against_monte_carlo_with_explicit_matrices():
     # and h(1) (not a polynomial case) against the quadrature, via the delta method
     x = np.sqrt(r2)
     est, se = math.log(x.mean()), x.std(ddof=1) / math.sqrt(n) / x.mean()
-    assert abs(est - moment_function(1.0, eta, b, d)) < 3 * se
+    assert abs(est - log_moment(1.0, eta, b, d)) < 3 * se
 
 
 def test_critical_step_size_closed_form():
@@ -148,12 +150,11 @@ def test_even_moment_step_size_k1_is_eta_crit():
 # ----------------------------------------------------------------------------------------------
 
 def test_d1_b1_against_kesten_quadpack():
-    """d = b = 1 is scalar SGD: compare with hts_lib.recursion.kesten (adaptive QUADPACK, written separately)."""
-    kesten = pytest.importorskip("hts_lib.recursion.kesten")
+    """d = b = 1 is scalar SGD: compare with hts_lib.recursion.sgd1d (adaptive QUADPACK, written apart)."""
     for eta in (0.3, 0.7, 1.5, 2.04, 2.4):
-        # kesten integrates to epsrel 1e-12 and roots to xtol 1e-12: agreement to 1e-9 relative
-        assert tail_index(eta, 1, 1) == pytest.approx(kesten.sgd1d_tail_index(eta), rel=1e-9)
-        assert lyapunov_exponent(eta, 1, 1) == pytest.approx(kesten.sgd1d_lyapunov(eta), abs=1e-10)
+        # sgd1d integrates to epsrel 1e-12 and roots to xtol 1e-14 / rtol 1e-12: agreement to 1e-9 relative
+        assert tail_index(eta, 1, 1) == pytest.approx(sgd1d_tail_index(eta), rel=1e-9)
+        assert lyapunov_exponent(eta, 1, 1) == pytest.approx(sgd1d_lyapunov_exponent(eta), abs=1e-10)
 
 
 def test_gauss_laguerre_pitfall_value():
@@ -190,7 +191,7 @@ def test_against_mpmath_quick():
     mp, h_ref = _mpmath_reference()
     for s, eta, b, d in [(0.3, 2.0, 1, 1), (1.0, 0.6, 1, 1), (2.7, 0.4, 3, 1), (13.5, 0.5, 2, 1)]:
         # measured agreement ~1e-15; 1e-12 allows for float rounding in the quadrature sum
-        assert moment_function(s, eta, b, d) == pytest.approx(float(h_ref(s, eta / b, b, d)), abs=1e-12)
+        assert log_moment(s, eta, b, d) == pytest.approx(float(h_ref(s, eta / b, b, d)), abs=1e-12)
 
 
 @pytest.mark.slow
@@ -222,7 +223,8 @@ def test_against_mpmath_small_dims_and_near_edge():
 def _refined_rule():
     """Double every resolution parameter of the quadrature (nodes per panel, ranges, depths)."""
     saved = dict(_N_SQRT=T._N_SQRT, _N_LOG=T._N_LOG, _N_JAC=T._N_JAC, _EPS_RANGE=T._EPS_RANGE,
-                 _KINK_CAP=T._KINK_CAP, _KINK_DEPTH=dict(T._KINK_DEPTH), _KINK_DEPTH_DEFAULT=T._KINK_DEPTH_DEFAULT)
+                 _KINK_CAP=T._KINK_CAP, _KINK_DEPTH=dict(T._KINK_DEPTH),
+                 _KINK_DEPTH_DEFAULT=T._KINK_DEPTH_DEFAULT)
     T._N_SQRT, T._N_LOG, T._N_JAC = 20, 20, 16
     T._EPS_RANGE = 1e-30
     T._KINK_CAP = 0.05
@@ -244,7 +246,8 @@ def test_discretisation_converged():
              (1000, 1000, 0.5), (10, 5, -0.5), (2, 1, -0.8)]
     etas = []
     for d, b, frac in cases:
-        etas.append(_eta_in_window(b, d, frac) if frac > 0 else even_moment_step_size(10, b, d) * (1 + frac / 100))
+        etas.append(_eta_in_window(b, d, frac) if frac > 0
+                    else even_moment_step_size(10, b, d) * (1 + frac / 100))
     T._build_rule.cache_clear()
     coarse = [(tail_index(e, b, d), lyapunov_exponent(e, b, d)) for e, (d, b, _) in zip(etas, cases)]
     with _refined_rule():
@@ -262,11 +265,12 @@ def test_discretisation_converged():
 # Properties
 # ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("eta, b, d", [(0.5, 1, 1), (0.9, 1, 2), (0.15, 1, 10), (0.65, 5, 10), (1.0, 100, 100)])
+@pytest.mark.parametrize("eta, b, d", [(0.5, 1, 1), (0.9, 1, 2), (0.15, 1, 10), (0.65, 5, 10),
+                                     (1.0, 100, 100)])
 def test_h_zero_convex_and_slope_at_zero(eta, b, d):
-    assert moment_function(0.0, eta, b, d) == 0.0
+    assert log_moment(0.0, eta, b, d) == 0.0
     s = np.linspace(0.0, 6.0, 49)
-    h = np.array([moment_function(x, eta, b, d) for x in s])
+    h = np.array([log_moment(x, eta, b, d) for x in s])
     second = h[2:] - 2 * h[1:-1] + h[:-2]
     # convexity: second differences >= 0 up to rounding of h (~1e-15 per value)
     assert np.all(second > -1e-13)
@@ -274,11 +278,11 @@ def test_h_zero_convex_and_slope_at_zero(eta, b, d):
     # first-order term with h''(0) estimated from a second difference at a larger step
     rho = lyapunov_exponent(eta, b, d)
     e, big = 1e-5, 1e-2
-    h2 = 2 * (moment_function(2 * big, eta, b, d) - 2 * moment_function(big, eta, b, d)) / big ** 2
-    assert abs(moment_function(e, eta, b, d) / e - rho) <= 0.6 * abs(h2) * e + 1e-10
+    h2 = 2 * (log_moment(2 * big, eta, b, d) - 2 * log_moment(big, eta, b, d)) / big ** 2
+    assert abs(log_moment(e, eta, b, d) / e - rho) <= 0.6 * abs(h2) * e + 1e-10
     # sign structure: h < 0 on (0, alpha), > 0 beyond
     a = tail_index(eta, b, d)
-    assert moment_function(0.5 * a, eta, b, d) < 0 < moment_function(1.5 * a, eta, b, d)
+    assert log_moment(0.5 * a, eta, b, d) < 0 < log_moment(1.5 * a, eta, b, d)
 
 
 def test_eta_sigma2_invariance():
@@ -317,7 +321,8 @@ def test_fixed_eta_over_b_larger_batch_gives_heavier_tails():
 # paper.md section 2.3 tables (independent numbers, quoted to 2-3 significant digits). The
 # tolerance is one unit in the last quoted digit: the digest rounds, and its eta values are given
 # as fractions of an eta_max that is itself rounded.
-PAPER_ETA_TABLE = [(0.3, 28.8), (0.5, 15.1), (0.7, 8.24), (0.8, 5.47), (0.9, 2.73), (0.95, 1.36), (0.98, 0.54),
+PAPER_ETA_TABLE = [(0.3, 28.8), (0.5, 15.1), (0.7, 8.24), (0.8, 5.47), (0.9, 2.73), (0.95, 1.36),
+                   (0.98, 0.54),
                    (0.99, 0.27)]
 
 
@@ -420,25 +425,28 @@ def test_grid_matches_scalar_calls_and_parallel_run():
 
 
 @pytest.mark.parametrize("func", [lambda **k: tail_index(**k), lambda **k: lyapunov_exponent(**k),
-                                  lambda **k: moment_function(1.0, **k), lambda **k: even_moment(2, **k)])
+                                  lambda **k: log_moment(1.0, **k), lambda **k: even_moment(2, **k)])
 def test_bad_model_arguments(func):
     good = dict(eta=0.1, batch_size=1, dim=10, sigma=1.0)
     for name, bad, exc, msg in [("eta", 0.0, ValueError, "eta"), ("eta", -1.0, ValueError, "eta"),
-                                ("eta", float("nan"), ValueError, "eta"), ("eta", float("inf"), ValueError, "eta"),
+                                ("eta", float("nan"), ValueError, "eta"),
+                                ("eta", float("inf"), ValueError, "eta"),
                                 ("batch_size", 0, ValueError, "batch_size"),
                                 ("batch_size", 2.5, ValueError, "batch_size"),
                                 ("dim", 0, ValueError, "dim"), ("dim", float("nan"), ValueError, "dim"),
-                                ("sigma", 0.0, ValueError, "sigma"), ("sigma", float("inf"), ValueError, "sigma"),
-                                ("eta", "0.1", TypeError, "eta"), ("batch_size", True, TypeError, "batch_size")]:
+                                ("sigma", 0.0, ValueError, "sigma"),
+                                ("sigma", float("inf"), ValueError, "sigma"),
+                                ("eta", "0.1", TypeError, "eta"),
+                                ("batch_size", True, TypeError, "batch_size")]:
         with pytest.raises(exc, match=msg):
             func(**{**good, name: bad})
 
 
 def test_bad_other_arguments():
     with pytest.raises(ValueError, match="s must be >= 0"):
-        moment_function(-0.5, 0.1, 1, 10)
+        log_moment(-0.5, 0.1, 1, 10)
     with pytest.raises(ValueError, match="^s must be finite"):
-        moment_function(float("nan"), 0.1, 1, 10)
+        log_moment(float("nan"), 0.1, 1, 10)
     with pytest.raises(ValueError, match="k must be an integer >= 0"):
         even_moment(-1, 0.1, 1, 10)
     with pytest.raises(ValueError, match="k must be an integer >= 1"):
