@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from hts_lib.recursion.kesten import sgd1d_log_moment, sgd1d_tail_index
+from hts_lib.recursion import sgd1d_log_moment, sgd1d_tail_index
+
 from . import Case, register
 
 

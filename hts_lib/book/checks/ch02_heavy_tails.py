@@ -7,7 +7,8 @@ import math
 import numpy as np
 from scipy import stats
 
-from hts_lib.tails.distributions import sample_symmetric_stable
+from hts_lib.tails import sample_symmetric_stable
+
 from . import Case, register
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hts_lib.tails.distributions import sample_pareto, sample_symmetric_stable
-from hts_lib.tails.estimators import alpha_stable, hill
+from hts_lib.tails import alpha_stable, hill, sample_pareto, sample_symmetric_stable
+
 from . import Case, register
 
 

@@ -7,7 +7,8 @@ import math
 import numpy as np
 from scipy import special
 
-from hts_lib.recursion.montecarlo import gaussian_sampler, lyapunov_exponent_mc, second_moment_spectral_radius
+from hts_lib.recursion import gaussian_sampler, lyapunov_exponent_mc, second_moment_spectral_radius
+
 from . import Case, register
 
 N_STEPS = 40_000  # steps given to the student's estimator in every case

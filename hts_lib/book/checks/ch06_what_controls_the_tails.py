@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hts_lib.recursion.exact import critical_step_sizes, even_moment_step_size
+from hts_lib.recursion import critical_step_sizes, even_moment_step_size
+
 from . import Case, register
 
 

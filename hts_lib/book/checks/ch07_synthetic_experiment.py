@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from hts_lib.recursion.exact import critical_step_sizes, tail_index
+from hts_lib.recursion import critical_step_sizes, tail_index
 
 from . import Case, register
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hts_lib.recursion.montecarlo import second_moment_spectral_radius
-from hts_lib.recursion.finite_data import offline_tail_index_1d
+from hts_lib.recursion import offline1d_tail_index, second_moment_spectral_radius
+
 from . import Case, register
 
 
@@ -40,7 +40,7 @@ def _same_special_value(expected: float, got) -> tuple[bool, str]:
 
 
 def _offline_reference(x, eta: float) -> float:
-    return offline_tail_index_1d(x, eta)
+    return offline1d_tail_index(x, eta)
 
 
 @register("ch08-offline-alpha", "Exact tail index alpha_n of one-dimensional offline SGD",
@@ -50,14 +50,14 @@ def _cases_offline():
     for n, seed in [(50, 1), (500, 2), (5000, 3)]:
         x = np.random.default_rng(seed).standard_normal(n)
         cases.append(Case(f"n={n} Gaussian inputs (seed {seed}), eta=1", args=(x, 1.0),
-                          expected=offline_tail_index_1d(x, 1.0), rtol=1e-6,
+                          expected=offline1d_tail_index(x, 1.0), rtol=1e-6,
                           reason="a root of a smooth function found to 1e-8 by any bracketing method"))
     small = np.array([0.2, -0.5, 0.9, 1.1])
     cases.append(Case("no input with eta x^2 > 2: nothing expands (expect inf)", args=(small, 1.0),
-                      expected=offline_tail_index_1d(small, 1.0), reason="special value: no positive root",
+                      expected=offline1d_tail_index(small, 1.0), reason="special value: no positive root",
                       compare=_same_special_value))
     big = np.array([0.5, 3.0])
     cases.append(Case("rho_n > 0: no stationary law (expect nan)", args=(big, 1.0),
-                      expected=offline_tail_index_1d(big, 1.0), reason="special value: no stationary law",
+                      expected=offline1d_tail_index(big, 1.0), reason="special value: no stationary law",
                       compare=_same_special_value))
     return cases

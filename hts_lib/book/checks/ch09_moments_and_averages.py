@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from hts_lib.tails.distributions import sample_symmetric_stable
-from hts_lib.recursion.moments import sgd1d_moment_path
+from hts_lib.recursion import sgd1d_moment_path
+from hts_lib.tails import sample_symmetric_stable
+
 from . import Case, register
 
 

@@ -6,7 +6,8 @@ import tracemalloc
 
 import numpy as np
 
-from hts_lib.tails.estimators import alpha_stable
+from hts_lib.tails import alpha_stable
+
 from . import Case, register
 
 # ---------------------------------------------------------------------------------------------

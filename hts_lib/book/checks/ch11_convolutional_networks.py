@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hts_lib.tails.estimators import alpha_stable
+from hts_lib.tails import alpha_stable
+
 from . import Case, register
 
 

@@ -22,7 +22,7 @@ def _cases_h2():
     try:                                  # the exact engine's h(s) (renamed log_moment in hts_lib 0.2)
         from hts_lib.recursion import log_moment
     except ImportError:                   # pragma: no cover
-        from hts_lib.recursion import moment_function as log_moment
+        from hts_lib.recursion import log_moment as log_moment
 
     cases = []
     for eta, b, d in [(0.1, 1, 10), (0.3, 5, 20), (0.05, 2, 100), (0.9, 10, 3)]:
