@@ -6,6 +6,7 @@ Modules:
 - ``plotting``: the book's figure style and plots.
 - ``checks``: answer checks for the coding exercises.
 - ``student``: the student edition (solutions removed).
+- ``grading``: ``hts-grade``, grading a class's submitted notebooks with the answer checks.
 """
 
 from hts_lib.book.checks import check, exercises

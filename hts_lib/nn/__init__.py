@@ -3,13 +3,15 @@
 Modules (imported lazily; torch only where needed):
 
 - ``data``: data sets (MNIST subset shipped offline, MNIST, CIFAR-10) and verified downloads.
-- ``nets``: the fully connected, small CNN and VGG models.
+- ``nets``: the fully connected, small CNN, LeNet-5-sized and VGG models.
 - ``training``: SGD training with averaged weights, and per-layer tail indices.
 - ``sharpness``: Hessian-vector products, top eigenvalue and trace.
 - ``ensemble``: many models of one architecture trained as one batched computation.
 - ``results``: shipped result folders, the run-status rule, seed-aware intervals, source hashes.
 - ``experiments``: the sweep runner: grids, result files with provenance, resume, command line.
 - ``cluster``: sweeps on a Dask cluster (``local:N`` or ``tcp://HOST:PORT``), used by ``experiments``.
+- ``linearised``: a trained network's tail index predicted from its minibatch Hessians, and SGD chains
+  started at a minimum.
 """
 
 # Lazy: ``from hts_lib.nn import grid_configs`` must not import torch (the runner's command line reads
