@@ -350,7 +350,8 @@ class LinearisedTailIndex:
     searched : tuple of (float, float)
         ``(s, h(s))`` of the search passes that bracketed the root.
     flags : tuple of str
-        Warnings (``"divergent"``, ``"extrapolated"``, ``"alpha < S_MIN"``, ``"alpha > S_MAX"``).
+        Warnings (``"divergent"``, ``"extrapolated"``, ``"alpha < S_MIN"``, ``"alpha > S_MAX"``) and notes
+        (``"grid moved to [lo, hi]"``: the final grid did not change sign and was moved one bracket along).
     wall_s : float
         Wall time.
     """
@@ -589,12 +590,22 @@ def linearised_tail_index(loss_fn: Callable, params: Mapping[str, torch.Tensor],
             alpha_halves=(math.nan, math.nan), resampling_steps=_n_resampled([rho_pass, *final.values()]),
             ess_fraction=final[2.0].ess_fraction, unique_fraction=final[2.0].unique_fraction,
             hvp_count=count[0], flags=tuple(flags), wall_s=time.perf_counter() - t_start, **common)
-    passes = []
-    for s in grid:
-        if float(s) not in final:
-            final[float(s)] = run(float(s), n_walkers, n_steps, burn_in, seeds[1])
-        passes.append(final[float(s)])
-    s_arr, h, h_minus, alpha, minus, rflags = _alpha_from_passes(passes)
+    for attempt in range(3):
+        passes = []
+        for s in grid:
+            if float(s) not in final:
+                final[float(s)] = run(float(s), n_walkers, n_steps, burn_in, seeds[1])
+            passes.append(final[float(s)])
+        s_arr, h, h_minus, alpha, minus, rflags = _alpha_from_passes(passes)
+        # the search's small population can misplace the bracket when h is near 0 at a search point: if the
+        # final grid does not change sign, move it one bracket along (at most twice)
+        if s_grid is not None or attempt == 2 or not (np.all(h < 0) or np.all(h > 0)):
+            break
+        lo, hi = (grid[-1], 2.0 * grid[-1]) if np.all(h < 0) else (grid[0] / 2.0, grid[0])
+        if hi > S_MAX or lo < S_MIN:
+            break
+        flags.append(f"grid moved to [{lo:g}, {hi:g}]")
+        grid = np.linspace(lo, hi, n_grid)
     flags += sorted(rflags)
     alpha_se = _jackknife_se(minus)
     if "divergent" in flags or not alpha > 0:
