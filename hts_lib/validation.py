@@ -32,9 +32,9 @@ __all__ = [
 ]
 
 
-def _check_name(name) -> None:
+def _check_name(name, label: str = "name") -> None:
     if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a non-empty string naming the argument, got {name!r}")
+        raise TypeError(f"{label} must be a non-empty string naming the argument, got {name!r}")
 
 
 def _check_options(**options) -> None:
@@ -209,7 +209,11 @@ def check_choice(name: str, value, choices) -> str:
     'bootstrap'
     """
     _check_name(name)
+    if isinstance(choices, (str, bytes)) or not hasattr(choices, "__iter__"):
+        raise TypeError(f"choices must be a sequence of strings, got {type(choices).__name__}")
     choices = tuple(choices)
+    if not choices or not all(isinstance(c, str) for c in choices):
+        raise TypeError(f"choices must be a non-empty sequence of strings, got {choices!r}")
     if not isinstance(value, str):
         raise TypeError(f"{name} must be one of {', '.join(map(repr, choices))}; got {type(value).__name__}")
     if value not in choices:
@@ -328,6 +332,8 @@ def check_inputs(
     import torch
 
     _check_options(labels=labels)
+    _check_name(x_name, "x_name")
+    _check_name(y_name, "y_name")
 
     def as_tensor(name, v):
         if isinstance(v, torch.Tensor):

@@ -97,9 +97,13 @@ _TAIL_ESTIMATE = {
     # estimator returned a non-finite value (light tails), the flags then say why
     "type": "object",
     "required": ["alpha", "ci_low", "ci_high"],
-    "properties": {"alpha": _NUM, "ci_low": _NUM, "ci_high": _NUM,
-                   "method": {"type": "string"},
-                   "flags": {"type": "array", "items": {"type": "string"}}},
+    "properties": {
+        "alpha": _NUM,
+        "ci_low": _NUM,
+        "ci_high": _NUM,
+        "method": {"type": "string"},
+        "flags": {"type": "array", "items": {"type": "string"}},
+    },
 }
 
 #: JSON Schema (draft 2020-12) of a result file. The training side fills everything but
@@ -108,8 +112,21 @@ RESULT_SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "hts_lib experiment result",
     "type": "object",
-    "required": ["run_id", "config", "diverged", "diverged_at", "metrics", "metrics_average", "alpha",
-                 "sharpness", "history", "device", "n_params", "wall_time_s", "provenance"],
+    "required": [
+        "run_id",
+        "config",
+        "diverged",
+        "diverged_at",
+        "metrics",
+        "metrics_average",
+        "alpha",
+        "sharpness",
+        "history",
+        "device",
+        "n_params",
+        "wall_time_s",
+        "provenance",
+    ],
     "properties": {
         "run_id": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$"},
         "config": {
@@ -139,15 +156,24 @@ RESULT_SCHEMA: dict = {
         "sharpness": {
             "type": ["object", "null"],
             "required": ["top_eigenvalue", "converged", "n_iter"],
-            "properties": {"top_eigenvalue": _NUM, "converged": {"type": "boolean"},
-                           "n_iter": {"type": "integer", "minimum": 0},
-                           "trace": {"type": ["object", "number", "null"]}},
+            "properties": {
+                "top_eigenvalue": _NUM,
+                "converged": {"type": "boolean"},
+                "n_iter": {"type": "integer", "minimum": 0},
+                "trace": {"type": ["object", "number", "null"]},
+            },
         },
         "history": {
             "type": "array",
-            "items": {"type": "object", "required": ["step", "train_loss", "test_acc"],
-                      "properties": {"step": {"type": "integer", "minimum": 0},
-                                     "train_loss": _NUM, "test_acc": _NUM}},
+            "items": {
+                "type": "object",
+                "required": ["step", "train_loss", "test_acc"],
+                "properties": {
+                    "step": {"type": "integer", "minimum": 0},
+                    "train_loss": _NUM,
+                    "test_acc": _NUM,
+                },
+            },
         },
         "device": {"type": "string"},
         "n_params": {"type": "integer", "minimum": 0},
@@ -157,8 +183,16 @@ RESULT_SCHEMA: dict = {
         "timings": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
         "provenance": {
             "type": "object",
-            "required": ["hts_lib_version", "git_revision", "python", "numpy", "torch", "platform",
-                         "started", "finished"],
+            "required": [
+                "hts_lib_version",
+                "git_revision",
+                "python",
+                "numpy",
+                "torch",
+                "platform",
+                "started",
+                "finished",
+            ],
             "properties": {
                 "hts_lib_version": {"type": "string"},
                 "git_revision": {"type": ["string", "null"]},
@@ -175,13 +209,23 @@ RESULT_SCHEMA: dict = {
     },
     # a run that finished must report its metrics; a diverged one has no alpha estimates
     "allOf": [
-        {"if": {"properties": {"diverged": {"const": False}}},
-         "then": {"properties": {"metrics": {**_METRICS, "description": "a run that did not diverge has metrics"},
-                                 "metrics_average": {**_METRICS,
-                                                     "description": "a run that did not diverge has metrics"}}}},
-        {"if": {"properties": {"diverged": {"const": True}}},
-         "then": {"properties": {"alpha": {"maxProperties": 0,
-                                           "description": "a diverged run has no alpha estimates"}}}},
+        {
+            "if": {"properties": {"diverged": {"const": False}}},
+            "then": {
+                "properties": {
+                    "metrics": {**_METRICS, "description": "a run that did not diverge has metrics"},
+                    "metrics_average": {**_METRICS, "description": "a run that did not diverge has metrics"},
+                }
+            },
+        },
+        {
+            "if": {"properties": {"diverged": {"const": True}}},
+            "then": {
+                "properties": {
+                    "alpha": {"maxProperties": 0, "description": "a diverged run has no alpha estimates"}
+                }
+            },
+        },
     ],
 }
 
@@ -209,7 +253,7 @@ def _validator():
 
 def _short(message: str, limit: int = 200) -> str:
     """jsonschema quotes the whole offending value; keep its start and end."""
-    return message if len(message) <= limit else f"{message[:limit - 70]} ... {message[-60:]}"
+    return message if len(message) <= limit else f"{message[: limit - 70]} ... {message[-60:]}"
 
 
 def validate_result(d: Mapping, *, source: str | None = None) -> Mapping:
@@ -242,19 +286,30 @@ def validate_result(d: Mapping, *, source: str | None = None) -> Mapping:
     invalid result x.json: 12 problems
     """
     if source is not None and not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"source must be a str naming where the record came from, got {type(source).__name__}")
+        raise TypeError(
+            f"source must be a str naming where the record came from, got {type(source).__name__}"
+        )
     where = f" {source}" if source else ""
     if not isinstance(d, Mapping):
         raise ValueError(f"invalid result{where}: expected a JSON object, got {type(d).__name__}")
     errors = sorted(_validator().iter_errors(d), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    problems = [f"at {'.'.join(map(str, e.absolute_path)) or '<root>'}: {_short(e.message)}"
-                + (f" ({e.schema['description']})" if isinstance(e.schema, Mapping) and "description" in e.schema
-                   else "")
-                for e in errors]
+    problems = [
+        f"at {'.'.join(map(str, e.absolute_path)) or '<root>'}: {_short(e.message)}"
+        + (
+            f" ({e.schema['description']})"
+            if isinstance(e.schema, Mapping) and "description" in e.schema
+            else ""
+        )
+        for e in errors
+    ]
     problems += [f"at {p}: non-finite number (store as null)" for p in _non_finite_paths(d)]
     if problems:
-        shown = "\n  ".join(problems[:5]) + (f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise ValueError(f"invalid result{where}: {len(problems)} problem{'s' * (len(problems) != 1)}\n  {shown}")
+        shown = "\n  ".join(problems[:5]) + (
+            f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        raise ValueError(
+            f"invalid result{where}: {len(problems)} problem{'s' * (len(problems) != 1)}\n  {shown}"
+        )
     return d
 
 
@@ -262,53 +317,117 @@ def validate_result(d: Mapping, *, source: str | None = None) -> Mapping:
 # Grids
 # ---------------------------------------------------------------------------------------------
 #: The paper's 16 step sizes (paper.md section 3.2, from the authors' run.py).
-PAPER_ETAS = (0.0001, 0.001, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.045, 0.05, 0.06, 0.07, 0.075, 0.08,
-              0.09, 0.1)
+PAPER_ETAS = (
+    0.0001,
+    0.001,
+    0.01,
+    0.015,
+    0.02,
+    0.025,
+    0.03,
+    0.04,
+    0.045,
+    0.05,
+    0.06,
+    0.07,
+    0.075,
+    0.08,
+    0.09,
+    0.1,
+)
 
 #: Named sweeps: a base config and axes (Cartesian product), used by ``run --grid NAME``.
 GRIDS: dict[str, dict] = {
     "paper-fc": {
-        "description": ("The paper's fully connected protocol on the 5,000-image MNIST subset: "
-                        "784-128-128-10 net without biases, plain SGD, 16 step sizes x b in {1, 5, 10}, "
-                        "10,000 steps in the fixed data order, average of the last 1,000 iterates, seed 0 "
-                        "(48 runs)."),
-        "base": {"dataset": "mnist_subset", "model": "fc", "depth": 3, "width": 128, "n_steps": 10_000,
-                 "n_average": 1000, "data_order": "cycle", "seed": 0},
+        "description": (
+            "The paper's fully connected protocol on the 5,000-image MNIST subset: "
+            "784-128-128-10 net without biases, plain SGD, 16 step sizes x b in {1, 5, 10}, "
+            "10,000 steps in the fixed data order, average of the last 1,000 iterates, seed 0 "
+            "(48 runs)."
+        ),
+        "base": {
+            "dataset": "mnist_subset",
+            "model": "fc",
+            "depth": 3,
+            "width": 128,
+            "n_steps": 10_000,
+            "n_average": 1000,
+            "data_order": "cycle",
+            "seed": 0,
+        },
         "axes": {"eta": list(PAPER_ETAS), "batch_size": [1, 5, 10]},
     },
     "paper-vgg": {
-        "description": ("CIFAR-10 with the VGG-style net (needs the CIFAR-10 download and, in practice, a GPU). "
-                        "The paper's VGG grid is unknown [?] (paper.md section 3.3); this grid is our choice: "
-                        "plain SGD (no momentum, weight decay or augmentation, unlike the VGG code's "
-                        "defaults), eta in {0.005, 0.01, 0.02, 0.05, 0.1} x b in {32, 64, 128} (eta/b from "
-                        "4e-5 to 3e-3; b = 128 and eta = 0.05 are the VGG code's defaults), 10,000 steps "
-                        "(25 epochs at b = 128), last 1,000 iterates averaged (15 runs)."),
-        "base": {"dataset": "cifar10", "model": "vgg", "n_train": 50_000, "n_test": 10_000, "n_steps": 10_000,
-                 "n_average": 1000, "data_order": "cycle", "seed": 0, "device": "auto"},
+        "description": (
+            "CIFAR-10 with the VGG-style net (needs the CIFAR-10 download and, in practice, a GPU). "
+            "The paper's VGG grid is unknown [?] (paper.md section 3.3); this grid is our choice: "
+            "plain SGD (no momentum, weight decay or augmentation, unlike the VGG code's "
+            "defaults), eta in {0.005, 0.01, 0.02, 0.05, 0.1} x b in {32, 64, 128} (eta/b from "
+            "4e-5 to 3e-3; b = 128 and eta = 0.05 are the VGG code's defaults), 10,000 steps "
+            "(25 epochs at b = 128), last 1,000 iterates averaged (15 runs)."
+        ),
+        "base": {
+            "dataset": "cifar10",
+            "model": "vgg",
+            "n_train": 50_000,
+            "n_test": 10_000,
+            "n_steps": 10_000,
+            "n_average": 1000,
+            "data_order": "cycle",
+            "seed": 0,
+            "device": "auto",
+        },
         "axes": {"eta": [0.005, 0.01, 0.02, 0.05, 0.1], "batch_size": [32, 64, 128]},
     },
     "paper-fc-seeds": {
-        "description": ("The paper's fully connected protocol (as paper-fc) with 5 seeds per cell: each seed "
-                        "sets the initialisation and one fixed permutation of the training set, cycled "
-                        "(240 runs; trained as ensembles, see hts_lib.nn.ensemble)."),
-        "base": {"dataset": "mnist_subset", "model": "fc", "depth": 3, "width": 128, "n_steps": 10_000,
-                 "n_average": 1000, "data_order": "permuted"},
+        "description": (
+            "The paper's fully connected protocol (as paper-fc) with 5 seeds per cell: each seed "
+            "sets the initialisation and one fixed permutation of the training set, cycled "
+            "(240 runs; trained as ensembles, see hts_lib.nn.ensemble)."
+        ),
+        "base": {
+            "dataset": "mnist_subset",
+            "model": "fc",
+            "depth": 3,
+            "width": 128,
+            "n_steps": 10_000,
+            "n_average": 1000,
+            "data_order": "permuted",
+        },
         "axes": {"eta": list(PAPER_ETAS), "batch_size": [1, 5, 10], "seed": [0, 1, 2, 3, 4]},
     },
     "lenet-seeds": {
-        "description": ("A LeNet-5-sized CNN (convolutions with 6 and 16 channels, hidden linear layers of 120 "
-                        "and 84, no biases) on the MNIST subset: eta in {0.01, 0.03, 0.05, 0.1} x b in "
-                        "{1, 5, 10}, 5 seeds (initialisation and a fixed permutation of the data), 3,000 steps, "
-                        "last 500 iterates averaged, no sharpness (60 runs; trained as ensembles)."),
-        "base": {"dataset": "mnist_subset", "model": "lenet", "n_steps": 3000, "n_average": 500,
-                 "eval_every": 500, "data_order": "permuted", "sharpness": False},
+        "description": (
+            "A LeNet-5-sized CNN (convolutions with 6 and 16 channels, hidden linear layers of 120 "
+            "and 84, no biases) on the MNIST subset: eta in {0.01, 0.03, 0.05, 0.1} x b in "
+            "{1, 5, 10}, 5 seeds (initialisation and a fixed permutation of the data), 3,000 steps, "
+            "last 500 iterates averaged, no sharpness (60 runs; trained as ensembles)."
+        ),
+        "base": {
+            "dataset": "mnist_subset",
+            "model": "lenet",
+            "n_steps": 3000,
+            "n_average": 500,
+            "eval_every": 500,
+            "data_order": "permuted",
+            "sharpness": False,
+        },
         "axes": {"eta": [0.01, 0.03, 0.05, 0.1], "batch_size": [1, 5, 10], "seed": [0, 1, 2, 3, 4]},
     },
     "smoke": {
-        "description": ("A seconds-long check of the whole pipeline on scikit-learn's 8x8 digits "
-                        "(4 runs of 200 steps, no sharpness)."),
-        "base": {"dataset": "digits", "model": "fc", "n_steps": 200, "n_average": 50, "eval_every": 100,
-                 "sharpness": False, "seed": 0},
+        "description": (
+            "A seconds-long check of the whole pipeline on scikit-learn's 8x8 digits "
+            "(4 runs of 200 steps, no sharpness)."
+        ),
+        "base": {
+            "dataset": "digits",
+            "model": "fc",
+            "n_steps": 200,
+            "n_average": 50,
+            "eval_every": 100,
+            "sharpness": False,
+            "seed": 0,
+        },
         "axes": {"eta": [0.01, 0.1], "batch_size": [1, 10]},
     },
 }
@@ -389,7 +508,8 @@ def grid_configs(name: str, overrides: Mapping | None = None) -> list[dict]:
     """
     if not isinstance(name, str) or name not in GRIDS:
         raise (ValueError if isinstance(name, str) else TypeError)(
-            f"name: unknown grid {name!r}; named grids: {', '.join(GRIDS)}")
+            f"name: unknown grid {name!r}; named grids: {', '.join(GRIDS)}"
+        )
     check_mapping("overrides", overrides, optional=True)
     base = dict(GRIDS[name]["base"])
     axes = {k: list(v) for k, v in GRIDS[name]["axes"].items()}
@@ -432,12 +552,22 @@ def run_id(config: Mapping) -> str:
     """
     if not isinstance(config, Mapping):
         raise TypeError(f"config must be a mapping, got {type(config).__name__}")
-    canon = {k: v for k, v in _to_jsonable(config).items()
-             if k not in _ID_EXCLUDED_KEYS and not (k in _ID_DEFAULTS and v == _ID_DEFAULTS[k])}
-    digest = hashlib.sha256(json.dumps(canon, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:10]
+    canon = {
+        k: v
+        for k, v in _to_jsonable(config).items()
+        if k not in _ID_EXCLUDED_KEYS and not (k in _ID_DEFAULTS and v == _ID_DEFAULTS[k])
+    }
+    digest = hashlib.sha256(json.dumps(canon, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[
+        :10
+    ]
     parts = []
-    for key, fmt in (("model", "{}"), ("dataset", "{}"), ("eta", "eta{:g}"), ("batch_size", "b{}"),
-                     ("seed", "s{}")):
+    for key, fmt in (
+        ("model", "{}"),
+        ("dataset", "{}"),
+        ("eta", "eta{:g}"),
+        ("batch_size", "b{}"),
+        ("seed", "s{}"),
+    ):
         if key in canon and canon[key] is not None:
             parts.append(fmt.format(canon[key]))
     prefix = re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(parts)) if parts else "run"
@@ -506,10 +636,17 @@ def _git_revision_of(here: Path) -> str | None:
     elsewhere in the repository (chapters, tests) do not mark results dirty.
     """
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here,
-                               capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "."],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return rev + ("+dirty" if dirty else "") if rev else None
@@ -526,8 +663,13 @@ def _versions() -> dict:
             from importlib.metadata import version
 
             torch_version = version("torch")
-    return {"hts_lib_version": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch_version, "platform": platform.platform()}
+    return {
+        "hts_lib_version": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch_version,
+        "platform": platform.platform(),
+    }
 
 
 def _execute(run_fn: Callable, config: dict, rid: str, git_revision: str | None):
@@ -539,9 +681,14 @@ def _execute(run_fn: Callable, config: dict, rid: str, git_revision: str | None)
             raise TypeError(f"run_fn must return a dict, got {type(result).__name__}")
         record = {"run_id": rid}
         record.update((k, v) for k, v in _to_jsonable(result).items() if k not in ("run_id", "provenance"))
-        record["provenance"] = {**_versions(), "git_revision": git_revision, "started": started,
-                                "finished": _now(), "runner_wall_time_s": round(time.perf_counter() - t0, 3),
-                                "schema_version": SCHEMA_VERSION}
+        record["provenance"] = {
+            **_versions(),
+            "git_revision": git_revision,
+            "started": started,
+            "finished": _now(),
+            "runner_wall_time_s": round(time.perf_counter() - t0, 3),
+            "schema_version": SCHEMA_VERSION,
+        }
         validate_result(record, source=f"{rid} (returned by run_fn)")
         return "ok", record
     except Exception:  # reported to the parent, which writes <run_id>.error.txt and goes on
@@ -604,16 +751,26 @@ def _backend_context(backend: str | None, n_jobs: int):
         yield
         return
     if backend == "dask":
-        raise ValueError("backend='dask' was replaced by cluster= (Python) / --cluster (command line): "
-                         "'local:N' or 'tcp://HOST:PORT', see hts_lib.nn.cluster")
+        raise ValueError(
+            "backend='dask' was replaced by cluster= (Python) / --cluster (command line): "
+            "'local:N' or 'tcp://HOST:PORT', see hts_lib.nn.cluster"
+        )
     with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
         yield
 
 
-def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: int = 1, backend: str | None = None,
-              progress: bool = True, run_fn: Callable[[dict], Mapping] | None = None, *,
-              normalise_fn: Callable[[dict], dict] | None = None, cluster=None,
-              retries: int = 0) -> SweepReport:
+def run_sweep(
+    configs: Sequence[Mapping],
+    out_dir: str | os.PathLike,
+    n_jobs: int = 1,
+    backend: str | None = None,
+    progress: bool = True,
+    run_fn: Callable[[dict], Mapping] | None = None,
+    *,
+    normalise_fn: Callable[[dict], dict] | None = None,
+    cluster=None,
+    retries: int = 0,
+) -> SweepReport:
     """Run every config not yet done, writing one validated JSON result file per run.
 
     Parameters
@@ -708,6 +865,11 @@ def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: in
             from hts_lib.nn.cluster import parse_cluster
 
             parse_cluster(cluster)  # bad input fails before any work
+        elif not (hasattr(cluster, "submit") or hasattr(cluster, "scheduler_address")):
+            raise TypeError(
+                "cluster must be 'local:N', 'tcp://HOST:PORT', a dask.distributed.Client or a cluster object, "
+                f"got {type(cluster).__name__}"
+            )
     if run_fn is None:
         run_fn, default_norm = _default_run_fn()
         normalise_fn = normalise_fn or default_norm
@@ -740,10 +902,18 @@ def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: in
     git_rev = _git_revision()
     failed: list[tuple[str, str]] = []
     n_done = 0
-    bar = tqdm(total=len(ids), initial=n_skipped, desc=f"sweep -> {out.name}", unit="run", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True)
-    runs = _completed_runs(todo, run_fn, git_rev, n_jobs=int(n_jobs), backend=backend, cluster=cluster,
-                           retries=retries)
+    bar = tqdm(
+        total=len(ids),
+        initial=n_skipped,
+        desc=f"sweep -> {out.name}",
+        unit="run",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    runs = _completed_runs(
+        todo, run_fn, git_rev, n_jobs=int(n_jobs), backend=backend, cluster=cluster, retries=retries
+    )
     try:
         for rid, status, payload in runs:
             err_path = out / f"{rid}.error.txt"
@@ -761,7 +931,9 @@ def run_sweep(configs: Sequence[Mapping], out_dir: str | os.PathLike, n_jobs: in
     finally:
         runs.close()  # now, not when garbage collected: cancels pending tasks, stops a local cluster
         bar.close()
-    return SweepReport(out_dir=out, run_ids=tuple(ids), n_skipped=n_skipped, n_done=n_done, failed=tuple(failed))
+    return SweepReport(
+        out_dir=out, run_ids=tuple(ids), n_skipped=n_skipped, n_done=n_done, failed=tuple(failed)
+    )
 
 
 def _execute_tagged(run_fn, config, rid, git_revision, retries=0):
@@ -774,8 +946,9 @@ def _execute_tagged(run_fn, config, rid, git_revision, retries=0):
     return rid, (status, payload)
 
 
-def _completed_runs(todo: Mapping[str, dict], run_fn, git_rev, *, n_jobs: int, backend, cluster,
-                    retries: int):
+def _completed_runs(
+    todo: Mapping[str, dict], run_fn, git_rev, *, n_jobs: int, backend, cluster, retries: int
+):
     """Yield ``(run_id, status, payload)`` as the runs of ``todo`` complete, wherever they run."""
     if not todo:
         return
@@ -789,8 +962,9 @@ def _completed_runs(todo: Mapping[str, dict], run_fn, git_rev, *, n_jobs: int, b
 
     with _backend_context(backend, n_jobs):
         parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        tasks = (joblib.delayed(_execute_tagged)(run_fn, cfg, rid, git_rev, retries)
-                 for rid, cfg in todo.items())
+        tasks = (
+            joblib.delayed(_execute_tagged)(run_fn, cfg, rid, git_rev, retries) for rid, cfg in todo.items()
+        )
         for rid, (status, payload) in parallel(tasks):
             yield rid, status, payload
 
@@ -828,8 +1002,10 @@ def load_results(out_dir: str | os.PathLike, *, on_invalid: str = "raise") -> li
         raise ValueError(f"on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
     out = Path(out_dir)
     if not out.is_dir():
-        raise FileNotFoundError(f"no results folder {out}; make one with run_sweep or "
-                                f"`python -m hts_lib.nn.experiments run --out {out} ...`")
+        raise FileNotFoundError(
+            f"no results folder {out}; make one with run_sweep or "
+            f"`python -m hts_lib.nn.experiments run --out {out} ...`"
+        )
     records = []
     for p in _result_files(out):
         try:
@@ -901,8 +1077,11 @@ def results_table(results: Sequence[Mapping]) -> dict[str, np.ndarray]:
     return table
 
 
-def sweep_status(out_dir: str | os.PathLike, configs: Sequence[Mapping] | None = None,
-                 normalise_fn: Callable[[dict], dict] | None = None) -> dict:
+def sweep_status(
+    out_dir: str | os.PathLike,
+    configs: Sequence[Mapping] | None = None,
+    normalise_fn: Callable[[dict], dict] | None = None,
+) -> dict:
     """Count what a results folder holds (and, given the sweep's configs, what is left).
 
     Parameters
@@ -946,12 +1125,21 @@ def sweep_status(out_dir: str | os.PathLike, configs: Sequence[Mapping] | None =
                 n_timed += 1
                 for phase, sec in d["timings"].items():
                     timings[phase] = timings.get(phase, 0.0) + float(sec)
-    status = {"valid": len(valid), "diverged": diverged, "invalid": invalid,
-              "failed": len(list(out.glob("*.error.txt"))), "temp": len(list(out.glob(".*.tmp"))),
-              "timings": timings, "n_timed": n_timed}
+    status = {
+        "valid": len(valid),
+        "diverged": diverged,
+        "invalid": invalid,
+        "failed": len(list(out.glob("*.error.txt"))),
+        "temp": len(list(out.glob(".*.tmp"))),
+        "timings": timings,
+        "n_timed": n_timed,
+    }
     if configs is not None:
-        ids = list(dict.fromkeys(run_id(_to_jsonable(normalise_fn(dict(c)) if normalise_fn else dict(c)))
-                                 for c in configs))
+        ids = list(
+            dict.fromkeys(
+                run_id(_to_jsonable(normalise_fn(dict(c)) if normalise_fn else dict(c))) for c in configs
+            )
+        )
         done = [r for r in ids if r in valid and (out / f"{r}.json").is_file()]
         status.update(total=len(ids), done=len(done), missing=[r for r in ids if r not in set(done)])
     return status
@@ -1043,27 +1231,44 @@ def _configs_from_args(args) -> tuple[list[dict], str]:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hts-experiments",
-                                description="Run and inspect sweeps of training runs (hts_lib.nn.experiments).")
+    p = argparse.ArgumentParser(
+        prog="hts-experiments",
+        description="Run and inspect sweeps of training runs (hts_lib.nn.experiments).",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run a sweep (resumes: finished runs are skipped)")
     r.add_argument("--grid", help=f"named grid: {', '.join(GRIDS)}")
     r.add_argument("--config", help="JSON file: a list of configs or {\"base\": ..., \"axes\": ...}")
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key (JSON value; a JSON list makes it an axis); repeatable")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (JSON value; a JSON list makes it an axis); repeatable",
+    )
     r.add_argument("--out", required=True, help="results folder")
     r.add_argument("--jobs", type=int, default=1, help="parallel workers (-1: all cores)")
-    r.add_argument("--backend", default=None,
-                   help="joblib backend for --jobs: loky, threading, multiprocessing")
-    r.add_argument("--cluster", default=None, metavar="local:N|tcp://HOST:PORT",
-                   help="run on a Dask cluster: N worker processes here, or a running scheduler "
-                        "(instead of --jobs)")
-    r.add_argument("--retries", type=int, default=0,
-                   help="try a run that raises this many more times before recording it as failed "
-                        "(default 0)")
-    r.add_argument("--run-fn", default=os.environ.get(RUN_FN_ENV),
-                   help=f"module:function or file.py:function to run instead of training (default ${RUN_FN_ENV})")
+    r.add_argument(
+        "--backend", default=None, help="joblib backend for --jobs: loky, threading, multiprocessing"
+    )
+    r.add_argument(
+        "--cluster",
+        default=None,
+        metavar="local:N|tcp://HOST:PORT",
+        help="run on a Dask cluster: N worker processes here, or a running scheduler (instead of --jobs)",
+    )
+    r.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        help="try a run that raises this many more times before recording it as failed (default 0)",
+    )
+    r.add_argument(
+        "--run-fn",
+        default=os.environ.get(RUN_FN_ENV),
+        help=f"module:function or file.py:function to run instead of training (default ${RUN_FN_ENV})",
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--dry-run", action="store_true", help="list the run ids and whether they are done")
 
@@ -1072,12 +1277,17 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", help="compare with this named grid")
     s.add_argument("--config", help="compare with this config file")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    s.add_argument("--run-fn", default=os.environ.get(RUN_FN_ENV),
-                   help="the sweep used this run function (run ids then use the configs as given)")
+    s.add_argument(
+        "--run-fn",
+        default=os.environ.get(RUN_FN_ENV),
+        help="the sweep used this run function (run ids then use the configs as given)",
+    )
 
     d = sub.add_parser("download", help="download mnist or cifar10 (SHA-256 checked)")
     d.add_argument("name", help="mnist or cifar10")
-    d.add_argument("--dir", default=None, help="data folder (default: $HTS_LIB_DATA or ~/.cache/hts_lib/data)")
+    d.add_argument(
+        "--dir", default=None, help="data folder (default: $HTS_LIB_DATA or ~/.cache/hts_lib/data)"
+    )
     d.add_argument("--base-url", default=None, help="mirror to use instead of the built-in ones")
     d.add_argument("--no-progress", action="store_true")
 
@@ -1102,8 +1312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "grids":
             for name, g in GRIDS.items():
                 n = len(sweep_grid(g["base"], **g["axes"]))
-                print(f"{name} ({n} runs): {g['description']}\n  base: {json.dumps(g['base'])}\n"
-                      f"  axes: {json.dumps(g['axes'])}")
+                print(
+                    f"{name} ({n} runs): {g['description']}\n  base: {json.dumps(g['base'])}\n"
+                    f"  axes: {json.dumps(g['axes'])}"
+                )
             return 0
         if args.command == "download":
             from hts_lib.nn.data import download
@@ -1116,15 +1328,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             configs, label = (None, None)
             if args.grid or args.config:
                 configs, label = _configs_from_args(args)
-            st = sweep_status(args.out, configs, _normaliser_for(args.run_fn) if configs is not None else None)
-            line = (f"{args.out}: {st['valid']} valid results ({st['diverged']} diverged), {st['invalid']} invalid, "
-                    f"{st['failed']} failed runs, {st['temp']} leftover temporary files")
+            st = sweep_status(
+                args.out, configs, _normaliser_for(args.run_fn) if configs is not None else None
+            )
+            line = (
+                f"{args.out}: {st['valid']} valid results ({st['diverged']} diverged), {st['invalid']} invalid, "
+                f"{st['failed']} failed runs, {st['temp']} leftover temporary files"
+            )
             print(line)
             if st["n_timed"]:
                 total = sum(st["timings"].values())
-                parts = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s "
-                                  f"({100 * v / total:.0f} %)" for k, v in st["timings"].items()) \
-                    if total > 0 else "no time recorded"
+                parts = (
+                    ", ".join(
+                        f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s ({100 * v / total:.0f} %)"
+                        for k, v in st["timings"].items()
+                    )
+                    if total > 0
+                    else "no time recorded"
+                )
                 print(f"time by phase over {st['n_timed']} results ({total:.1f} s): {parts}")
             if configs is not None:
                 print(f"{label}: {st['done']} of {st['total']} done")
@@ -1143,9 +1364,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.backend == "dask":
             raise ValueError("--backend dask was replaced by --cluster local:N or --cluster tcp://HOST:PORT")
         try:
-            rep = run_sweep(configs, args.out, n_jobs=args.jobs, backend=args.backend,
-                            progress=not args.no_progress, run_fn=run_fn, cluster=args.cluster,
-                            retries=args.retries)
+            rep = run_sweep(
+                configs,
+                args.out,
+                n_jobs=args.jobs,
+                backend=args.backend,
+                progress=not args.no_progress,
+                run_fn=run_fn,
+                cluster=args.cluster,
+                retries=args.retries,
+            )
         except KeyboardInterrupt:
             try:
                 st = sweep_status(args.out, configs, _normaliser_for(args.run_fn))
@@ -1154,8 +1382,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 done = "nothing written"
             print(f"interrupted: {done}; run the same command again to resume", file=sys.stderr)
             return 130
-        print(f"{label}: {rep.n_done} run, {rep.n_skipped} already done, {len(rep.failed)} failed "
-              f"of {rep.n_total} -> {args.out}")
+        print(
+            f"{label}: {rep.n_done} run, {rep.n_skipped} already done, {len(rep.failed)} failed "
+            f"of {rep.n_total} -> {args.out}"
+        )
         for rid, msg in rep.failed:
             print(f"FAILED {rid}: {msg}", file=sys.stderr)
         return 0 if not rep.failed else 1
