@@ -1,7 +1,7 @@
 """What every benchmark script shares: timing with the least disturbance, and the result file format.
 
-Result files are ``benchmarks/results/<name>.json`` with keys name, date, machine, python, numpy (plus any extra
-keys a script adds) and rows; ``benchmarks/run_all.py`` turns them into the performance appendix.
+Result files are ``benchmarks/results/<name>.json`` with keys name, date, machine, python, numpy (plus any
+extra keys a script adds) and rows; ``benchmarks/run_all.py`` turns them into the performance appendix.
 """
 
 from __future__ import annotations
@@ -29,10 +29,18 @@ def best_of(fn, repeat: int = 3) -> float:
 
 
 def write_result(name: str, rows: list[dict], *, indent: int = 1, **extra) -> Path:
-    """Write ``benchmarks/results/<name>.json`` with the machine, the date and the versions; return its path."""
-    payload = {"name": name, "date": datetime.datetime.now().isoformat(timespec="seconds"),
-               "machine": f"{platform.platform()}, {os.cpu_count()} cpus", "python": platform.python_version(),
-               "numpy": np.__version__, **extra, "rows": rows}
+    """Write ``benchmarks/results/<name>.json`` with the machine, the date and the versions; return its
+    path.
+    """
+    payload = {
+        "name": name,
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.platform()}, {os.cpu_count()} cpus",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        **extra,
+        "rows": rows,
+    }
     out = RESULTS / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=indent) + "\n")

@@ -42,9 +42,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hts_lib.recursion.kesten import sgd1d_tail_index, simulate_sgd1d  # noqa: E402
 from hts_lib.tails.distributions import sample_pareto, sample_symmetric_stable  # noqa: E402
 from hts_lib.tails.estimators import alpha_stable, hill, powerlaw_mle  # noqa: E402
-from hts_lib.recursion.kesten import sgd1d_tail_index, simulate_sgd1d  # noqa: E402
 
 LEVEL = 0.9
 RESULTS = ROOT / "benchmarks" / "results"
@@ -74,15 +74,28 @@ def _kesten(eta: float):
 
 
 def make_laws() -> list[Law]:
-    laws = [Law(f"Pareto a={a:g}", a, (lambda a: lambda n, r: sample_pareto(a, n, r))(a), "-inf (exact)")
-            for a in (1.0, 3.0)]
-    laws += [Law(f"Lomax a={a:g}", a, (lambda a: lambda n, r: r.pareto(a, n))(a), f"{-1 / a:.2f}")
-             for a in (1.0, 2.0, 3.0)]
-    laws += [Law(f"Student-t nu={v:g}", v, (lambda v: lambda n, r: r.standard_t(v, n))(v), f"{-2 / v:.2f}")
-             for v in (1.0, 2.0, 3.0, 4.0)]
-    laws += [Law(f"Burr a={a:g} rho={rho:g}", a, _burr(a, rho), f"{rho:.2f}") for a, rho in ((1.0, -0.5), (2.0, -1.0))]
-    laws += [Law(f"SaS a={a:g}", a, (lambda a: lambda n, r: sample_symmetric_stable(a, n, r))(a), "-1", stable=True)
-             for a in (0.8, 1.2, 1.5, 1.8)]
+    laws = [
+        Law(f"Pareto a={a:g}", a, (lambda a: lambda n, r: sample_pareto(a, n, r))(a), "-inf (exact)")
+        for a in (1.0, 3.0)
+    ]
+    laws += [
+        Law(f"Lomax a={a:g}", a, (lambda a: lambda n, r: r.pareto(a, n))(a), f"{-1 / a:.2f}")
+        for a in (1.0, 2.0, 3.0)
+    ]
+    laws += [
+        Law(f"Student-t nu={v:g}", v, (lambda v: lambda n, r: r.standard_t(v, n))(v), f"{-2 / v:.2f}")
+        for v in (1.0, 2.0, 3.0, 4.0)
+    ]
+    laws += [
+        Law(f"Burr a={a:g} rho={rho:g}", a, _burr(a, rho), f"{rho:.2f}")
+        for a, rho in ((1.0, -0.5), (2.0, -1.0))
+    ]
+    laws += [
+        Law(
+            f"SaS a={a:g}", a, (lambda a: lambda n, r: sample_symmetric_stable(a, n, r))(a), "-1", stable=True
+        )
+        for a in (0.8, 1.2, 1.5, 1.8)
+    ]
     for eta in (1.0, 0.5):
         laws.append(Law(f"Kesten SGD eta={eta:g}", sgd1d_tail_index(eta), _kesten(eta), "?", slow=True))
     return laws
@@ -101,8 +114,14 @@ def _hill_sqrt(x: np.ndarray):
     return hill(x, k=int(math.sqrt(x.size)), ci="gamma", level=LEVEL)
 
 
-def run(reps: dict[int, int], boot_reps: dict[int, int], peer_reps: dict[int, int], stable_ci_reps: dict[int, int],
-        seed: int, kesten_scale: float) -> dict:
+def run(
+    reps: dict[int, int],
+    boot_reps: dict[int, int],
+    peer_reps: dict[int, int],
+    stable_ci_reps: dict[int, int],
+    seed: int,
+    kesten_scale: float,
+) -> dict:
     laws = make_laws()
     rng = np.random.default_rng(seed)
     cells = []
@@ -111,8 +130,10 @@ def run(reps: dict[int, int], boot_reps: dict[int, int], peer_reps: dict[int, in
     for n_samples, r_main in reps.items():
         for law in laws + [Law("Gaussian (control)", math.inf, lambda n, r: r.standard_normal(n), "light")]:
             r_law = max(5, int(round(r_main * (kesten_scale if law.slow else 1.0))))
-            rec: dict[str, list] = {m: [] for m in ("hill", "hill_sqrtN", "hill_boot", "powerlaw_mle",
-                                                    "powerlaw_pkg", "alpha_stable")}
+            rec: dict[str, list] = {
+                m: []
+                for m in ("hill", "hill_sqrtN", "hill_boot", "powerlaw_mle", "powerlaw_pkg", "alpha_stable")
+            }
             t0 = time.perf_counter()
             for rep in range(r_law):
                 x = law.sample(n_samples, rng)
@@ -124,8 +145,9 @@ def run(reps: dict[int, int], boot_reps: dict[int, int], peer_reps: dict[int, in
                 rec["powerlaw_mle"].append((e.alpha, e.covers(law.alpha), e.k, "light_tailed" in e.flags))
                 with_ci = law.stable and rep < stable_ci_reps.get(n_samples, 0)
                 e = alpha_stable(x, level=LEVEL, ci="bootstrap" if with_ci else "none", seed=rng)
-                rec["alpha_stable"].append((e.alpha, e.covers(law.alpha) if with_ci else None, None,
-                                            "at_ceiling" in e.flags))
+                rec["alpha_stable"].append(
+                    (e.alpha, e.covers(law.alpha) if with_ci else None, None, "at_ceiling" in e.flags)
+                )
                 if rep < boot_reps.get(n_samples, 0):
                     e = hill(x, level=LEVEL, ci="bootstrap", seed=rng)
                     rec["hill_boot"].append((e.alpha, e.covers(law.alpha), e.k, "light_tailed" in e.flags))
@@ -140,16 +162,27 @@ def run(reps: dict[int, int], boot_reps: dict[int, int], peer_reps: dict[int, in
                 cov = [r[1] for r in rows if r[1] is not None]
                 ks = [r[2] for r in rows if r[2] is not None]
                 flag = float(np.mean([r[3] for r in rows]))
-                cell = {"law": law.name, "alpha": law.alpha, "rho": law.second_order, "N": n_samples,
-                        "method": method, "reps": len(rows), "median_alpha_hat": float(np.median(est)),
-                        "flag_rate": flag}
+                cell = {
+                    "law": law.name,
+                    "alpha": law.alpha,
+                    "rho": law.second_order,
+                    "N": n_samples,
+                    "method": method,
+                    "reps": len(rows),
+                    "median_alpha_hat": float(np.median(est)),
+                    "flag_rate": flag,
+                }
                 if math.isfinite(law.alpha):
                     cell["median_rel_error"] = float(np.median(np.abs(est - law.alpha) / law.alpha))
                     cell["rel_errors"] = [float(v) for v in np.abs(est - law.alpha) / law.alpha]
                 if cov:
                     p = float(np.mean(cov))
-                    cell.update(coverage=p, coverage_se=math.sqrt(p * (1 - p) / len(cov)), coverage_reps=len(cov),
-                                covered=int(np.sum(cov)))
+                    cell.update(
+                        coverage=p,
+                        coverage_se=math.sqrt(p * (1 - p) / len(cov)),
+                        coverage_reps=len(cov),
+                        covered=int(np.sum(cov)),
+                    )
                 if ks:
                     cell["median_k"] = float(np.median(ks))
                 (gauss if not math.isfinite(law.alpha) else cells).append(cell)
@@ -163,8 +196,11 @@ def summarise(res: dict) -> dict:
     cells = res["cells"]
     for method in ("hill", "hill_sqrtN", "hill_boot", "powerlaw_mle", "powerlaw_pkg", "alpha_stable"):
         for n_key in sorted({c["N"] for c in cells}) + ["all"]:
-            sel = [c for c in cells if c["method"] == method and (n_key == "all" or c["N"] == n_key)
-                   and c["alpha"] <= 4]
+            sel = [
+                c
+                for c in cells
+                if c["method"] == method and (n_key == "all" or c["N"] == n_key) and c["alpha"] <= 4
+            ]
             if method == "alpha_stable":
                 sel = [c for c in sel if c["alpha"] < 2]
             if not sel:
@@ -175,26 +211,37 @@ def summarise(res: dict) -> dict:
             if cov_cells:
                 tot = sum(c["coverage_reps"] for c in cov_cells)
                 p = sum(c["covered"] for c in cov_cells) / tot
-                var = sum(c["coverage_reps"] * c["coverage"] * (1 - c["coverage"]) for c in cov_cells) / tot ** 2
-                entry.update(pooled_coverage=p, pooled_coverage_se=math.sqrt(var), coverage_cases=tot,
-                             cells_below_80=sum(c["coverage"] < 0.8 for c in cov_cells),
-                             cells_with_coverage=len(cov_cells))
+                var = (
+                    sum(c["coverage_reps"] * c["coverage"] * (1 - c["coverage"]) for c in cov_cells) / tot**2
+                )
+                entry.update(
+                    pooled_coverage=p,
+                    pooled_coverage_se=math.sqrt(var),
+                    coverage_cases=tot,
+                    cells_below_80=sum(c["coverage"] < 0.8 for c in cov_cells),
+                    cells_with_coverage=len(cov_cells),
+                )
             out[f"{method}@{n_key}"] = entry
     wins = {}
     for n_key in sorted({c["N"] for c in cells}):
         h = {c["law"]: c for c in cells if c["method"] == "hill" and c["N"] == n_key}
         b = {c["law"]: c for c in cells if c["method"] == "hill_sqrtN" and c["N"] == n_key}
-        wins[str(n_key)] = {"hill_better": sum(h[k]["median_rel_error"] < b[k]["median_rel_error"] for k in h),
-                            "cells": len(h)}
+        wins[str(n_key)] = {
+            "hill_better": sum(h[k]["median_rel_error"] < b[k]["median_rel_error"] for k in h),
+            "cells": len(h),
+        }
     out["cell_wins_vs_sqrtN"] = wins
     # the powerlaw package ran on the first replicates of each cell at N = 1000: compare on those only
     pk = {c["law"]: c for c in cells if c["method"] == "powerlaw_pkg" and c["N"] == 1000 and c["alpha"] <= 4}
     hl = {c["law"]: c for c in cells if c["method"] == "hill" and c["N"] == 1000}
     if pk:
         e_pk = np.concatenate([pk[k]["rel_errors"] for k in pk])
-        e_hl = np.concatenate([hl[k]["rel_errors"][:pk[k]["reps"]] for k in pk])
-        out["peer_vs_hill"] = {"powerlaw_pkg": float(np.median(e_pk)), "hill": float(np.median(e_hl)),
-                               "cases": int(e_pk.size)}
+        e_hl = np.concatenate([hl[k]["rel_errors"][: pk[k]["reps"]] for k in pk])
+        out["peer_vs_hill"] = {
+            "powerlaw_pkg": float(np.median(e_pk)),
+            "hill": float(np.median(e_hl)),
+            "cases": int(e_pk.size),
+        }
     return out
 
 
@@ -207,42 +254,71 @@ def _fmt_cov(c: dict) -> str:
 def write_markdown(res: dict, summary: dict, meta: dict, path: Path) -> None:
     cells = res["cells"]
     methods = ["hill", "hill_sqrtN", "hill_boot", "powerlaw_mle", "powerlaw_pkg", "alpha_stable"]
-    lines = ["# Tail-index estimators: accuracy and interval coverage", "",
-             f"Generated by `benchmarks/bench_estimator_accuracy.py` on {meta['date']} ({meta['machine']}, "
-             f"numpy {meta['numpy']}), seed {meta['seed']}, wall time {res['wall_s']:.0f} s.", "",
-             "Relative error: |alpha_hat - alpha| / alpha (median over replicates). Coverage: fraction of 90 % "
-             "intervals containing the true alpha, ± its Monte Carlo standard error sqrt(p(1-p)/R). "
-             "`hill` = `hts_lib.tails.estimators.hill` defaults (plug-in k, undersmoothed interval); `hill_sqrtN` = "
-             "Hill at k = floor(sqrt(N)) with the exact Gamma interval; `hill_boot` = `hill(ci='bootstrap')`; "
-             "`powerlaw_mle` = `hts_lib.tails.estimators.powerlaw_mle`; `powerlaw_pkg` = the `powerlaw` package "
-             "(alpha_pdf - 1; its default parameter range alpha_pdf in [0, 3] caps the tail index at 2, and its "
-             "exhaustive x_min search is quadratic, so it ran on the first replicates at N = 1000 only); `alpha_stable` = the authors' block estimator (meaningful for alpha < 2 stable "
-             "data only: its values cannot exceed about 2). rho is the second-order parameter of the law "
-             "(closer to 0 = harder for Hill).", "",
-             "## Pooled summary (all laws with alpha <= 4; alpha_stable: alpha < 2)", "",
-             "| method | N | cases | pooled median rel. error | pooled coverage (90 %) | cells with coverage < 0.80 |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "# Tail-index estimators: accuracy and interval coverage",
+        "",
+        f"Generated by `benchmarks/bench_estimator_accuracy.py` on {meta['date']} "
+        f"({meta['machine']}, "
+        f"numpy {meta['numpy']}), seed {meta['seed']}, wall time {res['wall_s']:.0f} s.",
+        "",
+        "Relative error: |alpha_hat - alpha| / alpha (median over replicates). Coverage: fraction of 90 % "
+        "intervals containing the true alpha, ± its Monte Carlo standard error sqrt(p(1-p)/R). "
+        "`hill` = `hts_lib.tails.estimators.hill` defaults (plug-in k, undersmoothed interval); "
+        "`hill_sqrtN` = "
+        "Hill at k = floor(sqrt(N)) with the exact Gamma interval; `hill_boot` = `hill(ci='bootstrap')`; "
+        "`powerlaw_mle` = `hts_lib.tails.estimators.powerlaw_mle`; `powerlaw_pkg` = the `powerlaw` package "
+        "(alpha_pdf - 1; its default parameter range alpha_pdf in [0, 3] caps the tail index at 2, and its "
+        "exhaustive x_min search is quadratic, so it ran on the first replicates at N = 1000 only); "
+        "`alpha_stable` = the authors' block estimator (meaningful for alpha < 2 stable "
+        "data only: its values cannot exceed about 2). rho is the second-order parameter of the law "
+        "(closer to 0 = harder for Hill).",
+        "",
+        "## Pooled summary (all laws with alpha <= 4; alpha_stable: alpha < 2)",
+        "",
+        "| method | N | cases | pooled median rel. error | pooled coverage (90 %) "
+        "| cells with coverage < 0.80 |",
+        "|---|---|---|---|---|---|",
+    ]
     for method in methods:
         for key in sorted({c["N"] for c in cells}) + ["all"]:
             e = summary.get(f"{method}@{key}")
             if e is None:
                 continue
-            cov = (f"{e['pooled_coverage']:.3f} ± {e['pooled_coverage_se']:.3f} ({e['coverage_cases']} intervals)"
-                   if "pooled_coverage" in e else "")
+            cov = (
+                f"{e['pooled_coverage']:.3f} ± {e['pooled_coverage_se']:.3f} "
+                f"({e['coverage_cases']} intervals)"
+                if "pooled_coverage" in e
+                else ""
+            )
             below = f"{e['cells_below_80']} / {e['cells_with_coverage']}" if "pooled_coverage" in e else ""
-            lines.append(f"| {method} | {key} | {e['cases']} | {e['pooled_median_rel_error']:.4f} | {cov} | {below} |")
+            lines.append(
+                f"| {method} | {key} | {e['cases']} | {e['pooled_median_rel_error']:.4f} | {cov} | {below} |"
+            )
     if "peer_vs_hill" in summary:
         pv = summary["peer_vs_hill"]
-        lines += ["", f"Peer baseline at N = 1000 on the same {pv['cases']} samples: `powerlaw` package pooled median "
-                  f"relative error {pv['powerlaw_pkg']:.4f}, default `hill` {pv['hill']:.4f}."]
-    lines += ["", "Cells (law, N) where the default `hill` has a smaller median relative error than `hill_sqrtN`: "
-              + ", ".join(f"N={k}: {v['hill_better']}/{v['cells']}" for k, v in summary["cell_wins_vs_sqrtN"].items())
-              + ".", ""]
-    lines += ["## Per law", "",
-              "Each entry: median relative error / coverage (± MC SE) / median k; replicates in the last column "
-              "(main methods, `hill_boot`, `powerlaw_pkg`).", "",
-              "| law | alpha | rho | N | " + " | ".join(methods) + " | reps |",
-              "|---|---|---|---|" + "---|" * len(methods) + "---|"]
+        lines += [
+            "",
+            f"Peer baseline at N = 1000 on the same {pv['cases']} samples: `powerlaw` package pooled median "
+            f"relative error {pv['powerlaw_pkg']:.4f}, default `hill` {pv['hill']:.4f}.",
+        ]
+    lines += [
+        "",
+        "Cells (law, N) where the default `hill` has a smaller median relative error than `hill_sqrtN`: "
+        + ", ".join(
+            f"N={k}: {v['hill_better']}/{v['cells']}" for k, v in summary["cell_wins_vs_sqrtN"].items()
+        )
+        + ".",
+        "",
+    ]
+    lines += [
+        "## Per law",
+        "",
+        "Each entry: median relative error / coverage (± MC SE) / median k; replicates in the last column "
+        "(main methods, `hill_boot`, `powerlaw_pkg`).",
+        "",
+        "| law | alpha | rho | N | " + " | ".join(methods) + " | reps |",
+        "|---|---|---|---|" + "---|" * len(methods) + "---|",
+    ]
     by = {(c["law"], c["N"], c["method"]): c for c in cells}
     for law in dict.fromkeys(c["law"] for c in cells):
         for n_samples in sorted({c["N"] for c in cells}):
@@ -261,16 +337,29 @@ def write_markdown(res: dict, summary: dict, meta: dict, path: Path) -> None:
                 if "median_k" in c:
                     parts.append(f"k={c['median_k']:.0f}")
                 row.append(" / ".join(parts))
-            reps = "/".join(str(by[(law, n_samples, m)]["reps"]) if (law, n_samples, m) in by else "0"
-                            for m in ("hill", "hill_boot", "powerlaw_pkg"))
-            lines.append(f"| {law} | {first['alpha']:.3g} | {first['rho']} | {n_samples} | " + " | ".join(row)
-                         + f" | {reps} |")
-    lines += ["", "## Gaussian control (alpha = infinity)", "",
-              "Median alpha_hat and the fraction of replicates flagged (`light_tailed` for Hill and the MLE, "
-              "`at_ceiling` for alpha_stable).", "",
-              "| method | N | reps | median alpha_hat | flag rate |", "|---|---|---|---|---|"]
+            reps = "/".join(
+                str(by[(law, n_samples, m)]["reps"]) if (law, n_samples, m) in by else "0"
+                for m in ("hill", "hill_boot", "powerlaw_pkg")
+            )
+            lines.append(
+                f"| {law} | {first['alpha']:.3g} | {first['rho']} | {n_samples} | "
+                + " | ".join(row)
+                + f" | {reps} |"
+            )
+    lines += [
+        "",
+        "## Gaussian control (alpha = infinity)",
+        "",
+        "Median alpha_hat and the fraction of replicates flagged (`light_tailed` for Hill and the MLE, "
+        "`at_ceiling` for alpha_stable).",
+        "",
+        "| method | N | reps | median alpha_hat | flag rate |",
+        "|---|---|---|---|---|",
+    ]
     for c in res["gaussian"]:
-        lines.append(f"| {c['method']} | {c['N']} | {c['reps']} | {c['median_alpha_hat']:.3g} | {c['flag_rate']:.2f} |")
+        lines.append(
+            f"| {c['method']} | {c['N']} | {c['reps']} | {c['median_alpha_hat']:.3g} | {c['flag_rate']:.2f} |"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -287,10 +376,19 @@ def main(argv=None) -> int:
     stable_ci = {1000: int(100 * s), 10000: int(50 * s)}
     res = run(reps, boot, peer, stable_ci, args.seed, kesten_scale=0.4)
     summary = summarise(res)
-    meta = {"name": "estimator_accuracy", "date": _dt.datetime.now().isoformat(timespec="seconds"),
-            "machine": f"{platform.platform()}, {os.cpu_count()} cpus", "python": platform.python_version(),
-            "numpy": np.__version__, "seed": args.seed, "reps": reps, "bootstrap_reps": boot, "peer_reps": peer,
-            "stable_ci_reps": stable_ci, "level": LEVEL}
+    meta = {
+        "name": "estimator_accuracy",
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.platform()}, {os.cpu_count()} cpus",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "seed": args.seed,
+        "reps": reps,
+        "bootstrap_reps": boot,
+        "peer_reps": peer,
+        "stable_ci_reps": stable_ci,
+        "level": LEVEL,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     cells = [{k: v for k, v in c.items() if k != "rel_errors"} for c in res["cells"]]
     rows = []
@@ -299,28 +397,61 @@ def main(argv=None) -> int:
         h, b = summary.get(f"hill@{n_key}"), summary.get(f"hill_sqrtN@{n_key}")
         if h is None or b is None:
             continue
-        rows.append({"metric": f"hill (default) pooled median relative error, N={n_key}",
-                     "value": h["pooled_median_rel_error"], "unit": "", "baseline": b["pooled_median_rel_error"],
-                     "ratio": h["pooled_median_rel_error"] / b["pooled_median_rel_error"],
-                     "target": "below Hill at k = sqrt(N) (baseline)",
-                     "ok": h["pooled_median_rel_error"] < b["pooled_median_rel_error"]})
-        rows.append({"metric": f"hill (default) pooled coverage of 90% intervals, alpha <= 4, N={n_key} "
-                               f"(MC SE {h['pooled_coverage_se']:.3f})",
-                     "value": h["pooled_coverage"], "unit": "", "baseline": b["pooled_coverage"],
-                     "ratio": None, "target": ">= 0.80", "ok": h["pooled_coverage"] >= 0.8})
+        rows.append(
+            {
+                "metric": f"hill (default) pooled median relative error, N={n_key}",
+                "value": h["pooled_median_rel_error"],
+                "unit": "",
+                "baseline": b["pooled_median_rel_error"],
+                "ratio": h["pooled_median_rel_error"] / b["pooled_median_rel_error"],
+                "target": "below Hill at k = sqrt(N) (baseline)",
+                "ok": h["pooled_median_rel_error"] < b["pooled_median_rel_error"],
+            }
+        )
+        rows.append(
+            {
+                "metric": f"hill (default) pooled coverage of 90% intervals, alpha <= 4, N={n_key} "
+                f"(MC SE {h['pooled_coverage_se']:.3f})",
+                "value": h["pooled_coverage"],
+                "unit": "",
+                "baseline": b["pooled_coverage"],
+                "ratio": None,
+                "target": ">= 0.80",
+                "ok": h["pooled_coverage"] >= 0.8,
+            }
+        )
     for n_key in n_keys:
         e = summary.get(f"hill_boot@{n_key}")
         if e is not None:
-            rows.append({"metric": f"hill ci='bootstrap' pooled coverage, N={n_key} (MC SE {e['pooled_coverage_se']:.3f})",
-                         "value": e["pooled_coverage"], "unit": "", "baseline": None, "ratio": None,
-                         "target": "(information)", "ok": None})
+            rows.append(
+                {
+                    "metric": f"hill ci='bootstrap' pooled coverage, N={n_key} "
+                    f"(MC SE {e['pooled_coverage_se']:.3f})",
+                    "value": e["pooled_coverage"],
+                    "unit": "",
+                    "baseline": None,
+                    "ratio": None,
+                    "target": "(information)",
+                    "ok": None,
+                }
+            )
     peer = summary.get("peer_vs_hill")
     if peer:
-        rows.append({"metric": f"powerlaw package pooled median relative error, N=1000 ({peer['cases']} cases; "
-                               "baseline: default hill on the same samples)",
-                     "value": peer["powerlaw_pkg"], "unit": "", "baseline": peer["hill"],
-                     "ratio": peer["powerlaw_pkg"] / peer["hill"], "target": "(peer comparison)", "ok": None})
-    payload = dict(meta, wall_s=res["wall_s"], rows=rows, summary=summary, cells=cells, gaussian=res["gaussian"])
+        rows.append(
+            {
+                "metric": f"powerlaw package pooled median relative error, N=1000 ({peer['cases']} cases; "
+                "baseline: default hill on the same samples)",
+                "value": peer["powerlaw_pkg"],
+                "unit": "",
+                "baseline": peer["hill"],
+                "ratio": peer["powerlaw_pkg"] / peer["hill"],
+                "target": "(peer comparison)",
+                "ok": None,
+            }
+        )
+    payload = dict(
+        meta, wall_s=res["wall_s"], rows=rows, summary=summary, cells=cells, gaussian=res["gaussian"]
+    )
     (RESULTS / "estimator_accuracy.json").write_text(json.dumps(payload, indent=1, default=float) + "\n")
     write_markdown(res, summary, meta, RESULTS / "estimator_accuracy.md")
     print(f"\nwall time {res['wall_s']:.0f} s")

@@ -68,13 +68,14 @@ def vgg_layer_shapes() -> dict[str, tuple[int, ...]]:
 
 def row_bootstrap_alpha_stable(x: np.ndarray, ms, n_boot: int, rng: np.random.Generator) -> float:
     """Baseline: the previous interval, resampling the coordinates and re-running the estimator each time."""
+
     def estimate(v):
         log_x = np.log(np.abs(v))
         per_m = []
         for m in ms:
             nb = v.size // m
-            log_y = np.log(np.abs(v[:nb * m].reshape(nb, m).sum(axis=1)))
-            per_m.append(math.log(m) / (log_y.mean() - log_x[:nb * m].mean()))
+            log_y = np.log(np.abs(v[: nb * m].reshape(nb, m).sum(axis=1)))
+            per_m.append(math.log(m) / (log_y.mean() - log_x[: nb * m].mean()))
         return float(np.median(per_m))
 
     reps = [estimate(x[rng.integers(0, x.size, x.size)]) for _ in range(n_boot)]
@@ -118,26 +119,62 @@ def vgg_tail_rows() -> tuple[list[dict], dict]:
     t_old = t_old_largest * n_total / xl.size
     est = out[stable_layer]["alpha_stable"]
     rows = [
-        row(f"VGG-11-shaped weights ({n_total:,} in {len(weights)} layers): weight_tail_indices (block "
+        row(
+            f"VGG-11-shaped weights ({n_total:,} in {len(weights)} layers): weight_tail_indices (block "
             "estimator with block-bootstrap interval and order check, and Hill), baseline one np.sort of all",
-            t_all, "s", t_sort, "ratio <= 10", t_all / t_sort <= 10.0),
-        row("  of which the block estimator with its interval, all layers (baseline: np.sort)", t_block, "s",
-            t_sort, "", None),
-        row("  of which Hill with its interval, all layers (baseline: np.sort)", t_hill, "s", t_sort, "",
-            None),
-        row("previous block-estimator interval (200 resamples of the coordinates), projected to all layers "
-            "from 20 resamples of the largest (baseline: np.sort)", t_old, "s", t_sort, "", None),
-        row(f"block estimate of the SaS(1.5) {stable_layer} ({weights[stable_layer].size:,} weights)",
-            est.alpha, "alpha", 1.5, "within 0.1 of 1.5", abs(est.alpha - 1.5) <= 0.1),
+            t_all,
+            "s",
+            t_sort,
+            "ratio <= 10",
+            t_all / t_sort <= 10.0,
+        ),
+        row(
+            "  of which the block estimator with its interval, all layers (baseline: np.sort)",
+            t_block,
+            "s",
+            t_sort,
+            "",
+            None,
+        ),
+        row(
+            "  of which Hill with its interval, all layers (baseline: np.sort)", t_hill, "s", t_sort, "", None
+        ),
+        row(
+            "previous block-estimator interval (200 resamples of the coordinates), projected to all layers "
+            "from 20 resamples of the largest (baseline: np.sort)",
+            t_old,
+            "s",
+            t_sort,
+            "",
+            None,
+        ),
+        row(
+            f"block estimate of the SaS(1.5) {stable_layer} ({weights[stable_layer].size:,} weights)",
+            est.alpha,
+            "alpha",
+            1.5,
+            "within 0.1 of 1.5",
+            abs(est.alpha - 1.5) <= 0.1,
+        ),
     ]
-    info = {"vgg_layer_sizes": {k: int(w.size) for k, w in weights.items()},
-            "vgg_stable_layer_flags": list(est.flags), "vgg_stable_layer_interval": [est.ci_low, est.ci_high]}
+    info = {
+        "vgg_layer_sizes": {k: int(w.size) for k, w in weights.items()},
+        "vgg_stable_layer_flags": list(est.flags),
+        "vgg_stable_layer_interval": [est.ci_low, est.ci_high],
+    }
     return rows, info
 
 
 def row(metric, value, unit, baseline, target, ok):
-    return {"metric": metric, "value": value, "unit": unit, "baseline": baseline,
-            "ratio": (value / baseline) if baseline else None, "target": target, "ok": ok}
+    return {
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "baseline": baseline,
+        "ratio": (value / baseline) if baseline else None,
+        "target": target,
+        "ok": ok,
+    }
 
 
 def main() -> int:
@@ -150,24 +187,43 @@ def main() -> int:
     t_gamma = best_of(lambda: hill(x7, k=k))
     t_sort = best_of(lambda: hill_full_sort(x7, k))
     rows.append(row("hill, N=1e7, k=1e4 given (point estimate)", t_fast, "s", t_sort, "< 1 s", t_fast < 1.0))
-    rows.append(row("hill, N=1e7, k=1e4 given, with default interval", t_gamma, "s", t_sort, "< 1 s",
-                    t_gamma < 1.0))
+    rows.append(
+        row("hill, N=1e7, k=1e4 given, with default interval", t_gamma, "s", t_sort, "< 1 s", t_gamma < 1.0)
+    )
     t_default = best_of(lambda: hill(x7), repeat=1)
-    rows.append(row("hill, N=1e7, k chosen from the data (needs a full sort)", t_default, "s", t_sort, "",
-                    None))
+    rows.append(
+        row("hill, N=1e7, k chosen from the data (needs a full sort)", t_default, "s", t_sort, "", None)
+    )
     x7 = None  # free the memory
 
     x5 = sample_symmetric_stable(1.5, 100_000, seed=1)
     t_boot = best_of(lambda: hill(x5, ci="bootstrap", n_boot=200, seed=0), repeat=2)
     t_naive = best_of(lambda: naive_bootstrap(x5, 200, np.random.default_rng(0)), repeat=1)
-    rows.append(row("hill bootstrap interval, 200 resamples, N=1e5 (k re-selected)", t_boot, "s", t_naive,
-                    "< 5 s", t_boot < 5.0))
+    rows.append(
+        row(
+            "hill bootstrap interval, 200 resamples, N=1e5 (k re-selected)",
+            t_boot,
+            "s",
+            t_naive,
+            "< 5 s",
+            t_boot < 5.0,
+        )
+    )
     t_as = best_of(lambda: alpha_stable(x5, n_boot=200, seed=0), repeat=2)
-    rows.append(row("alpha_stable bootstrap interval, 200 resamples, N=1e5", t_as, "s", None, "< 5 s",
-                    t_as < 5.0))
+    rows.append(
+        row("alpha_stable bootstrap interval, 200 resamples, N=1e5", t_as, "s", None, "< 5 s", t_as < 5.0)
+    )
     t_pl = best_of(lambda: powerlaw_mle(x5, ci="bootstrap", n_boot=200, seed=0), repeat=1)
-    rows.append(row("powerlaw_mle bootstrap interval, 200 resamples, N=1e5 (x_min re-selected)", t_pl, "s",
-                    None, "< 5 s", t_pl < 5.0))
+    rows.append(
+        row(
+            "powerlaw_mle bootstrap interval, 200 resamples, N=1e5 (x_min re-selected)",
+            t_pl,
+            "s",
+            None,
+            "< 5 s",
+            t_pl < 5.0,
+        )
+    )
 
     try:
         import powerlaw
@@ -184,17 +240,32 @@ def main() -> int:
 
             t_peer = best_of(peer, repeat=1)
             t_ours = best_of(lambda: powerlaw_mle(xs, ci="none"))
-            rows.append(row(f"powerlaw_mle point estimate, N={n} (baseline: powerlaw.Fit)", t_ours, "s",
-                            t_peer, "faster than the powerlaw package", t_ours < t_peer))
+            rows.append(
+                row(
+                    f"powerlaw_mle point estimate, N={n} (baseline: powerlaw.Fit)",
+                    t_ours,
+                    "s",
+                    t_peer,
+                    "faster than the powerlaw package",
+                    t_ours < t_peer,
+                )
+            )
 
-    out = write_result("bench_estimators", rows, load_average_before=[round(v, 2) for v in load_before],
-                       load_average_after=[round(v, 2) for v in os.getloadavg()], **info)
+    out = write_result(
+        "bench_estimators",
+        rows,
+        load_average_before=[round(v, 2) for v in load_before],
+        load_average_after=[round(v, 2) for v in os.getloadavg()],
+        **info,
+    )
     print(f"{'metric':78s} {'value':>8s} {'baseline':>9s} {'ratio':>7s} {'target':>10s} {'ok':>5s}")
     for r in rows:
         b = "" if r["baseline"] is None else f"{r['baseline']:.3f}"
         q = "" if r["ratio"] is None else f"{r['ratio']:.3f}"
-        print(f"{r['metric'][:78]:78s} {r['value']:8.3f} {b:>9s} {q:>7s} {r['target'][:10]:>10s} "
-              f"{str(r['ok']):>5s}")
+        print(
+            f"{r['metric'][:78]:78s} {r['value']:8.3f} {b:>9s} {q:>7s} {r['target'][:10]:>10s} "
+            f"{str(r['ok']):>5s}"
+        )
     print(f"wrote {out}")
     return 0
 

@@ -41,8 +41,11 @@ TARGET_S = 180.0
 def make_class(folder: Path) -> None:
     """Write the 30 submissions into ``folder``."""
     teacher = nbformat.read(CH01, as_version=4)
-    sols = {re.search(r"^def (\w+)", c.source, re.M).group(1): c.source for c in teacher.cells
-            if "solution" in c.metadata.get("tags", []) and re.search(r"^def \w+", c.source, re.M)}
+    sols = {
+        re.search(r"^def (\w+)", c.source, re.M).group(1): c.source
+        for c in teacher.cells
+        if "solution" in c.metadata.get("tags", []) and re.search(r"^def \w+", c.source, re.M)
+    }
     for k in range(N_CLASS):
         nb = strip_solutions(teacher)
         nb.metadata["hts"] = {"chapter": CH01.stem}
@@ -59,8 +62,13 @@ def plain_execution(folder: Path) -> float:
     t0 = time.perf_counter()
     for path in sorted(folder.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(folder)}}).execute()
+        NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            allow_errors=True,
+            resources={"metadata": {"path": str(folder)}},
+        ).execute()
     return time.perf_counter() - t0
 
 
@@ -83,32 +91,67 @@ def main() -> int:
         # baseline: 4 of the solved notebooks through plain nbclient (the notebooks are alike), scaled to 30
         sub = Path(tmp) / "sub"
         sub.mkdir()
-        for p in sorted(folder.glob("*.ipynb"))[N_STUB:N_STUB + 4]:
+        for p in sorted(folder.glob("*.ipynb"))[N_STUB : N_STUB + 4]:
             (sub / p.name).write_bytes(p.read_bytes())
         plain = plain_execution(sub) * N_CLASS / 4
     rows = [
-        dict(metric=f"class of {N_CLASS} ch01 submissions, {JOBS} workers (s)", value=round(wall, 1),
-             unit="s",
-             baseline=round(plain, 1), ratio=round(wall / plain, 2), target=f"<= {TARGET_S:g} s on 2 cores",
-             ok=wall <= TARGET_S),
-        dict(metric="CPU time of the class, all workers and kernels (s)", value=round(cpu, 1), unit="s",
-             baseline=None, ratio=None, target="", ok=None),
-        dict(metric="projected wall time on 2 idle cores: CPU time / 2 (s)", value=round(cpu / 2, 1),
-             unit="s",
-             baseline=None, ratio=None, target=f"<= {TARGET_S:g} s", ok=cpu / 2 <= TARGET_S),
-        dict(metric="submissions with full marks (24 expected)", value=full, unit="", baseline=None,
-             ratio=None,
-             target="24", ok=full == N_CLASS - N_STUB - N_WRONG),
-        dict(metric="load average (1 min) before and after, on 2 cores", value=round(load_after[0], 2),
-             unit="", baseline=round(load_before[0], 2), ratio=None, target="", ok=None),
+        dict(
+            metric=f"class of {N_CLASS} ch01 submissions, {JOBS} workers (s)",
+            value=round(wall, 1),
+            unit="s",
+            baseline=round(plain, 1),
+            ratio=round(wall / plain, 2),
+            target=f"<= {TARGET_S:g} s on 2 cores",
+            ok=wall <= TARGET_S,
+        ),
+        dict(
+            metric="CPU time of the class, all workers and kernels (s)",
+            value=round(cpu, 1),
+            unit="s",
+            baseline=None,
+            ratio=None,
+            target="",
+            ok=None,
+        ),
+        dict(
+            metric="projected wall time on 2 idle cores: CPU time / 2 (s)",
+            value=round(cpu / 2, 1),
+            unit="s",
+            baseline=None,
+            ratio=None,
+            target=f"<= {TARGET_S:g} s",
+            ok=cpu / 2 <= TARGET_S,
+        ),
+        dict(
+            metric="submissions with full marks (24 expected)",
+            value=full,
+            unit="",
+            baseline=None,
+            ratio=None,
+            target="24",
+            ok=full == N_CLASS - N_STUB - N_WRONG,
+        ),
+        dict(
+            metric="load average (1 min) before and after, on 2 cores",
+            value=round(load_after[0], 2),
+            unit="",
+            baseline=round(load_before[0], 2),
+            ratio=None,
+            target="",
+            ok=None,
+        ),
     ]
     for r in rows:
         print(f"{r['metric']:62s} {r['value']!s:>8} {r['baseline']!s:>8} {r['ratio']!s:>6} {r['target']}")
     print(f"load average before {load_before}, after {load_after}")
-    out = write_result("bench_grading", rows, cpus_used=JOBS,
-                       load_average_before=[round(x, 2) for x in load_before],
-                       load_average_after=[round(x, 2) for x in load_after],
-                       command="OMP_NUM_THREADS=1 python benchmarks/bench_grading.py")
+    out = write_result(
+        "bench_grading",
+        rows,
+        cpus_used=JOBS,
+        load_average_before=[round(x, 2) for x in load_before],
+        load_average_after=[round(x, 2) for x in load_after],
+        command="OMP_NUM_THREADS=1 python benchmarks/bench_grading.py",
+    )
     print(f"wrote {out.relative_to(ROOT)}")
     return 0 if all(r["ok"] is not False for r in rows[2:]) else 1
 

@@ -1,12 +1,14 @@
-"""Time to predict the tail index of the book's fully connected net (118,016 parameters) from its minibatch Hessians.
+"""Time to predict the tail index of the book's fully connected net (118,016 parameters) from its
+minibatch Hessians.
 
 Run:  .venv/bin/python benchmarks/bench_linearised.py            (about a minute on 2 cores)
 
-Target (issue "Capstone chapter: predict a trained network's tail index from its own minibatch Hessians"): alpha
-for the fc-3 net on the MNIST subset at one (eta, b), with a Monte Carlo standard error at most 5 % of alpha, in at
-most 60 s on 2 cores. The minimum is the shipped one (``results/linearised/mnist_fc_minimum.npz``, made by
-``make linearised-results``); without it the script finds it first (not timed). The load average is recorded
-beside the time: on a shared machine the time is an upper bound.
+Target (issue "Capstone chapter: predict a trained network's tail index from its own minibatch Hessians"):
+alpha for the fc-3 net on the MNIST subset at one (eta, b), with a Monte Carlo standard error at most 5 % of
+alpha, in at most 60 s on 2 cores. The minimum is the shipped one
+(``results/linearised/mnist_fc_minimum.npz``, made by ``make linearised-results``); without it the script
+finds it first (not timed). The load average is recorded beside the time: on a shared machine the time is an
+upper bound.
 
 Writes ``benchmarks/results/bench_linearised.json``.
 """
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import write_result  # noqa: E402
+
 from hts_lib.nn.linearised import find_minimum, linearised_tail_index, mnist_fc  # noqa: E402
 
 ETA, BATCH = 0.05, 16
@@ -32,7 +35,7 @@ OPTIONS = dict(seed=0, n_walkers=16, n_replicas=8, n_steps=40, burn_in=20, n_gri
 
 
 def main():
-    torch.set_num_threads(2)           # the target is stated for 2 cores
+    torch.set_num_threads(2)  # the target is stated for 2 cores
     loss, p0, data = mnist_fc()
     path = ROOT / "results" / "linearised" / "mnist_fc_minimum.npz"
     if path.exists():
@@ -45,28 +48,57 @@ def main():
     wall = time.perf_counter() - t0
     load_after = os.getloadavg()
     rel = est.alpha_se / est.alpha
-    print(f"alpha = {est.alpha:.3f} +- {est.alpha_se:.3f} ({100 * rel:.1f} %), rho = {est.rho:.4f}, "
-          f"h(2) = {est.h2:.4f}, {est.hvp_count} HVPs, {wall:.1f} s, load {load_before} -> {load_after}")
-    def num(x, digits):                  # JSON has no inf or nan: null, with the reason in "diagnosis"
+    print(
+        f"alpha = {est.alpha:.3f} +- {est.alpha_se:.3f} ({100 * rel:.1f} %), rho = {est.rho:.4f}, "
+        f"h(2) = {est.h2:.4f}, {est.hvp_count} HVPs, {wall:.1f} s, load {load_before} -> {load_after}"
+    )
+
+    def num(x, digits):  # JSON has no inf or nan: null, with the reason in "diagnosis"
         return round(float(x), digits) if np.isfinite(x) else None
 
     rows = [
-        dict(metric="linearised alpha, fc-3 mnist_subset, one (eta, b) (s)", value=round(wall, 1), unit="s",
-             target="<= 60 s on 2 cores", ok=bool(wall <= 60)),
+        dict(
+            metric="linearised alpha, fc-3 mnist_subset, one (eta, b) (s)",
+            value=round(wall, 1),
+            unit="s",
+            target="<= 60 s on 2 cores",
+            ok=bool(wall <= 60),
+        ),
         dict(metric=f"alpha at eta = {ETA}, b = {BATCH}", value=num(est.alpha, 3), unit=""),
-        dict(metric="relative standard error of alpha", value=num(rel, 4), unit="", target="<= 0.05",
-             ok=bool(np.isfinite(rel) and rel <= 0.05)),
-        dict(metric="minibatch Hessian-vector products per second", value=round(est.hvp_count / wall, 1),
-             unit="1/s"),
+        dict(
+            metric="relative standard error of alpha",
+            value=num(rel, 4),
+            unit="",
+            target="<= 0.05",
+            ok=bool(np.isfinite(rel) and rel <= 0.05),
+        ),
+        dict(
+            metric="minibatch Hessian-vector products per second",
+            value=round(est.hvp_count / wall, 1),
+            unit="1/s",
+        ),
     ]
-    diagnosis = [f"alpha = {est.alpha}, flags {list(est.flags)}, rho = {est.rho:.4f}, h(2) = {est.h2:.4f}, "
-                 f"{est.hvp_count} Hessian-vector products",
-                 "the point is the shipped L-BFGS point of results/linearised/mnist_fc_minimum.json, whose check fails "
-                 "(gradient norm and a negative Hessian eigenvalue): the time is that of the estimator, alpha is not a "
-                 "prediction of a stationary tail"]
-    write_result("bench_linearised", rows, threads=2, options=OPTIONS, eta=ETA, batch_size=BATCH, diagnosis=diagnosis,
-                 n_params=est.n_params, load_average_before=[round(v, 2) for v in load_before],
-                 load_average_after=[round(v, 2) for v in load_after])
+    diagnosis = [
+        f"alpha = {est.alpha}, flags {list(est.flags)}, rho = {est.rho:.4f}, h(2) = {est.h2:.4f}, "
+        f"{est.hvp_count} Hessian-vector products",
+        "the point is the shipped L-BFGS point of results/linearised/mnist_fc_minimum.json, "
+        "whose check fails "
+        "(gradient norm and a negative Hessian eigenvalue): the time is that of the estimator, "
+        "alpha is not a "
+        "prediction of a stationary tail",
+    ]
+    write_result(
+        "bench_linearised",
+        rows,
+        threads=2,
+        options=OPTIONS,
+        eta=ETA,
+        batch_size=BATCH,
+        diagnosis=diagnosis,
+        n_params=est.n_params,
+        load_average_before=[round(v, 2) for v in load_before],
+        load_average_after=[round(v, 2) for v in load_after],
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,15 @@ N_STEPS = 3000
 
 def row(metric, value, unit, baseline=None, target="", ok=None):
     ratio = value / baseline if (baseline and unit == "s") else None
-    return {"metric": metric, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio,
-            "target": target, "ok": ok}
+    return {
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": target,
+        "ok": ok,
+    }
 
 
 def rows_of(detail: dict, default_n: int) -> list[dict]:
@@ -51,18 +58,42 @@ def rows_of(detail: dict, default_n: int) -> list[dict]:
     label = f"small CNN, eta={detail['eta']}, b={detail['batch_size']}, {detail['n_steps']} steps"
     full = detail["full"]
     work_full = full["n_hvp"] * detail["n_train"]
-    rows = [row(f"{label}: top eigenvalue on all {detail['n_train']} training images ({full['n_hvp']} "
-                "Hessian-vector products)", full["value"], "lambda_max")]
+    rows = [
+        row(
+            f"{label}: top eigenvalue on all {detail['n_train']} training images ({full['n_hvp']} "
+            "Hessian-vector products)",
+            full["value"],
+            "lambda_max",
+        )
+    ]
     for n, sub in detail["subsets"].items():
         rel = sub["relative_errors"]
         default = " (the default)" if int(n) == default_n else ""
-        rows.append(row(f"{label}: stratified {n}{default}, relative error of the seed-0 subset "
-                        "(baseline: full-set value)", rel[0], "relative", full["value"]))
-        rows.append(row(f"{label}: stratified {n}, relative errors over subset seeds {list(SEEDS)}: mean "
-                        f"(largest {max(rel, key=abs):+.3f})", float(np.mean(rel)), "relative",
-                        full["value"]))
-        rows.append(row(f"{label}: stratified {n}, cost (products x examples) relative to the full set",
-                        float(np.mean(sub["n_hvp"])) * int(n) / work_full, "ratio"))
+        rows.append(
+            row(
+                f"{label}: stratified {n}{default}, relative error of the seed-0 subset "
+                "(baseline: full-set value)",
+                rel[0],
+                "relative",
+                full["value"],
+            )
+        )
+        rows.append(
+            row(
+                f"{label}: stratified {n}, relative errors over subset seeds {list(SEEDS)}: mean "
+                f"(largest {max(rel, key=abs):+.3f})",
+                float(np.mean(rel)),
+                "relative",
+                full["value"],
+            )
+        )
+        rows.append(
+            row(
+                f"{label}: stratified {n}, cost (products x examples) relative to the full set",
+                float(np.mean(sub["n_hvp"])) * int(n) / work_full,
+                "ratio",
+            )
+        )
     return rows
 
 
@@ -85,11 +116,21 @@ def main() -> int:
         res = train_sgd(net, ds, eta, b, N_STEPS, n_average=100, eval_every=N_STEPS, seed=0)
         t0 = time.perf_counter()
         full = top_hessian_eigenvalue(net, x, y, tol=1e-4, seed=0, chunk_size=512)
-        detail = {"eta": eta, "batch_size": b, "n_steps": N_STEPS, "n_train": len(y),
-                  "training_s": res.timings["training_s"], "train_acc": res.metrics["train_acc"],
-                  "full": {"value": full.top_eigenvalue, "n_hvp": full.n_iter,
-                           "seconds": time.perf_counter() - t0, "converged": full.converged},
-                  "subsets": {}}
+        detail = {
+            "eta": eta,
+            "batch_size": b,
+            "n_steps": N_STEPS,
+            "n_train": len(y),
+            "training_s": res.timings["training_s"],
+            "train_acc": res.metrics["train_acc"],
+            "full": {
+                "value": full.top_eigenvalue,
+                "n_hvp": full.n_iter,
+                "seconds": time.perf_counter() - t0,
+                "converged": full.converged,
+            },
+            "subsets": {},
+        }
         for n in SUBSETS:
             vals, times, hvps = [], [], []
             for seed in SEEDS:
@@ -104,9 +145,13 @@ def main() -> int:
         details.append(detail)
         rows += rows_of(detail, SHARPNESS_EXAMPLES["cnn"])
         print(detail, flush=True)
-    out = write_result("bench_sharpness", rows, details=details,
-                       load_average_before=[round(v, 2) for v in load_before],
-                       load_average_after=[round(v, 2) for v in os.getloadavg()])
+    out = write_result(
+        "bench_sharpness",
+        rows,
+        details=details,
+        load_average_before=[round(v, 2) for v in load_before],
+        load_average_after=[round(v, 2) for v in os.getloadavg()],
+    )
     for r in rows:
         print(f"{r['metric'][:100]:100s} {r['value']:.4g}")
     print(f"wrote {out}")

@@ -87,21 +87,37 @@ def write_synthetic_cifar10(folder: Path, n_train: int, n_test: int, seed: int =
 
 def machine(torch) -> dict:
     """Device and versions, and what decides the cost of a first CUDA run."""
-    info = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "cuda_available": torch.cuda.is_available(),
-            "torch_cuda": torch.version.cuda, "cudnn": None, "device_name": "cpu", "capability": None,
-            "torch_arch_list": None, "kernels_for_this_gpu": None,
-            "CUDA_MODULE_LOADING": os.environ.get("CUDA_MODULE_LOADING"),
-            "cuda_cache": None, "cuda_cache_existed": None}
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "cuda_available": torch.cuda.is_available(),
+        "torch_cuda": torch.version.cuda,
+        "cudnn": None,
+        "device_name": "cpu",
+        "capability": None,
+        "torch_arch_list": None,
+        "kernels_for_this_gpu": None,
+        "CUDA_MODULE_LOADING": os.environ.get("CUDA_MODULE_LOADING"),
+        "cuda_cache": None,
+        "cuda_cache_existed": None,
+    }
     if torch.cuda.is_available():
         major, minor = torch.cuda.get_device_capability(0)
         arch = f"sm_{major}{minor}"
         arch_list = torch.cuda.get_arch_list()
         cache = Path(os.environ.get("CUDA_CACHE_PATH", Path.home() / ".nv" / "ComputeCache"))
-        info.update(device_name=torch.cuda.get_device_name(0), capability=arch, torch_arch_list=arch_list,
-                    kernels_for_this_gpu=arch in arch_list, cudnn=torch.backends.cudnn.version(),
-                    cuda_cache=str(cache), cuda_cache_existed=cache.exists())
+        info.update(
+            device_name=torch.cuda.get_device_name(0),
+            capability=arch,
+            torch_arch_list=arch_list,
+            kernels_for_this_gpu=arch in arch_list,
+            cudnn=torch.backends.cudnn.version(),
+            cuda_cache=str(cache),
+            cuda_cache_existed=cache.exists(),
+        )
     return info
 
 
@@ -158,41 +174,58 @@ def diagnosis(summary: dict) -> list[str]:
     t = r["timings"]
     train, ratio = t.get("training_s", 0.0), r["wall_over_training"]
     verdict = "met" if ratio <= GOAL_RATIO else "NOT met"
-    goal = (f" (goal <= {GOAL_RATIO:g}: {verdict})" if r["steps"] >= 10_000
-            else " (the goal is stated for 10,000 steps)")
-    notes.append(f"run: {r['steps']} steps in {r['wall_time_s']:.1f} s, of which training {train:.1f} s "
-                 f"({1e3 * r['time_per_step_s']:.2f} ms per step); wall / training = {ratio:.2f}{goal}")
+    goal = (
+        f" (goal <= {GOAL_RATIO:g}: {verdict})"
+        if r["steps"] >= 10_000
+        else " (the goal is stated for 10,000 steps)"
+    )
+    notes.append(
+        f"run: {r['steps']} steps in {r['wall_time_s']:.1f} s, of which training {train:.1f} s "
+        f"({1e3 * r['time_per_step_s']:.2f} ms per step); wall / training = {ratio:.2f}{goal}"
+    )
     big = sorted(((v, k) for k, v in t.items() if k != "training_s"), reverse=True)[:3]
-    notes.append("largest phases besides training: " + ", ".join(f"{k.removesuffix('_s')} {v:.1f} s"
-                                                                  for v, k in big))
+    notes.append(
+        "largest phases besides training: " + ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for v, k in big)
+    )
     if m["kernels_for_this_gpu"] is False:
-        notes.append(f"torch has no compiled kernels for {m['capability']} "
-                     f"(arch list {m['torch_arch_list']}): kernels are compiled from PTX on first use, "
-                     "which makes the first process on a fresh machine slow until ~/.nv/ComputeCache is "
-                     "filled")
+        notes.append(
+            f"torch has no compiled kernels for {m['capability']} "
+            f"(arch list {m['torch_arch_list']}): kernels are compiled from PTX on first use, "
+            "which makes the first process on a fresh machine slow until ~/.nv/ComputeCache is "
+            "filled"
+        )
     elif m["kernels_for_this_gpu"]:
-        notes.append(f"torch ships compiled kernels for {m['capability']}: no PTX compilation on a fresh "
-                     "machine")
+        notes.append(
+            f"torch ships compiled kernels for {m['capability']}: no PTX compilation on a fresh machine"
+        )
     if "first_step_s" in s:
         once = s["cuda_init_s"] + s["cuda_context_s"] + s["first_step_s"] - s["steady_step_s"]
-        notes.append(f"first use in this process: CUDA init {s['cuda_init_s']:.2f} s, context "
-                     f"{s['cuda_context_s']:.2f} s, first step {s['first_step_s']:.2f} s, second "
-                     f"{s['second_step_s']:.3f} s, steady {1e3 * s['steady_step_s']:.2f} ms per step: about "
-                     f"{once:.1f} s once per process (no cuDNN autotuning: deterministic algorithms, "
-                     f"cudnn.benchmark={s['cudnn_benchmark']})")
-    notes.append(f"imports: torch {s['import_torch_s']:.1f} s, hts_lib {s['import_hts_lib_s']:.1f} s; "
-                 f"the first call of torch.use_deterministic_algorithms imported "
-                 f"{s['deterministic_mode_modules_imported']} modules (torch's compiler stack, sympy) in "
-                 f"{s['deterministic_mode_first_call_s']:.1f} s: paid once per process, more on a cold disk "
-                 "cache (a fresh machine), and inside the first run when nothing is warmed up")
-    notes.append(f"data: building the synthetic archive took {s['archive_build_s']:.1f} s; reading and "
-                 f"normalising it plus the copy to the device {t.get('data_loading_s', 0):.1f} s")
+        notes.append(
+            f"first use in this process: CUDA init {s['cuda_init_s']:.2f} s, context "
+            f"{s['cuda_context_s']:.2f} s, first step {s['first_step_s']:.2f} s, second "
+            f"{s['second_step_s']:.3f} s, steady {1e3 * s['steady_step_s']:.2f} ms per step: about "
+            f"{once:.1f} s once per process (no cuDNN autotuning: deterministic algorithms, "
+            f"cudnn.benchmark={s['cudnn_benchmark']})"
+        )
+    notes.append(
+        f"imports: torch {s['import_torch_s']:.1f} s, hts_lib {s['import_hts_lib_s']:.1f} s; "
+        f"the first call of torch.use_deterministic_algorithms imported "
+        f"{s['deterministic_mode_modules_imported']} modules (torch's compiler stack, sympy) in "
+        f"{s['deterministic_mode_first_call_s']:.1f} s: paid once per process, more on a cold disk "
+        "cache (a fresh machine), and inside the first run when nothing is warmed up"
+    )
+    notes.append(
+        f"data: building the synthetic archive took {s['archive_build_s']:.1f} s; reading and "
+        f"normalising it plus the copy to the device {t.get('data_loading_s', 0):.1f} s"
+    )
     sh = r.get("sharpness") or {}
     if sh:
-        notes.append(f"sharpness: {sh.get('n_iter')} Hessian-vector products on {sh.get('n_samples')} of "
-                     f"{sh.get('n_train')} training images ({sh.get('subset')}) in "
-                     f"{t.get('sharpness_s', 0):.1f} s; its cost grows with the products Lanczos needs, "
-                     "which depends on the trained network")
+        notes.append(
+            f"sharpness: {sh.get('n_iter')} Hessian-vector products on {sh.get('n_samples')} of "
+            f"{sh.get('n_train')} training images ({sh.get('subset')}) in "
+            f"{t.get('sharpness_s', 0):.1f} s; its cost grows with the products Lanczos needs, "
+            "which depends on the trained network"
+        )
     return notes
 
 
@@ -204,18 +237,27 @@ def main(argv=None) -> int:
     p.add_argument("--n-train", type=int, default=50_000)
     p.add_argument("--n-test", type=int, default=10_000)
     p.add_argument("--eval-every", type=int, default=1000)
-    p.add_argument("--width-scale", type=float, default=1.0,
-                   help="channel multiplier (small for a CPU smoke run)")
+    p.add_argument(
+        "--width-scale", type=float, default=1.0, help="channel multiplier (small for a CPU smoke run)"
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
     p.add_argument("--no-sharpness", action="store_true")
-    p.add_argument("--sharpness-examples", type=int, default=None,
-                   help="training images in the sharpness (default: the library's, 2,048 for VGG)")
+    p.add_argument(
+        "--sharpness-examples",
+        type=int,
+        default=None,
+        help="training images in the sharpness (default: the library's, 2,048 for VGG)",
+    )
     p.add_argument("--no-warmup", action="store_true", help="skip the timed CUDA start-up (a cold run)")
-    p.add_argument("--data-dir", default=None,
-                   help="folder for the synthetic archive (default: a temporary one)")
+    p.add_argument(
+        "--data-dir", default=None, help="folder for the synthetic archive (default: a temporary one)"
+    )
     p.add_argument("--out", default=None, help="also write the JSON summary to this file")
-    p.add_argument("--write-result", action="store_true",
-                   help="write benchmarks/results/gpu_vgg_check.json for the performance page")
+    p.add_argument(
+        "--write-result",
+        action="store_true",
+        help="write benchmarks/results/gpu_vgg_check.json for the performance page",
+    )
     args = p.parse_args(argv)
     if args.steps < 1 or args.batch_size < 1 or args.batch_size > args.n_train or args.n_test < 1:
         p.error("--steps, --batch-size and --n-test must be >= 1, and --batch-size <= --n-train")
@@ -236,15 +278,20 @@ def main(argv=None) -> int:
     prev = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.use_deterministic_algorithms(prev)
-    startup = {"import_torch_s": t_import, "import_hts_lib_s": t_lib,
-               "deterministic_mode_first_call_s": time.perf_counter() - t,
-               "deterministic_mode_modules_imported": len(sys.modules) - n_modules}
+    startup = {
+        "import_torch_s": t_import,
+        "import_hts_lib_s": t_lib,
+        "deterministic_mode_first_call_s": time.perf_counter() - t,
+        "deterministic_mode_modules_imported": len(sys.modules) - n_modules,
+    }
     summary = {"machine": machine(torch), "startup": startup}
     device = resolve_device(args.device)
     if device.type == "cpu" and args.device == "auto" and args.steps > 100:
-        print(f"no CUDA device is visible (torch {torch.__version__}, CUDA build {torch.version.cuda}); "
-              "refusing a long VGG run on the CPU: pass --device cpu with a few --steps for a smoke check",
-              file=sys.stderr)
+        print(
+            f"no CUDA device is visible (torch {torch.__version__}, CUDA build {torch.version.cuda}); "
+            "refusing a long VGG run on the CPU: pass --device cpu with a few --steps for a smoke check",
+            file=sys.stderr,
+        )
         return 2
     summary["machine"]["device"] = str(device)
     load = os.getloadavg()
@@ -254,24 +301,45 @@ def main(argv=None) -> int:
         write_synthetic_cifar10(data_dir, args.n_train, args.n_test)
         summary["startup"]["archive_build_s"] = time.perf_counter() - t
         if device.type == "cuda" and not args.no_warmup:
-            summary["startup"].update(cuda_startup(torch, lambda: build_model(
-                "vgg", (3, 32, 32), 10, seed=0, width_scale=args.width_scale), args.batch_size))
-        overrides = {"eta": args.eta, "batch_size": args.batch_size, "n_steps": args.steps,
-                     "n_average": min(1000, args.steps), "eval_every": args.eval_every,
-                     "n_train": args.n_train, "n_test": args.n_test, "width_scale": args.width_scale,
-                     "data_dir": str(data_dir),
-                     "device": args.device, "sharpness": not args.no_sharpness,
-                     "sharpness_examples": args.sharpness_examples}
+            summary["startup"].update(
+                cuda_startup(
+                    torch,
+                    lambda: build_model("vgg", (3, 32, 32), 10, seed=0, width_scale=args.width_scale),
+                    args.batch_size,
+                )
+            )
+        overrides = {
+            "eta": args.eta,
+            "batch_size": args.batch_size,
+            "n_steps": args.steps,
+            "n_average": min(1000, args.steps),
+            "eval_every": args.eval_every,
+            "n_train": args.n_train,
+            "n_test": args.n_test,
+            "width_scale": args.width_scale,
+            "data_dir": str(data_dir),
+            "device": args.device,
+            "sharpness": not args.no_sharpness,
+            "sharpness_examples": args.sharpness_examples,
+        }
         (config,) = grid_configs("paper-vgg", overrides)
         res = run_from_config(config)
     timings = res["timings"]
     train = max(timings.get("training_s", 0.0), 1e-12)
-    summary["run"] = {"config": res["config"], "device": res["device"], "n_params": res["n_params"],
-                      "steps": args.steps, "diverged": res["diverged"], "timings": timings,
-                      "wall_time_s": res["wall_time_s"], "time_per_step_s": train / args.steps,
-                      "wall_over_training": res["wall_time_s"] / train,
-                      "metrics_average": res["metrics_average"], "sharpness": res["sharpness"],
-                      "alpha_stable": {k: v["alpha_stable"]["alpha"] for k, v in res["alpha"].items()}}
+    summary["run"] = {
+        "config": res["config"],
+        "device": res["device"],
+        "n_params": res["n_params"],
+        "steps": args.steps,
+        "diverged": res["diverged"],
+        "timings": timings,
+        "wall_time_s": res["wall_time_s"],
+        "time_per_step_s": train / args.steps,
+        "wall_over_training": res["wall_time_s"] / train,
+        "metrics_average": res["metrics_average"],
+        "sharpness": res["sharpness"],
+        "alpha_stable": {k: v["alpha_stable"]["alpha"] for k, v in res["alpha"].items()},
+    }
     if args.steps < 10_000:
         # the same run at 10,000 steps: training scales with the steps, evaluation with the number of
         # evaluations (step 0, every eval_every steps, the end, and the two final ones), the rest stays
@@ -281,8 +349,11 @@ def main(argv=None) -> int:
         t_train = timings.get("training_s", 0.0) * 10_000 / args.steps
         t_eval = timings.get("evaluation_s", 0.0) * n_evals(10_000) / n_evals(args.steps)
         fixed = res["wall_time_s"] - timings.get("training_s", 0.0) - timings.get("evaluation_s", 0.0)
-        summary["run"]["projected_10000_steps"] = {"wall_s": fixed + t_train + t_eval, "training_s": t_train,
-                                                   "evaluation_s": t_eval}
+        summary["run"]["projected_10000_steps"] = {
+            "wall_s": fixed + t_train + t_eval,
+            "training_s": t_train,
+            "evaluation_s": t_eval,
+        }
     summary["load_average"] = [round(v, 2) for v in load]
     summary["total_script_s"] = time.perf_counter() - T_START
     summary["diagnosis"] = diagnosis(summary)
@@ -295,25 +366,72 @@ def main(argv=None) -> int:
 
         m = summary["machine"]
         label = f"{m['device_name']} ({res['device']})"
-        rows = [{"metric": f"VGG-11, {args.steps} steps, b={args.batch_size}: {k.removesuffix('_s')}",
-                 "value": v, "unit": "s", "baseline": train if k != "training_s" else None,
-                 "ratio": v / train if k != "training_s" else None, "target": "", "ok": None}
-                for k, v in timings.items()]
-        rows.append({"metric": f"VGG-11, {args.steps} steps: run wall time (baseline: its training time)",
-                     "value": res["wall_time_s"], "unit": "s", "baseline": train,
-                     "ratio": res["wall_time_s"] / train,
-                     "target": f"ratio <= {GOAL_RATIO:g} at 10,000 steps",
-                     "ok": (res["wall_time_s"] / train <= GOAL_RATIO) if args.steps >= 10_000 else None})
-        rows.append({"metric": "time per training step", "value": train / args.steps, "unit": "s",
-                     "baseline": None, "ratio": None, "target": "", "ok": None})
-        for k in ("import_torch_s", "import_hts_lib_s", "deterministic_mode_first_call_s", "cuda_init_s",
-                  "cuda_context_s", "model_to_device_s", "first_step_s", "second_step_s", "steady_step_s"):
+        rows = [
+            {
+                "metric": f"VGG-11, {args.steps} steps, b={args.batch_size}: {k.removesuffix('_s')}",
+                "value": v,
+                "unit": "s",
+                "baseline": train if k != "training_s" else None,
+                "ratio": v / train if k != "training_s" else None,
+                "target": "",
+                "ok": None,
+            }
+            for k, v in timings.items()
+        ]
+        rows.append(
+            {
+                "metric": f"VGG-11, {args.steps} steps: run wall time (baseline: its training time)",
+                "value": res["wall_time_s"],
+                "unit": "s",
+                "baseline": train,
+                "ratio": res["wall_time_s"] / train,
+                "target": f"ratio <= {GOAL_RATIO:g} at 10,000 steps",
+                "ok": (res["wall_time_s"] / train <= GOAL_RATIO) if args.steps >= 10_000 else None,
+            }
+        )
+        rows.append(
+            {
+                "metric": "time per training step",
+                "value": train / args.steps,
+                "unit": "s",
+                "baseline": None,
+                "ratio": None,
+                "target": "",
+                "ok": None,
+            }
+        )
+        for k in (
+            "import_torch_s",
+            "import_hts_lib_s",
+            "deterministic_mode_first_call_s",
+            "cuda_init_s",
+            "cuda_context_s",
+            "model_to_device_s",
+            "first_step_s",
+            "second_step_s",
+            "steady_step_s",
+        ):
             if k in summary["startup"]:
-                rows.append({"metric": f"start-up: {k.removesuffix('_s').replace('_', ' ')}",
-                             "value": summary["startup"][k], "unit": "s", "baseline": None, "ratio": None,
-                             "target": "", "ok": None})
-        write_result("gpu_vgg_check", rows, machine_device=label, script="benchmarks/gpu_vgg_check.py",
-                     torch=m["torch"], cuda=m["torch_cuda"], diagnosis=summary["diagnosis"])
+                rows.append(
+                    {
+                        "metric": f"start-up: {k.removesuffix('_s').replace('_', ' ')}",
+                        "value": summary["startup"][k],
+                        "unit": "s",
+                        "baseline": None,
+                        "ratio": None,
+                        "target": "",
+                        "ok": None,
+                    }
+                )
+        write_result(
+            "gpu_vgg_check",
+            rows,
+            machine_device=label,
+            script="benchmarks/gpu_vgg_check.py",
+            torch=m["torch"],
+            cuda=m["torch_cuda"],
+            diagnosis=summary["diagnosis"],
+        )
     return 0
 
 

@@ -3,9 +3,9 @@
     python benchmarks/run_all.py              # run all bench_*.py, then write appendix/performance.md
     python benchmarks/run_all.py --page-only  # only regenerate the page from benchmarks/results/*.json
 
-Each ``bench_<name>.py`` measures its targets against a baseline run in the same process (absolute times drift on
-shared machines; ratios are what we compare) and writes ``benchmarks/results/<name>.json`` with keys name, date,
-machine, python, numpy and rows of {metric, value, unit, baseline, ratio, target, ok}.
+Each ``bench_<name>.py`` measures its targets against a baseline run in the same process (absolute times drift
+on shared machines; ratios are what we compare) and writes ``benchmarks/results/<name>.json`` with keys name,
+date, machine, python, numpy and rows of {metric, value, unit, baseline, ratio, target, ok}.
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ PAGE = ROOT / "appendix" / "performance.md"
 
 HEADER = """# Performance
 
-How fast the library is, measured by the benchmark scripts in `benchmarks/`. Each row compares a measured value
-with a baseline **run in the same process on the same machine** (the ratio is what carries over between machines;
-absolute times drift), and states the target from the project's issue tracker. Regenerate every number on this page
+How fast the library is, measured by the benchmark scripts in `benchmarks/`. \
+Each row compares a measured value
+with a baseline **run in the same process on the same machine** \
+(the ratio is what carries over between machines;
+absolute times drift), and states the target from the project's issue tracker. \
+Regenerate every number on this page
 with one command:
 
 ```bash
@@ -60,19 +63,35 @@ def render_page(results_dir: Path = RESULTS) -> str:
         if not rows:
             continue
         parts.append(f"\n## `{data.get('name', path.stem)}`\n")
-        script = data.get("script") or \
-            f"benchmarks/{path.stem if path.stem.startswith('bench_') else 'bench_' + path.stem}.py"
+        script = (
+            data.get("script")
+            or f"benchmarks/{path.stem if path.stem.startswith('bench_') else 'bench_' + path.stem}.py"
+        )
         device = f"{data['machine_device']}, " if data.get("machine_device") else ""
-        load = (f" Load average (1, 5, 15 min) before: {data['load_average_before']}, after: "
-                f"{data.get('load_average_after')}." if data.get("load_average_before") else "")
-        parts.append(f"Measured {data.get('date', '?')} on {device}{data.get('machine', '?')} "
-                     f"(Python {data.get('python', '?')}, numpy {data.get('numpy', '?')}). "
-                     f"Script: `{script}`.{load}\n")
-        parts.append("\n| metric | value | unit | baseline | ratio | target | met |\n|---|---|---|---|---|---|---|")
+        load = (
+            f" Load average (1, 5, 15 min) before: {data['load_average_before']}, after: "
+            f"{data.get('load_average_after')}."
+            if data.get("load_average_before")
+            else ""
+        )
+        parts.append(
+            f"Measured {data.get('date', '?')} on {device}{data.get('machine', '?')} "
+            f"(Python {data.get('python', '?')}, numpy {data.get('numpy', '?')}). "
+            f"Script: `{script}`.{load}\n"
+        )
+        parts.append(
+            "\n| metric | value | unit | baseline | ratio | target | met |\n|---|---|---|---|---|---|---|"
+        )
         for r in rows:
-            cells = [str(r.get("metric", "")).replace("|", "\\|"), _fmt(r.get("value")), str(r.get("unit", "")),
-                     _fmt(r.get("baseline")), _fmt(r.get("ratio")), str(r.get("target", "")).replace("|", "\\|"),
-                     _fmt(r.get("ok"))]
+            cells = [
+                str(r.get("metric", "")).replace("|", "\\|"),
+                _fmt(r.get("value")),
+                str(r.get("unit", "")),
+                _fmt(r.get("baseline")),
+                _fmt(r.get("ratio")),
+                str(r.get("target", "")).replace("|", "\\|"),
+                _fmt(r.get("ok")),
+            ]
             parts.append("| " + " | ".join(cells) + " |")
         if data.get("diagnosis"):
             parts.append("\nWhere the time went:\n")

@@ -53,7 +53,7 @@ _RENAMED = {
     "sgd1d_lyapunov": "sgd1d_lyapunov_exponent",
     "offline_lyapunov_1d": "offline1d_lyapunov_exponent",
     "offline_tail_index_1d": "offline1d_tail_index",
-    "AUTHORS_M": "PAPER_M",          # in hts_lib.simulate only: hts_lib.nn.AUTHORS_M is the networks' list
+    "AUTHORS_M": "PAPER_M",  # in hts_lib.simulate only: hts_lib.nn.AUTHORS_M is the networks' list
 }
 
 
@@ -63,15 +63,49 @@ def _table(names, path: str = _R) -> dict:
 
 # module -> {old name: (import path, new name)}: names that left the module or were renamed in it.
 FORWARDS = {
-    _R: _table(["moment_function", "moment_function_mc", "kesten_lyapunov", "sgd1d_lyapunov",
-                "offline_lyapunov_1d", "offline_tail_index_1d"]),
+    _R: _table(
+        [
+            "moment_function",
+            "moment_function_mc",
+            "kesten_lyapunov",
+            "sgd1d_lyapunov",
+            "offline_lyapunov_1d",
+            "offline_tail_index_1d",
+        ]
+    ),
     f"{_R}.exact": _table(["moment_function"]),
-    f"{_R}.kesten": _table(["kesten_lyapunov", "sgd1d_log_moment", "sgd1d_lyapunov", "sgd1d_tail_index",
-                            "sgd1d_step_sizes", "StepSizes1D", "simulate_sgd1d"]),
-    f"{_R}.moments": _table(["sgd1d_sampler", "sgd1d_mixed_moment", "sgd1d_moment_path", "MomentPaths",
-                             "kesten_moment_paths", "KestenSnapshots", "kesten_snapshots"]),
-    f"{_R}.montecarlo": _table(["gaussian_sampler", "rademacher_sampler", "uniform_sampler",
-                                "student_t_sampler", "moment_function_mc", "second_moment_spectral_radius"]),
+    f"{_R}.kesten": _table(
+        [
+            "kesten_lyapunov",
+            "sgd1d_log_moment",
+            "sgd1d_lyapunov",
+            "sgd1d_tail_index",
+            "sgd1d_step_sizes",
+            "StepSizes1D",
+            "simulate_sgd1d",
+        ]
+    ),
+    f"{_R}.moments": _table(
+        [
+            "sgd1d_sampler",
+            "sgd1d_mixed_moment",
+            "sgd1d_moment_path",
+            "MomentPaths",
+            "kesten_moment_paths",
+            "KestenSnapshots",
+            "kesten_snapshots",
+        ]
+    ),
+    f"{_R}.montecarlo": _table(
+        [
+            "gaussian_sampler",
+            "rademacher_sampler",
+            "uniform_sampler",
+            "student_t_sampler",
+            "moment_function_mc",
+            "second_moment_spectral_radius",
+        ]
+    ),
     f"{_R}.finite_data": _table(["dataset_sampler", "offline_lyapunov_1d", "offline_tail_index_1d"]),
     _S: _table(["stationary_second_moment"]) | _table(["AUTHORS_M"], _S),
     f"{_S}.sgd": _table(["stationary_second_moment"]),
@@ -94,8 +128,11 @@ def replacement(module: str, name: str) -> tuple[str, str] | None:
 
 def _resolve(old_module: str, name: str, path: str, new_name: str, stacklevel: int):
     value = getattr(importlib.import_module(path), new_name)
-    warnings.warn(f"{old_module}.{name} is deprecated (removed in hts_lib 0.3): use "
-                  f"'from {path} import {new_name}'", DeprecationWarning, stacklevel=stacklevel + 1)
+    warnings.warn(
+        f"{old_module}.{name} is deprecated (removed in hts_lib 0.3): use 'from {path} import {new_name}'",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
     return value
 
 
@@ -123,7 +160,7 @@ def alias(old: str):
         if name.startswith("__"):
             raise AttributeError(name)
         moved = replacement(new, name)
-        if moved is not None:                      # left the new module too, or renamed: one warning
+        if moved is not None:  # left the new module too, or renamed: one warning
             return _resolve(old, name, *moved, stacklevel=2)
         try:
             value = getattr(importlib.import_module(new), name)

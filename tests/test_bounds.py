@@ -16,6 +16,7 @@ from hts_lib.recursion.sgd1d import sgd1d_tail_index
 # deterministic maths
 # ---------------------------------------------------------------------------------------------
 
+
 def test_norm_moment_root_closed_form():
     # (4^-s + 2^s) / 2 = 1  <=>  u^3 - 2u^2 + 1 = 0 with u = 2^s  <=>  u = golden ratio
     phi = (1 + math.sqrt(5)) / 2
@@ -25,21 +26,24 @@ def test_norm_moment_root_closed_form():
 
 
 def test_norm_moment_root_special_values_and_huge_norms():
-    assert norm_moment_root([0.5, 1.0]) == math.inf          # nothing expands
-    assert norm_moment_root([1.0, 1.5]) == 0.0               # mean log >= 0: vacuous
+    assert norm_moment_root([0.5, 1.0]) == math.inf  # nothing expands
+    assert norm_moment_root([1.0, 1.5]) == 0.0  # mean log >= 0: vacuous
     # zero norms count as log 0 = -inf: mean(norms^s) = 3^s / 3 = 1 at s = 1 (rounding only)
     assert norm_moment_root([0.0, 0.0, 3.0]) == pytest.approx(1.0, rel=1e-12)
     # log-sum-exp: a norm of 1e300 must not overflow; root solves (2 * 1e-300^s + 1e300^s)/3 = 1
     r = norm_moment_root([1e-300, 1e-300, 1e300])
+
     def f(s):
-        return (2 * 1e-300 ** s + 1e300 ** s) / 3 - 1
+        return (2 * 1e-300**s + 1e300**s) / 3 - 1
+
     # 1e-9: the reference root itself is only found to that accuracy here
     assert r == pytest.approx(optimize.brentq(f, 1e-6, 0.01, xtol=1e-16), rel=1e-9)
 
 
 def test_product_norms_one_dimension_matches_scalar_products():
-    def sample(rng, n, dim):                      # deterministic inputs a = 2 (so A = 1 - 4 eta)
+    def sample(rng, n, dim):  # deterministic inputs a = 2 (so A = 1 - 4 eta)
         return np.full((n, dim), 2.0)
+
     nrm = product_norms(0.3, 1, 1, sample, n_factors=3, n_samples=4, seed=0)
     # exact up to rounding: |1 - 1.2|^3
     np.testing.assert_allclose(nrm, abs(1 - 0.3 * 4) ** 3, rtol=1e-13)
@@ -47,7 +51,7 @@ def test_product_norms_one_dimension_matches_scalar_products():
 
 def test_product_norms_match_explicit_matrices():
     rng = np.random.default_rng(3)
-    a = rng.standard_normal((2 * 3 * 2, 3))     # k=2 factors, b=3, d=3, n=2 samples
+    a = rng.standard_normal((2 * 3 * 2, 3))  # k=2 factors, b=3, d=3, n=2 samples
 
     calls = iter([a[:6], a[6:]])
 
@@ -57,8 +61,8 @@ def test_product_norms_match_explicit_matrices():
     nrm = product_norms(0.2, 3, 3, sample_seq, n_factors=2, n_samples=2, seed=0)
     expected = []
     for j in range(2):
-        m1 = np.eye(3) - 0.2 / 3 * a[3 * j:3 * j + 3].T @ a[3 * j:3 * j + 3]
-        m2 = np.eye(3) - 0.2 / 3 * a[6 + 3 * j:6 + 3 * j + 3].T @ a[6 + 3 * j:6 + 3 * j + 3]
+        m1 = np.eye(3) - 0.2 / 3 * a[3 * j : 3 * j + 3].T @ a[3 * j : 3 * j + 3]
+        m2 = np.eye(3) - 0.2 / 3 * a[6 + 3 * j : 6 + 3 * j + 3].T @ a[6 + 3 * j : 6 + 3 * j + 3]
         expected.append(np.linalg.norm(m2 @ m1, 2))
     # rounding only
     np.testing.assert_allclose(nrm, expected, rtol=1e-12)
@@ -67,6 +71,7 @@ def test_product_norms_match_explicit_matrices():
 # ---------------------------------------------------------------------------------------------
 # properties
 # ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dim", [2, 3, 5])
 def test_rademacher_batch_one_is_householder(dim):
@@ -91,11 +96,13 @@ def test_bound_is_vacuous_when_k_times_b_below_dim():
 # stochastic checks (seeded, tolerances from standard errors)
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("k", [1, 3])
 def test_bound_is_exact_in_one_dimension(k):
     # scalars commute: E|A_1...A_k|^s = (E|A|^s)^k, so every k gives the exact Kesten root
-    est = product_norm_bound(1.0, 1, 1, gaussian_sampler([1.0]), n_factors=k, n_samples=10_000,
-                             n_replicas=10, seed=11)
+    est = product_norm_bound(
+        1.0, 1, 1, gaussian_sampler([1.0]), n_factors=k, n_samples=10_000, n_replicas=10, seed=11
+    )
     # 4 jackknife standard errors (plus the tiny O(1/n) bias of a root of a sample mean)
     assert abs(est.value - sgd1d_tail_index(1.0)) < 4 * est.stderr + 1e-3
 
@@ -113,6 +120,7 @@ def test_bounds_increase_with_k_and_stay_below_alpha():
 # ---------------------------------------------------------------------------------------------
 # bad input
 # ---------------------------------------------------------------------------------------------
+
 
 def test_bad_input():
     g = gaussian_sampler([1.0, 1.0])

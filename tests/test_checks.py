@@ -69,10 +69,13 @@ def window_width(batch_size, dim):
         if k == 0:
             f = lambda s: math.log(abs(1 - c * s * s)) * _radial(s, b)  # noqa: E731
         else:
+
             def f(s):
                 def g(t):
                     return math.log((1 - c * s * s) ** 2 + c * c * s * s * t * t) * _radial(t, k)
+
                 return integrate.quad(g, 0, np.inf, **opts)[0] * _radial(s, b) / 2
+
         s0 = 1 / math.sqrt(c)  # the kink of |1 - c s^2|
         return integrate.quad(f, 0, s0, **opts)[0] + integrate.quad(f, s0, np.inf, **opts)[0]
 
@@ -89,8 +92,11 @@ def second_moment_radius(eta, batch_size, lam):
     cov = np.diag(lam)
     eye = np.eye(d)
     # E[a_i a_k a_j a_l] for one sample, as the (ij, kl) entry of E[(a a^T) (x) (a a^T)]
-    four = (np.einsum("ik,jl->ijkl", cov, cov) + np.einsum("ij,kl->ijkl", cov, cov)
-            + np.einsum("il,jk->ijkl", cov, cov)).reshape(d * d, d * d)
+    four = (
+        np.einsum("ik,jl->ijkl", cov, cov)
+        + np.einsum("ij,kl->ijkl", cov, cov)
+        + np.einsum("il,jk->ijkl", cov, cov)
+    ).reshape(d * d, d * d)
     # E[(sum a a^T) (x) (sum a a^T)] over b independent samples: b fourth moments and b(b-1) products
     pair = b * four + b * (b - 1) * np.kron(cov, cov)
     emm = np.kron(eye, eye) - eta * (np.kron(cov, eye) + np.kron(eye, cov)) + (eta / b) ** 2 * pair
@@ -104,7 +110,7 @@ def offline_tail_index(x, eta):
         return math.nan
     if np.all(a <= 1):
         return math.inf
-    g = lambda s: np.mean(a ** s) - 1  # noqa: E731 - negative on (0, alpha), positive beyond
+    g = lambda s: np.mean(a**s) - 1  # noqa: E731 - negative on (0, alpha), positive beyond
     hi = 1.0
     while g(hi) < 0:
         hi *= 2
@@ -116,13 +122,14 @@ def fourth_moment_path(eta, n_steps):
     gauss = lambda m: 0.0 if m % 2 else float(np.prod(np.arange(m - 1, 0, -2)))  # noqa: E731 - E z^m
 
     def mixed(j, m):  # E[(1 - eta a^2)^j (eta a eps)^m]
-        return eta ** m * gauss(m) * sum(comb(j, i) * (-eta) ** i * gauss(2 * i + m) for i in range(j + 1))
+        return eta**m * gauss(m) * sum(comb(j, i) * (-eta) ** i * gauss(2 * i + m) for i in range(j + 1))
 
     moments = {0: 1.0, 2: 0.0, 4: 0.0}
     path = [0.0]
     for _ in range(n_steps):
-        moments = {p: sum(comb(p, j) * mixed(j, p - j) * moments[j] for j in range(0, p + 1, 2))
-                   for p in (0, 2, 4)}
+        moments = {
+            p: sum(comb(p, j) * mixed(j, p - j) * moments[j] for j in range(0, p + 1, 2)) for p in (0, 2, 4)
+        }
         path.append(moments[4])
     return np.array(path)
 
@@ -150,8 +157,9 @@ def test_independent_answers_at_exact_values():
     assert tail_index_1d(c4) == pytest.approx(4.0, rel=1e-9)
     # isotropic data: E||M e_1||^2 = 1 - 2 eta + eta^2 (d + b + 1) / b is an eigenvalue (rounding only)
     eta, b, d = 0.1, 2, 4
-    assert second_moment_radius(eta, b, np.ones(d)) == pytest.approx(1 - 2 * eta + eta**2 * (d + b + 1) / b,
-                                                                     rel=1e-12)
+    assert second_moment_radius(eta, b, np.ones(d)) == pytest.approx(
+        1 - 2 * eta + eta**2 * (d + b + 1) / b, rel=1e-12
+    )
     # one step from e_0 = 0: E e_1^4 = E B^4 = 9 eta^4 (E a^4 = E eps^4 = 3)
     assert fourth_moment_path(0.3, 1)[1] == pytest.approx(9 * 0.3**4, rel=1e-12)
     # two inputs with |1 - x^2| = 0.5 and 1.5: (0.5^s + 1.5^s) / 2 = 1 has its positive root at s = 1 exactly
@@ -178,13 +186,24 @@ def _book_solutions() -> dict[str, tuple[str, str]]:
             if not re.search(r"check\(\s*[\"'][\w-]+[\"']", src):
                 continue
             body = ast.parse(_TM.transform_cell(src)).body
-            calls = [i for i, st in enumerate(body) if isinstance(st, ast.Expr)
-                     and isinstance(st.value, ast.Call) and getattr(st.value.func, "id", "") == "check"]
+            calls = [
+                i
+                for i, st in enumerate(body)
+                if isinstance(st, ast.Expr)
+                and isinstance(st.value, ast.Call)
+                and getattr(st.value.func, "id", "") == "check"
+            ]
             for i in calls:
                 ex = ast.literal_eval(body[i].value.args[0])
-                out[ex] = (path.stem, "\n".join(before + [ast.unparse(ast.Module(body[:i + 1], []))]))
-            before.append(ast.unparse(ast.Module([st for j, st in enumerate(body) if j not in calls
-                                                  and (not calls or j < calls[-1])], [])))
+                out[ex] = (path.stem, "\n".join(before + [ast.unparse(ast.Module(body[: i + 1], []))]))
+            before.append(
+                ast.unparse(
+                    ast.Module(
+                        [st for j, st in enumerate(body) if j not in calls and (not calls or j < calls[-1])],
+                        [],
+                    )
+                )
+            )
     return out
 
 
@@ -268,19 +287,26 @@ def test_strict_mode_raises_with_the_report(monkeypatch):
 
 
 def _wrong_solution_notebook():
-    return nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("from hts_lib.book import check"),
-        nbformat.v4.new_code_cell("def my_tail_index(eta):\n    return 2.0  # wrong except at eta = 2/3"),
-        nbformat.v4.new_code_cell('check("ch01-tail-index", my_tail_index);'),
-    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    return nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("from hts_lib.book import check"),
+            nbformat.v4.new_code_cell("def my_tail_index(eta):\n    return 2.0  # wrong except at eta = 2/3"),
+            nbformat.v4.new_code_cell('check("ch01-tail-index", my_tail_index);'),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
 
 
 def test_wrong_solution_fails_a_strict_book_build(monkeypatch, tmp_path):
     # The book build executes chapters with nbclient (through jupyter-book) and stops on a cell error; the
     # Makefile turns strict mode on. 120 s per cell: the check takes a second, a loaded machine more.
     monkeypatch.setenv(checks.STRICT_ENV, "1")
-    client = NotebookClient(_wrong_solution_notebook(), timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        _wrong_solution_notebook(),
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     with pytest.raises(CellExecutionError) as info:
         client.execute()
     text = str(info.value)
@@ -290,8 +316,12 @@ def test_wrong_solution_fails_a_strict_book_build(monkeypatch, tmp_path):
 def test_wrong_solution_only_prints_its_report_when_not_strict(monkeypatch, tmp_path):
     monkeypatch.delenv(checks.STRICT_ENV, raising=False)
     nb = _wrong_solution_notebook()
-    NotebookClient(nb, timeout=120, kernel_name="python3",  # 120 s: as above
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",  # 120 s: as above
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
     out = "".join(o.get("text", "") for o in nb.cells[2].outputs)
     assert "[FAIL] eta=0.3" in out and "1 of 4 cases right" in out
 

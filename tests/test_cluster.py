@@ -56,9 +56,19 @@ def logged_run(config: dict) -> dict:
             raise RuntimeError("transient failure (first attempt only)")
     time.sleep(config["sleep"])
     m = {"train_loss": 0.1, "train_acc": 1.0, "test_loss": 0.2, "test_acc": 0.9, "gen_gap": 0.1}
-    return {"config": dict(config), "diverged": False, "diverged_at": None, "metrics": m,
-            "metrics_average": m, "alpha": {}, "sharpness": None, "history": [],
-            "device": f"cpu:{os.getpid()}", "n_params": 0, "wall_time_s": config["sleep"]}
+    return {
+        "config": dict(config),
+        "diverged": False,
+        "diverged_at": None,
+        "metrics": m,
+        "metrics_average": m,
+        "alpha": {},
+        "sharpness": None,
+        "history": [],
+        "device": f"cpu:{os.getpid()}",
+        "n_params": 0,
+        "wall_time_s": config["sleep"],
+    }
 
 
 # ------------------------------------------------------------------------------------------
@@ -74,8 +84,16 @@ def cli_argv(*args) -> list[str]:
 
 def configs(tmp_path: Path, n: int, sleep: float = 0.5, first: int = 1, **kw) -> list[dict]:
     """n configs with eta = 0.001 * (first, first + 1, ...), logging to tmp_path/calls.log."""
-    base = {"dataset": "digits", "model": "fc", "n_steps": 200, "seed": 0, "batch_size": 1, "sleep": sleep,
-            "log": str(tmp_path / "calls.log"), **kw}
+    base = {
+        "dataset": "digits",
+        "model": "fc",
+        "n_steps": 200,
+        "seed": 0,
+        "batch_size": 1,
+        "sleep": sleep,
+        "log": str(tmp_path / "calls.log"),
+        **kw,
+    }
     return sweep_grid(base, eta=[round(0.001 * (first + i), 3) for i in range(n)])
 
 
@@ -153,20 +171,38 @@ def scheduler_and_workers(tmp_path_factory):
 
     def start(args, name):
         with open(logs / f"{name}.log", "w") as log:
-            procs.append(subprocess.Popen([sys.executable, "-m", *args, *common], env=env(), cwd=logs,
-                                          stdout=subprocess.DEVNULL, stderr=log))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", *args, *common],
+                    env=env(),
+                    cwd=logs,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+            )
         return procs[-1]
 
     try:
-        scheduler = start(["distributed.cli.dask_scheduler", "--port", "0", "--scheduler-file",
-                           str(sched_file)], "scheduler")
-        wait_for(lambda: sched_file.exists() and sched_file.stat().st_size > 0, START_TIMEOUT_S,
-                 "the scheduler", scheduler)
+        scheduler = start(
+            ["distributed.cli.dask_scheduler", "--port", "0", "--scheduler-file", str(sched_file)],
+            "scheduler",
+        )
+        wait_for(
+            lambda: sched_file.exists() and sched_file.stat().st_size > 0,
+            START_TIMEOUT_S,
+            "the scheduler",
+            scheduler,
+        )
         time.sleep(0.2)  # the scheduler writes the file in one go, but let a slow write finish
         address = json.loads(sched_file.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
-        workers = [start(["distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny", "--name",
-                          f"w{i}"], f"w{i}") for i in range(2)]
+        workers = [
+            start(
+                ["distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny", "--name", f"w{i}"],
+                f"w{i}",
+            )
+            for i in range(2)
+        ]
         with distributed.Client(address, set_as_default=False, timeout=START_TIMEOUT_S) as client:
             client.wait_for_workers(2, timeout=START_TIMEOUT_S)
         yield address, workers
@@ -179,21 +215,28 @@ def scheduler_and_workers(tmp_path_factory):
 # ------------------------------------------------------------------------------------------
 def test_parse_cluster_forms():
     assert cl.parse_cluster("local:3") == cl.ClusterSpec("local", n_workers=3)
-    assert cl.parse_cluster(" tcp://127.0.0.1:8786 ") == cl.ClusterSpec("address", address="tcp://127.0.0.1:8786")
-    assert cl.parse_cluster("tcp://node-7.cluster.example:8786").address == "tcp://node-7.cluster.example:8786"
+    assert cl.parse_cluster(" tcp://127.0.0.1:8786 ") == cl.ClusterSpec(
+        "address", address="tcp://127.0.0.1:8786"
+    )
+    assert (
+        cl.parse_cluster("tcp://node-7.cluster.example:8786").address == "tcp://node-7.cluster.example:8786"
+    )
     assert cl.parse_cluster("tcp://[::1]:8786").address == "tcp://[::1]:8786"
 
 
-@pytest.mark.parametrize("spec, exc, match", [
-    ("local:0", ValueError, r"cluster 'local:N' worker count N must be an integer >= 1, got 0"),
-    ("local", ValueError, r"cluster must be 'local:N' .* or 'tcp://HOST:PORT' .*, got 'local'"),
-    ("local:two", ValueError, r"cluster must be 'local:N'"),
-    ("tcp://127.0.0.1", ValueError, r"cluster must be 'local:N'"),
-    ("127.0.0.1:8786", ValueError, r"cluster must be 'local:N'"),
-    ("tcp://127.0.0.1:70000", ValueError, r"cluster port must be an integer <= 65535, got 70000"),
-    ("tcp://127.0.0.1:0", ValueError, r"cluster port must be an integer >= 1, got 0"),
-    (2, TypeError, r"cluster must be a string \('local:N'"),
-])
+@pytest.mark.parametrize(
+    "spec, exc, match",
+    [
+        ("local:0", ValueError, r"cluster 'local:N' worker count N must be an integer >= 1, got 0"),
+        ("local", ValueError, r"cluster must be 'local:N' .* or 'tcp://HOST:PORT' .*, got 'local'"),
+        ("local:two", ValueError, r"cluster must be 'local:N'"),
+        ("tcp://127.0.0.1", ValueError, r"cluster must be 'local:N'"),
+        ("127.0.0.1:8786", ValueError, r"cluster must be 'local:N'"),
+        ("tcp://127.0.0.1:70000", ValueError, r"cluster port must be an integer <= 65535, got 70000"),
+        ("tcp://127.0.0.1:0", ValueError, r"cluster port must be an integer >= 1, got 0"),
+        (2, TypeError, r"cluster must be a string \('local:N'"),
+    ],
+)
 def test_parse_cluster_bad_input(spec, exc, match):
     with pytest.raises(exc, match=match):
         cl.parse_cluster(spec)
@@ -210,8 +253,9 @@ def test_run_sweep_cluster_bad_input(tmp_path):
         run_sweep(cfgs, tmp_path / "o", retries=-1, **kw)
     with pytest.raises(TypeError, match="retries must be an integer, got str"):
         run_sweep(cfgs, tmp_path / "o", retries="1", **kw)
-    with pytest.raises(TypeError, match="cluster must be 'local:N' .* a dask.distributed Client or a cluster "
-                                        "object, got int"):
+    with pytest.raises(
+        TypeError, match="cluster must be 'local:N' .* a dask.distributed Client or a cluster object, got int"
+    ):
         run_sweep(cfgs, tmp_path / "o", cluster=3, **kw)
     assert list(tmp_path.glob("o/*")) == []  # nothing ran
 
@@ -220,18 +264,31 @@ def test_cli_cluster_errors(tmp_path, capsys):
     import dask
 
     sweep = write_sweep(tmp_path, configs(tmp_path, 2, sleep=0))
-    base = ["run", "--config", str(sweep), "--out", str(tmp_path / "o"), "--run-fn", LOGGED_RUN,
-            "--no-progress"]
+    base = [
+        "run",
+        "--config",
+        str(sweep),
+        "--out",
+        str(tmp_path / "o"),
+        "--run-fn",
+        LOGGED_RUN,
+        "--no-progress",
+    ]
     free_port = _free_port()
     # a refused connection is retried until the connect timeout: 2 s keeps the test short
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         cases = [
             (["--cluster", "local:x"], "error: cluster must be 'local:N'"),
             (["--cluster", "local:2", "--jobs", "2"], "error: give either cluster or n_jobs/backend"),
-            (["--backend", "dask"], "error: --backend dask was replaced by --cluster local:N or --cluster tcp://"),
+            (
+                ["--backend", "dask"],
+                "error: --backend dask was replaced by --cluster local:N or --cluster tcp://",
+            ),
             (["--retries", "-1"], "error: retries must be an integer >= 0, got -1"),
-            (["--cluster", f"tcp://127.0.0.1:{free_port}"],
-             f"error: cannot reach the Dask scheduler at tcp://127.0.0.1:{free_port}"),
+            (
+                ["--cluster", f"tcp://127.0.0.1:{free_port}"],
+                f"error: cannot reach the Dask scheduler at tcp://127.0.0.1:{free_port}",
+            ),
         ]
         for extra, match in cases:
             assert main(base + extra) == 2, extra
@@ -262,11 +319,29 @@ def test_cli_local_cluster_resume_retries_and_crash(tmp_path):
     first = run_sweep(normal[:3], out, progress=False, run_fn=logged_run)
     assert first.n_done == 3
     before = result_files(out)
-    argv = cli_argv("run", "--config", str(write_sweep(tmp_path, cfgs)), "--out", str(out), "--run-fn",
-                    LOGGED_RUN, "--cluster", "local:2", "--retries", "1")
+    argv = cli_argv(
+        "run",
+        "--config",
+        str(write_sweep(tmp_path, cfgs)),
+        "--out",
+        str(out),
+        "--run-fn",
+        LOGGED_RUN,
+        "--cluster",
+        "local:2",
+        "--retries",
+        "1",
+    )
     # a worker that dies once more than allowed-failures (here 1) gives the run up: 2 deaths
-    proc = subprocess.Popen(argv, env=env(DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1"), cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        env=env(DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1"),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = proc.communicate(timeout=SWEEP_TIMEOUT_S)
     finally:
@@ -307,10 +382,27 @@ def test_ctrl_c_leaves_no_partial_file_and_the_next_run_resumes(tmp_path):
     cfgs = configs(tmp_path, 8, sleep=0.5)
     sweep = write_sweep(tmp_path, cfgs)
     out = tmp_path / "out"
-    argv = cli_argv("run", "--config", str(sweep), "--out", str(out), "--run-fn", LOGGED_RUN,
-                    "--cluster", "local:2", "--no-progress")
-    proc = subprocess.Popen(argv, env=env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    argv = cli_argv(
+        "run",
+        "--config",
+        str(sweep),
+        "--out",
+        str(out),
+        "--run-fn",
+        LOGGED_RUN,
+        "--cluster",
+        "local:2",
+        "--no-progress",
+    )
+    proc = subprocess.Popen(
+        argv,
+        env=env(),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         wait_for(lambda: len(result_files(out)) >= 2, SWEEP_TIMEOUT_S, "two finished runs", proc)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
@@ -356,8 +448,9 @@ def test_python_api_with_address_client_and_cluster_object(tmp_path, scheduler_a
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[logged_run.__module__])
     # a cluster object (here an in-process one, threads of this process as workers, quick to start)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address="127.0.0.1:0") as local:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
+    ) as local:
         rep = run_sweep(cfgs, out, progress=False, run_fn=logged_run, cluster=local)
         assert local.status.name == "running"  # and so does a cluster given by the caller
     assert (rep.n_skipped, rep.n_done, rep.failed) == (4, 2, ())
@@ -375,10 +468,27 @@ def test_tcp_cluster_survives_a_killed_worker(tmp_path, scheduler_and_workers):
     address, workers = scheduler_and_workers
     cfgs = configs(tmp_path, 12)  # 12 runs of 0.5 s on two workers
     out = tmp_path / "out"
-    argv = cli_argv("run", "--config", str(write_sweep(tmp_path, cfgs)), "--out", str(out), "--run-fn",
-                    LOGGED_RUN, "--cluster", address, "--no-progress")
-    proc = subprocess.Popen(argv, env=env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    argv = cli_argv(
+        "run",
+        "--config",
+        str(write_sweep(tmp_path, cfgs)),
+        "--out",
+        str(out),
+        "--run-fn",
+        LOGGED_RUN,
+        "--cluster",
+        address,
+        "--no-progress",
+    )
+    proc = subprocess.Popen(
+        argv,
+        env=env(),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         by_pid = {w.pid: w for w in workers}
 
@@ -425,6 +535,8 @@ def test_tcp_cluster_survives_a_killed_worker(tmp_path, scheduler_and_workers):
     written_by = {json.loads(b)["config"]["eta"]: json.loads(b)["device"] for b in final.values()}
     lost = [e for e, pid in log if pid == victim.pid and written_by[e] != f"cpu:{victim.pid}"]
     assert all((e, survivor.pid) in log for e in lost)
-    print(f"killed worker {victim.pid} after {len(at_kill)} of 12 results; runs it lost, redone by "
-          f"{survivor.pid}: {lost}")
+    print(
+        f"killed worker {victim.pid} after {len(at_kill)} of 12 results; runs it lost, redone by "
+        f"{survivor.pid}: {lost}"
+    )
     assert group_members(proc.pid) == []

@@ -18,21 +18,32 @@ from hts_lib.simulate.engine import (
 def const_m(value, dim):
     def sample_m(rng, n):
         return np.broadcast_to(value * np.eye(dim), (n, dim, dim)).copy()
+
     return sample_m
 
 
 def const_q(value, dim):
     def sample_q(rng, n):
         return np.full((n, dim), float(value))
+
     return sample_q
 
 
 # ---------------------------------------------------------------- deterministic recursions
 
+
 def test_contraction_is_exact():
     # x_k = 0.5 x_k-1 exactly: x_K = 0.5^K x0; only rounding-free halvings, so equality is exact
-    res = simulate_recursion(const_m(0.5, 3), const_q(0.0, 3), dim=3, n_chains=5, n_steps=10,
-                             burn_in=0, x0=np.array([1.0, -2.0, 4.0]), seed=0)
+    res = simulate_recursion(
+        const_m(0.5, 3),
+        const_q(0.0, 3),
+        dim=3,
+        n_chains=5,
+        n_steps=10,
+        burn_in=0,
+        x0=np.array([1.0, -2.0, 4.0]),
+        seed=0,
+    )
     np.testing.assert_array_equal(res.last, np.tile([1.0, -2.0, 4.0], (5, 1)) * 0.5**10)
     assert res.n_diverged == 0 and not res.diverged.any()
     assert np.all(res.diverged_at == -1)
@@ -41,23 +52,35 @@ def test_contraction_is_exact():
 def test_average_window_convention():
     # x_k = x_{k-1} + 1 from x0 = 0: x_k = k, so the average over k = burn_in+1..K is (burn_in+1+K)/2;
     # integers are exact in float64, tolerance is a few ulps of the sum
-    res = simulate_recursion(const_m(1.0, 1), const_q(1.0, 1), dim=1, n_chains=3, n_steps=10,
-                             burn_in=4, seed=0)
+    res = simulate_recursion(
+        const_m(1.0, 1), const_q(1.0, 1), dim=1, n_chains=3, n_steps=10, burn_in=4, seed=0
+    )
     np.testing.assert_allclose(res.average, (4 + 1 + 10) / 2, rtol=1e-15)
     np.testing.assert_array_equal(res.last, 10.0)
 
 
 def test_trajectories_record_every_step():
-    res = simulate_recursion(const_m(1.0, 2), const_q(1.0, 2), dim=2, n_chains=4, n_steps=6,
-                             burn_in=0, seed=0, track=[1])
+    res = simulate_recursion(
+        const_m(1.0, 2), const_q(1.0, 2), dim=2, n_chains=4, n_steps=6, burn_in=0, seed=0, track=[1]
+    )
     assert res.trajectories.shape == (4, 6, 1)
     np.testing.assert_array_equal(res.trajectories[:, :, 0], np.tile(np.arange(1.0, 7.0), (4, 1)))
 
 
 def test_divergence_step_is_exact():
     # x_k = 2^k: 2^33 < 1e10 < 2^34, so every chain is flagged at step 34, with NaN rows afterwards
-    res = simulate_recursion(const_m(2.0, 1), const_q(0.0, 1), dim=1, n_chains=6, n_steps=50,
-                             burn_in=10, x0=np.ones(1), seed=0, max_norm=1e10, track=[0])
+    res = simulate_recursion(
+        const_m(2.0, 1),
+        const_q(0.0, 1),
+        dim=1,
+        n_chains=6,
+        n_steps=50,
+        burn_in=10,
+        x0=np.ones(1),
+        seed=0,
+        max_norm=1e10,
+        track=[0],
+    )
     assert res.diverged.all() and np.all(res.diverged_at == 34)
     assert np.isnan(res.last).all() and np.isnan(res.average).all()
     assert res.stable_last.shape == (0, 1)
@@ -70,8 +93,17 @@ def test_overflow_is_flagged_without_warnings():
     # x_k = 1e100^k overflows to inf at step 4 (1e300 * 1e100): with a threshold above the largest
     # float it can only be caught by the finite check, which must not emit numpy warnings
     with np.errstate(all="raise"):
-        res = simulate_recursion(const_m(1e100, 1), const_q(0.0, 1), dim=1, n_chains=2, n_steps=8,
-                                 burn_in=0, x0=np.ones(1), seed=0, max_norm=1.7e308)
+        res = simulate_recursion(
+            const_m(1e100, 1),
+            const_q(0.0, 1),
+            dim=1,
+            n_chains=2,
+            n_steps=8,
+            burn_in=0,
+            x0=np.ones(1),
+            seed=0,
+            max_norm=1.7e308,
+        )
     assert res.diverged.all() and np.all(res.diverged_at == 4)
 
 
@@ -82,15 +114,27 @@ def test_only_diverged_chains_are_frozen():
         m[0::2] = 2.0
         m[1::2] = 0.5
         return m
-    res = simulate_recursion(sample_m, const_q(0.0, 1), dim=1, n_chains=4, n_steps=40, burn_in=0,
-                             x0=np.ones(1), seed=0, max_norm=1e6, block_size=4)
+
+    res = simulate_recursion(
+        sample_m,
+        const_q(0.0, 1),
+        dim=1,
+        n_chains=4,
+        n_steps=40,
+        burn_in=0,
+        x0=np.ones(1),
+        seed=0,
+        max_norm=1e6,
+        block_size=4,
+    )
     np.testing.assert_array_equal(res.diverged, [True, False, True, False])
-    np.testing.assert_array_equal(res.diverged_at, [20, -1, 20, -1])    # 2^19 < 1e6 < 2^20
+    np.testing.assert_array_equal(res.diverged_at, [20, -1, 20, -1])  # 2^19 < 1e6 < 2^20
     np.testing.assert_array_equal(res.stable_last[:, 0], [0.5**40, 0.5**40])
     assert res.share_diverged == 0.5
 
 
 # ---------------------------------------------------------------- stochastic checks
+
 
 def _sgd_samplers(eta, b, d, noise=1.0):
     def sample_m(rng, n):
@@ -102,6 +146,7 @@ def _sgd_samplers(eta, b, d, noise=1.0):
         # through E q q^T = eta^2 noise^2 / b I, the same as in SGD, so the moment formula applies
         A = rng.standard_normal((n, b, d))
         return (eta / b) * noise * np.einsum("nbd,nb->nd", A, rng.standard_normal((n, b)))
+
     return sample_m, sample_q
 
 
@@ -127,8 +172,9 @@ def test_scalar_case_matches_kesten_simulator_in_law():
     def sample_q(rng, n):
         return (eta * rng.standard_normal(n) * rng.standard_normal(n)).reshape(n, 1)
 
-    ours = simulate_recursion(sample_m, sample_q, dim=1, n_chains=4000, n_steps=300, burn_in=200,
-                              seed=1).last[:, 0]
+    ours = simulate_recursion(
+        sample_m, sample_q, dim=1, n_chains=4000, n_steps=300, burn_in=200, seed=1
+    ).last[:, 0]
     ref = simulate_sgd1d(eta, n_chains=4000, n_steps=300, seed=2)
     # two-sample KS test of the same stationary law (two independent seeded samples): reject only
     # at the 0.1% level, so a real discrepancy in the update shows while noise does not
@@ -136,6 +182,7 @@ def test_scalar_case_matches_kesten_simulator_in_law():
 
 
 # ---------------------------------------------------------------- reproducibility
+
 
 def test_same_seed_same_arrays_and_jobs_do_not_matter():
     sm, sq = _sgd_samplers(0.1, 1, 2)
@@ -168,6 +215,7 @@ def test_default_block_size():
 
 
 # ---------------------------------------------------------------- bad input
+
 
 def test_bad_input():
     sm, sq = const_m(0.5, 2), const_q(0.0, 2)

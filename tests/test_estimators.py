@@ -35,6 +35,7 @@ def _geometric(n: int = 60) -> np.ndarray:
 # Deterministic maths: closed forms and independent implementations
 # ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("k", [1, 7, 30, 59])
 def test_hill_closed_form_on_geometric_data(k):
     # the k excesses are log 2 * (1, 2, ..., k), so gamma_H = (k + 1) log 2 / 2
@@ -47,7 +48,7 @@ def test_hill_closed_form_on_geometric_data(k):
 def test_moment_closed_form_on_geometric_data(k):
     # M1 = log2 (k+1)/2, M2 = log2^2 (k+1)(2k+1)/6
     m1 = LOG2 * (k + 1) / 2
-    m2 = LOG2 ** 2 * (k + 1) * (2 * k + 1) / 6
+    m2 = LOG2**2 * (k + 1) * (2 * k + 1) / 6
     gamma = m1 + 1 - 0.5 / (1 - m1 * m1 / m2)
     assert moment_estimator(_geometric(), k=k).alpha == pytest.approx(1 / gamma, rel=1e-12)
 
@@ -55,7 +56,7 @@ def test_moment_closed_form_on_geometric_data(k):
 @pytest.mark.parametrize("k", [2, 5, 15])
 def test_pickands_closed_form_on_geometric_data(k):
     # (X_(k) - X_(2k)) / (X_(2k) - X_(4k)) = 2^k / (1 + 2^-k)
-    gamma = k - math.log2(1 + 2.0 ** -k)
+    gamma = k - math.log2(1 + 2.0**-k)
     assert pickands(_geometric(), k=k).alpha == pytest.approx(1 / gamma, rel=1e-12)
 
 
@@ -65,8 +66,8 @@ def test_alpha_stable_matches_direct_implementation():
     x = rng.standard_t(1.5, size=(1003, 3))
     for m in (2, 7, 50):
         nb = len(x) // m
-        log_y = [math.log(np.linalg.norm(x[j * m:(j + 1) * m].sum(axis=0))) for j in range(nb)]
-        log_x = [math.log(np.linalg.norm(r)) for r in x[:nb * m]]
+        log_y = [math.log(np.linalg.norm(x[j * m : (j + 1) * m].sum(axis=0))) for j in range(nb)]
+        log_x = [math.log(np.linalg.norm(r)) for r in x[: nb * m]]
         ref = math.log(m) / (np.mean(log_y) - np.mean(log_x))
         assert alpha_stable(x, m=m, ci="none").alpha == pytest.approx(ref, rel=1e-12)
     # the default is the median over the per-m estimates
@@ -111,11 +112,13 @@ def test_order_statistic_bootstraps_unchanged_by_the_shared_helper():
     # (alpha, ci_low, ci_high) of the implementation before the bootstrap loops were merged into one
     # helper, same seed: the helper draws the same multiplicities, so the intervals are identical
     x = sample_symmetric_stable(1.5, 3000, seed=11)
-    old = {(hill, None): (1.669453193244452, 1.456899789476701, 1.8976538494101205),
-           (hill, 200): (1.762936314625411, 1.523849924597128, 1.95430232090315),
-           (pickands, 100): (1.1340098951449447, 0.8295672472863854, 2.028579824826658),
-           (moment_estimator, None): (1.6859008054144076, 1.4263789641783775, 2.397709671172595),
-           (powerlaw_mle, None): (1.8785540326599524, 1.6672728748019976, 2.0041891671597463)}
+    old = {
+        (hill, None): (1.669453193244452, 1.456899789476701, 1.8976538494101205),
+        (hill, 200): (1.762936314625411, 1.523849924597128, 1.95430232090315),
+        (pickands, 100): (1.1340098951449447, 0.8295672472863854, 2.028579824826658),
+        (moment_estimator, None): (1.6859008054144076, 1.4263789641783775, 2.397709671172595),
+        (powerlaw_mle, None): (1.8785540326599524, 1.6672728748019976, 2.0041891671597463),
+    }
     for (f, k), expected in old.items():
         kw = {} if k is None else {"k": k}
         e = f(x, ci="bootstrap", n_boot=40, seed=3, **kw)
@@ -127,14 +130,14 @@ def _block_bootstrap_reference(x, ms, length, n_boot, seed, level):
     estimator of Corollary 2.4 on the new sequence (valid when length is a multiple of every m)."""
     rng = np.random.default_rng(seed)
     n_blocks = len(x) // length
-    blocks = [x[b * length:(b + 1) * length] for b in range(n_blocks - 1)] + [x[(n_blocks - 1) * length:]]
+    blocks = [x[b * length : (b + 1) * length] for b in range(n_blocks - 1)] + [x[(n_blocks - 1) * length :]]
 
     def estimate(seq):
         per_m = []
         for m in ms:
             nb = len(seq) // m
-            log_y = np.log(np.abs(seq[:nb * m].reshape(nb, m).sum(axis=1)))
-            per_m.append(math.log(m) / (log_y.mean() - np.log(np.abs(seq[:nb * m])).mean()))
+            log_y = np.log(np.abs(seq[: nb * m].reshape(nb, m).sum(axis=1)))
+            per_m.append(math.log(m) / (log_y.mean() - np.log(np.abs(seq[: nb * m])).mean()))
         return float(np.median(per_m))
 
     reps = []
@@ -262,6 +265,7 @@ def test_powerlaw_mle_agrees_with_powerlaw_package():
 # Seeded statistical checks on laws with known alpha
 # ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("alpha", [0.7, 1.5, 3.0])
 def test_estimators_recover_pareto_alpha(alpha):
     x = sample_pareto(alpha, 20_000, seed=int(10 * alpha))
@@ -276,10 +280,10 @@ def test_estimators_recover_pareto_alpha(alpha):
     # moment estimator: sd(gamma) = sqrt(1 + gamma^2)/sqrt(k), so sd(alpha) = alpha^2 sd(gamma)
     e = moment_estimator(x, k=4000)
     g = 1 / alpha
-    assert abs(e.alpha - alpha) < 4 * alpha ** 2 * math.sqrt(1 + g * g) / math.sqrt(4000)
+    assert abs(e.alpha - alpha) < 4 * alpha**2 * math.sqrt(1 + g * g) / math.sqrt(4000)
     # Pickands: sd(gamma) = g sqrt(2^(2g+1) + 1) / (2 (2^g - 1) log 2) / sqrt(k)
     e = pickands(x, k=2000)
-    sd_g = g * math.sqrt(2 ** (2 * g + 1) + 1) / (2 * (2 ** g - 1) * LOG2) / math.sqrt(2000)
+    sd_g = g * math.sqrt(2 ** (2 * g + 1) + 1) / (2 * (2**g - 1) * LOG2) / math.sqrt(2000)
     assert abs(1 / e.alpha - g) < 4 * sd_g
     # Clauset MLE: SE = alpha / sqrt(k_tail)
     e = powerlaw_mle(x)
@@ -293,8 +297,11 @@ def test_hill_default_interval_coverage(name, alpha):
     # the coverage is at most sqrt(0.8 * 0.2 / 300) = 0.023; measured 0.88-0.93, so 0.8 - 2 SE = 0.754
     # fails only if the coverage really dropped below the target.
     rng = np.random.default_rng({"t2": 1, "t3": 2, "lomax1": 3}[name])
-    draw = {"t2": lambda: rng.standard_t(2.0, 2000), "t3": lambda: rng.standard_t(3.0, 2000),
-            "lomax1": lambda: rng.pareto(1.0, 2000)}[name]
+    draw = {
+        "t2": lambda: rng.standard_t(2.0, 2000),
+        "t3": lambda: rng.standard_t(3.0, 2000),
+        "lomax1": lambda: rng.pareto(1.0, 2000),
+    }[name]
     hits = [hill(draw()).covers(alpha) for _ in range(300)]
     assert np.mean(hits) > 0.8 - 2 * math.sqrt(0.8 * 0.2 / 300)
 
@@ -329,8 +336,11 @@ def test_alpha_stable_recovers_sas_alpha(alpha):
 def test_alpha_stable_multivariate(kind):
     # (N, d) data: norms of block sums; both i.i.d.-coordinate and elliptical SaS vectors are stable
     alpha, d = 1.3, 10
-    x = (sample_symmetric_stable(alpha, (20_000, d), seed=21) if kind == "iid"
-         else sample_elliptical_stable(alpha, 20_000, dim=d, seed=22))
+    x = (
+        sample_symmetric_stable(alpha, (20_000, d), seed=21)
+        if kind == "iid"
+        else sample_elliptical_stable(alpha, 20_000, dim=d, seed=22)
+    )
     e = alpha_stable(x, n_boot=40, seed=1)
     se = (e.ci_high - e.ci_low) / (2 * stats.norm.ppf(0.95))
     assert abs(e.alpha - alpha) < 4 * se + 0.005
@@ -354,8 +364,10 @@ def test_alpha_stable_saturates_at_two_and_flags_it():
     e = alpha_stable(rng.standard_t(5.0, 20_000), n_boot=40, seed=2)
     assert 1.6 < e.alpha < 2.0
     # a genuinely heavy tail is not flagged
-    assert "at_ceiling" not in alpha_stable(sample_symmetric_stable(1.2, 20_000, seed=31), n_boot=40,
-                                            seed=3).flags
+    assert (
+        "at_ceiling"
+        not in alpha_stable(sample_symmetric_stable(1.2, 20_000, seed=31), n_boot=40, seed=3).flags
+    )
 
 
 def test_alpha_stable_needs_centring():
@@ -387,13 +399,16 @@ def test_bootstrap_is_seeded():
         assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high)
         assert (a.ci_low, a.ci_high) != (c.ci_low, c.ci_high)
     a = alpha_stable(x, n_boot=30, seed=7)
-    assert (a.ci_low, a.ci_high) == (alpha_stable(x, n_boot=30, seed=7).ci_low,
-                                     alpha_stable(x, n_boot=30, seed=7).ci_high)
+    assert (a.ci_low, a.ci_high) == (
+        alpha_stable(x, n_boot=30, seed=7).ci_low,
+        alpha_stable(x, n_boot=30, seed=7).ci_high,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # Properties and invariants
 # ----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("c", [1e-3, 7.5, 1e6])
 def test_scale_invariance(c):
@@ -453,47 +468,53 @@ GOOD = np.random.default_rng(90).standard_t(2.0, 200)
 
 
 @pytest.mark.parametrize("f", ALL_TAIL_ESTIMATORS + [alpha_stable])
-@pytest.mark.parametrize("bad, match", [
-    (np.array([1.0, np.nan] * 50), "finite"),
-    (np.array([1.0, np.inf] * 50), "finite"),
-    (np.arange(1.0, MIN_SAMPLES), f"at least {MIN_SAMPLES}"),
-    (np.full(100, 3.0), "equal"),
-    (np.ones((10, 10, 2)), "ndim"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.array([1.0, np.nan] * 50), "finite"),
+        (np.array([1.0, np.inf] * 50), "finite"),
+        (np.arange(1.0, MIN_SAMPLES), f"at least {MIN_SAMPLES}"),
+        (np.full(100, 3.0), "equal"),
+        (np.ones((10, 10, 2)), "ndim"),
+    ],
+)
 def test_bad_samples(f, bad, match):
     with pytest.raises(ValueError, match=match):
         f(bad)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: hill(GOOD, k=0), "k must be"),
-    (lambda: hill(GOOD, k=200), "k must be"),
-    (lambda: hill(GOOD, k=2.5), "k must be"),
-    (lambda: moment_estimator(GOOD, k=200), "k must be"),
-    (lambda: pickands(GOOD, k=51), "k must be"),
-    (lambda: pickands(GOOD, k=0), "k must be"),
-    (lambda: alpha_stable(GOOD, m=1), "m must be"),
-    (lambda: alpha_stable(GOOD, m=101), "m must be"),
-    (lambda: alpha_stable(GOOD, m=[]), "m must be"),
-    (lambda: hill(GOOD, level=1.0), "level"),
-    (lambda: alpha_stable(GOOD, level=0.0), "level"),
-    (lambda: hill(GOOD, ci="percentile"), "ci must be"),
-    (lambda: pickands(GOOD, ci="gamma"), "ci must be"),
-    (lambda: alpha_stable(GOOD, ci="undersmooth"), "ci must be"),
-    (lambda: alpha_stable(GOOD, n_boot=5), "n_boot"),
-    (lambda: alpha_stable(GOOD, block_length=0), "block_length"),
-    (lambda: alpha_stable(GOOD, block_length=201), "block_length"),
-    (lambda: powerlaw_mle(GOOD, ci="asymptotic"), "ci must be"),
-    (lambda: hill(GOOD, ci="bootstrap", n_boot=5), "n_boot"),
-    (lambda: powerlaw_mle(GOOD, k_min=1), "k_min"),
-    (lambda: powerlaw_mle(GOOD, n_candidates=1), "n_candidates"),
-    (lambda: hill(GOOD, direction=[1.0]), "direction"),
-    (lambda: hill(GOOD.reshape(100, 2), direction=[1.0, 0.0, 0.0]), "direction"),
-    (lambda: hill(GOOD.reshape(100, 2), direction=[0.0, 0.0]), "direction"),
-    (lambda: hill(np.concatenate([np.zeros(160), GOOD[:40]])), "non-zero"),
-    (lambda: hill_path(GOOD, [0, 5]), "k_values"),
-    (lambda: hill_path(GOOD, [1.5]), "k_values"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: hill(GOOD, k=0), "k must be"),
+        (lambda: hill(GOOD, k=200), "k must be"),
+        (lambda: hill(GOOD, k=2.5), "k must be"),
+        (lambda: moment_estimator(GOOD, k=200), "k must be"),
+        (lambda: pickands(GOOD, k=51), "k must be"),
+        (lambda: pickands(GOOD, k=0), "k must be"),
+        (lambda: alpha_stable(GOOD, m=1), "m must be"),
+        (lambda: alpha_stable(GOOD, m=101), "m must be"),
+        (lambda: alpha_stable(GOOD, m=[]), "m must be"),
+        (lambda: hill(GOOD, level=1.0), "level"),
+        (lambda: alpha_stable(GOOD, level=0.0), "level"),
+        (lambda: hill(GOOD, ci="percentile"), "ci must be"),
+        (lambda: pickands(GOOD, ci="gamma"), "ci must be"),
+        (lambda: alpha_stable(GOOD, ci="undersmooth"), "ci must be"),
+        (lambda: alpha_stable(GOOD, n_boot=5), "n_boot"),
+        (lambda: alpha_stable(GOOD, block_length=0), "block_length"),
+        (lambda: alpha_stable(GOOD, block_length=201), "block_length"),
+        (lambda: powerlaw_mle(GOOD, ci="asymptotic"), "ci must be"),
+        (lambda: hill(GOOD, ci="bootstrap", n_boot=5), "n_boot"),
+        (lambda: powerlaw_mle(GOOD, k_min=1), "k_min"),
+        (lambda: powerlaw_mle(GOOD, n_candidates=1), "n_candidates"),
+        (lambda: hill(GOOD, direction=[1.0]), "direction"),
+        (lambda: hill(GOOD.reshape(100, 2), direction=[1.0, 0.0, 0.0]), "direction"),
+        (lambda: hill(GOOD.reshape(100, 2), direction=[0.0, 0.0]), "direction"),
+        (lambda: hill(np.concatenate([np.zeros(160), GOOD[:40]])), "non-zero"),
+        (lambda: hill_path(GOOD, [0, 5]), "k_values"),
+        (lambda: hill_path(GOOD, [1.5]), "k_values"),
+    ],
+)
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()

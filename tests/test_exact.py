@@ -43,6 +43,7 @@ def _eta_in_window(b, d, frac):
 # Closed forms
 # ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("d", [1, 2, 7, 100])
 @pytest.mark.parametrize("b", [1, 3, 50])
 @pytest.mark.parametrize("eta_frac", [0.2, 0.9, 1.4])
@@ -55,8 +56,8 @@ def test_h2_closed_form(d, b, eta_frac):
 
 
 def test_even_moment_k1_is_the_second_moment_formula():
-    for (eta, b, d, sigma) in [(0.1, 1, 10, 1.0), (0.37, 4, 3, 1.3), (2.0, 1000, 1000, 0.5)]:
-        c2 = eta * sigma ** 2
+    for eta, b, d, sigma in [(0.1, 1, 10, 1.0), (0.37, 4, 3, 1.3), (2.0, 1000, 1000, 0.5)]:
+        c2 = eta * sigma**2
         expected = 1 - 2 * c2 + c2 * c2 * (d + b + 1) / b
         # Exact rational evaluation vs a 3-term float formula: agreement to a few ulps.
         assert even_moment(1, eta, b, d, sigma) == pytest.approx(expected, rel=1e-14)
@@ -73,7 +74,7 @@ def test_even_moment_coefficients_small_case_by_hand():
 
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_even_moment_matches_quadrature(k):
-    for (eta, b, d) in [(0.3, 1, 1), (0.12, 1, 10), (0.9, 5, 3), (1.0, 100, 100)]:
+    for eta, b, d in [(0.3, 1, 1), (0.12, 1, 10), (0.9, 5, 3), (1.0, 100, 100)]:
         # exp(h(2k)) by quadrature vs the exact polynomial; relative 1e-11 (quadrature ~1e-14).
         assert math.exp(log_moment(2.0 * k, eta, b, d)) == pytest.approx(even_moment(k, eta, b, d), rel=1e-11)
 
@@ -86,9 +87,9 @@ def test_even_moment_against_monte_carlo_with_explicit_matrices():
     # ||M e_1||^2 with M e_1 = e_1 - (eta/b) sum_i a_i a_i1
     me1 = -(eta / b) * np.einsum("nbd,nb->nd", a, a[:, :, 0])
     me1[:, 0] += 1.0
-    r2 = (me1 ** 2).sum(axis=1)
+    r2 = (me1**2).sum(axis=1)
     for k in (1, 2):
-        x = r2 ** k
+        x = r2**k
         est, se = x.mean(), x.std(ddof=1) / math.sqrt(n)
         # seeded Monte Carlo: 3 standard errors
         assert abs(est - even_moment(k, eta, b, d)) < 3 * se
@@ -101,13 +102,16 @@ def test_even_moment_against_monte_carlo_with_explicit_matrices():
 def test_critical_step_size_closed_form():
     for b, d, sigma in [(1, 1, 1.0), (5, 100, 1.0), (7, 3, 0.4)]:
         cs = critical_step_sizes(b, d, sigma)
-        assert cs.eta_crit == pytest.approx(2 * b / (sigma ** 2 * (d + b + 1)), rel=1e-15)
+        assert cs.eta_crit == pytest.approx(2 * b / (sigma**2 * (d + b + 1)), rel=1e-15)
         # alpha = 2 at eta_crit: relative 1e-9 (the engine's target is 1e-6; measured ~1e-12)
         assert tail_index(cs.eta_crit, b, d, sigma) == pytest.approx(2.0, rel=1e-9)
         # rho = 0 at eta_max, and rho changes sign across it (Brent tolerance 1e-13 relative)
         assert abs(lyapunov_exponent(cs.eta_max, b, d, sigma)) < 1e-10
-        assert lyapunov_exponent(cs.eta_max * (1 - 1e-6), b, d, sigma) < 0 < lyapunov_exponent(
-            cs.eta_max * (1 + 1e-6), b, d, sigma)
+        assert (
+            lyapunov_exponent(cs.eta_max * (1 - 1e-6), b, d, sigma)
+            < 0
+            < lyapunov_exponent(cs.eta_max * (1 + 1e-6), b, d, sigma)
+        )
         assert cs.window == pytest.approx(cs.eta_max / cs.eta_crit - 1)
 
 
@@ -133,7 +137,7 @@ def test_alpha_at_high_even_points(b, d):
 
 def test_alpha_above_50_is_inf_and_just_below_is_finite():
     b, d = 2, 5
-    eta50 = even_moment_step_size(25, b, d)          # alpha = 50 here exactly
+    eta50 = even_moment_step_size(25, b, d)  # alpha = 50 here exactly
     assert tail_index(eta50 * 0.999, b, d) == math.inf
     a = tail_index(eta50 * 1.001, b, d)
     assert 49.0 < a < 50.0
@@ -148,6 +152,7 @@ def test_even_moment_step_size_k1_is_eta_crit():
 # ----------------------------------------------------------------------------------------------
 # Independent methods
 # ----------------------------------------------------------------------------------------------
+
 
 def test_d1_b1_against_kesten_quadpack():
     """d = b = 1 is scalar SGD: compare with hts_lib.recursion.sgd1d (adaptive QUADPACK, written apart)."""
@@ -174,8 +179,13 @@ def _mpmath_reference():
 
         def f(x_s):
             x, y = (1 - c * x_s) ** 2, c * c * x_s
-            inner = x ** p if k == 0 else x ** p * (x / (2 * y)) ** (mp.mpf(k) / 2) * mp.hyperu(
-                mp.mpf(k) / 2, mp.mpf(k) / 2 + p + 1, x / (2 * y))
+            inner = (
+                x**p
+                if k == 0
+                else x**p
+                * (x / (2 * y)) ** (mp.mpf(k) / 2)
+                * mp.hyperu(mp.mpf(k) / 2, mp.mpf(k) / 2 + p + 1, x / (2 * y))
+            )
             return inner * mp.exp((a - 1) * mp.log(x_s) - x_s / 2 + logn)
 
         pts = sorted({mp.mpf(0), 1 / c, mp.mpf(b), mp.mpf(b + 2 * s)})
@@ -205,8 +215,9 @@ def test_against_mpmath_small_dims_and_near_edge():
         for frac in (0.99, 0.999):
             eta = _eta_in_window(b, d, frac)
             a = tail_index(eta, b, d)
-            ref = optimize.brentq(lambda s: float(h_ref(s, eta / b, b, d)), 0.9 * a, 1.1 * a, xtol=1e-15,
-                                  rtol=1e-13)
+            ref = optimize.brentq(
+                lambda s: float(h_ref(s, eta / b, b, d)), 0.9 * a, 1.1 * a, xtol=1e-15, rtol=1e-13
+            )
             # near the edge alpha is tiny (~1e-2..1e-3) and h is flat: relative 1e-8 is what
             # ~1e-16 absolute accuracy in h gives there (measured 1e-11..5e-10)
             assert a == pytest.approx(ref, rel=1e-8)
@@ -222,9 +233,15 @@ def test_against_mpmath_small_dims_and_near_edge():
 @contextlib.contextmanager
 def _refined_rule():
     """Double every resolution parameter of the quadrature (nodes per panel, ranges, depths)."""
-    saved = dict(_N_SQRT=T._N_SQRT, _N_LOG=T._N_LOG, _N_JAC=T._N_JAC, _EPS_RANGE=T._EPS_RANGE,
-                 _KINK_CAP=T._KINK_CAP, _KINK_DEPTH=dict(T._KINK_DEPTH),
-                 _KINK_DEPTH_DEFAULT=T._KINK_DEPTH_DEFAULT)
+    saved = dict(
+        _N_SQRT=T._N_SQRT,
+        _N_LOG=T._N_LOG,
+        _N_JAC=T._N_JAC,
+        _EPS_RANGE=T._EPS_RANGE,
+        _KINK_CAP=T._KINK_CAP,
+        _KINK_DEPTH=dict(T._KINK_DEPTH),
+        _KINK_DEPTH_DEFAULT=T._KINK_DEPTH_DEFAULT,
+    )
     T._N_SQRT, T._N_LOG, T._N_JAC = 20, 20, 16
     T._EPS_RANGE = 1e-30
     T._KINK_CAP = 0.05
@@ -242,12 +259,22 @@ def _refined_rule():
 def test_discretisation_converged():
     """The default rule agrees with a rule of twice the resolution (more nodes, wider ranges,
     deeper grading) over hard cases: low d near the edge, large b and d, large alpha."""
-    cases = [(1, 1, 0.999), (2, 1, 0.999), (2, 1, 0.5), (3, 2, 0.9), (1, 1000, 0.9), (1000, 1, 0.99),
-             (1000, 1000, 0.5), (10, 5, -0.5), (2, 1, -0.8)]
+    cases = [
+        (1, 1, 0.999),
+        (2, 1, 0.999),
+        (2, 1, 0.5),
+        (3, 2, 0.9),
+        (1, 1000, 0.9),
+        (1000, 1, 0.99),
+        (1000, 1000, 0.5),
+        (10, 5, -0.5),
+        (2, 1, -0.8),
+    ]
     etas = []
     for d, b, frac in cases:
-        etas.append(_eta_in_window(b, d, frac) if frac > 0
-                    else even_moment_step_size(10, b, d) * (1 + frac / 100))
+        etas.append(
+            _eta_in_window(b, d, frac) if frac > 0 else even_moment_step_size(10, b, d) * (1 + frac / 100)
+        )
     T._build_rule.cache_clear()
     coarse = [(tail_index(e, b, d), lyapunov_exponent(e, b, d)) for e, (d, b, _) in zip(etas, cases)]
     with _refined_rule():
@@ -265,8 +292,10 @@ def test_discretisation_converged():
 # Properties
 # ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("eta, b, d", [(0.5, 1, 1), (0.9, 1, 2), (0.15, 1, 10), (0.65, 5, 10),
-                                     (1.0, 100, 100)])
+
+@pytest.mark.parametrize(
+    "eta, b, d", [(0.5, 1, 1), (0.9, 1, 2), (0.15, 1, 10), (0.65, 5, 10), (1.0, 100, 100)]
+)
 def test_h_zero_convex_and_slope_at_zero(eta, b, d):
     assert log_moment(0.0, eta, b, d) == 0.0
     s = np.linspace(0.0, 6.0, 49)
@@ -278,7 +307,7 @@ def test_h_zero_convex_and_slope_at_zero(eta, b, d):
     # first-order term with h''(0) estimated from a second difference at a larger step
     rho = lyapunov_exponent(eta, b, d)
     e, big = 1e-5, 1e-2
-    h2 = 2 * (log_moment(2 * big, eta, b, d) - 2 * log_moment(big, eta, b, d)) / big ** 2
+    h2 = 2 * (log_moment(2 * big, eta, b, d) - 2 * log_moment(big, eta, b, d)) / big**2
     assert abs(log_moment(e, eta, b, d) / e - rho) <= 0.6 * abs(h2) * e + 1e-10
     # sign structure: h < 0 on (0, alpha), > 0 beyond
     a = tail_index(eta, b, d)
@@ -289,11 +318,12 @@ def test_eta_sigma2_invariance():
     for eta, sigma, b, d in [(0.25, 1.2, 2, 7), (0.05, 1.8, 1, 10), (2.0, 0.5, 10, 1), (6.0, 0.6, 2, 1)]:
         assert np.isfinite(tail_index(eta, b, d, sigma))
         a1 = tail_index(eta, b, d, sigma)
-        a2 = tail_index(eta * sigma ** 2, b, d, 1.0)
+        a2 = tail_index(eta * sigma**2, b, d, 1.0)
         # c = eta sigma^2 / b may differ by one rounding: relative 1e-12
         assert a1 == pytest.approx(a2, rel=1e-12)
-        assert lyapunov_exponent(eta, b, d, sigma) == pytest.approx(lyapunov_exponent(eta * sigma ** 2, b, d),
-                                                                  rel=1e-12, abs=1e-15)
+        assert lyapunov_exponent(eta, b, d, sigma) == pytest.approx(
+            lyapunov_exponent(eta * sigma**2, b, d), rel=1e-12, abs=1e-15
+        )
 
 
 def test_monotone_in_eta_including_below_one():
@@ -321,9 +351,16 @@ def test_fixed_eta_over_b_larger_batch_gives_heavier_tails():
 # paper.md section 2.3 tables (independent numbers, quoted to 2-3 significant digits). The
 # tolerance is one unit in the last quoted digit: the digest rounds, and its eta values are given
 # as fractions of an eta_max that is itself rounded.
-PAPER_ETA_TABLE = [(0.3, 28.8), (0.5, 15.1), (0.7, 8.24), (0.8, 5.47), (0.9, 2.73), (0.95, 1.36),
-                   (0.98, 0.54),
-                   (0.99, 0.27)]
+PAPER_ETA_TABLE = [
+    (0.3, 28.8),
+    (0.5, 15.1),
+    (0.7, 8.24),
+    (0.8, 5.47),
+    (0.9, 2.73),
+    (0.95, 1.36),
+    (0.98, 0.54),
+    (0.99, 0.27),
+]
 
 
 def _quoted_unit(x):
@@ -341,11 +378,13 @@ def test_paper_tables_section_2_3():
             assert tail_index(eta, b, 10) == pytest.approx(quoted, abs=_quoted_unit(quoted))
     for d, quoted in zip([1, 2, 5, 10, 15], [17.3, 16.8, 15.5, 12.8, 8.5]):
         assert tail_index(0.1, 1, d) == pytest.approx(quoted, abs=_quoted_unit(quoted))
-    assert math.isnan(tail_index(0.1, 1, 20))          # "rho > 0 (diverges)"
+    assert math.isnan(tail_index(0.1, 1, 20))  # "rho > 0 (diverges)"
     for sigma, quoted in zip([0.8, 0.9, 1.0, 1.05, 1.1, 1.15], [17.4, 11.4, 6.67, 4.60, 2.67, 0.86]):
         assert tail_index(0.5, 5, 10, sigma) == pytest.approx(quoted, abs=_quoted_unit(quoted))
-    for ratio, row in [(0.1, [12.8, 11.1, 9.53, 6.67, 3.05, 1.01, None]),
-                       (0.05, [31.5, 29.7, 28.1, 25.1, 21.2, 18.8, 8.98])]:
+    for ratio, row in [
+        (0.1, [12.8, 11.1, 9.53, 6.67, 3.05, 1.01, None]),
+        (0.05, [31.5, 29.7, 28.1, 25.1, 21.2, 18.8, 8.98]),
+    ]:
         for b, quoted in zip([1, 2, 3, 5, 8, 10, 20], row):
             a = tail_index(ratio * b, b, 10)
             if quoted is None:
@@ -362,8 +401,12 @@ def test_paper_tables_section_2_3():
 
 def test_paper_table_section_2_1():
     # (d, b, eta, alpha, rho) quoted to 2-3 digits
-    for d, b, eta, alpha, rho in [(2, 1, 0.6553, 1.00, -0.131), (2, 1, 0.5680, 1.50, -0.169),
-                                  (5, 1, 0.3004, 1.50, -0.035), (10, 5, 0.6406, 1.50, -0.041)]:
+    for d, b, eta, alpha, rho in [
+        (2, 1, 0.6553, 1.00, -0.131),
+        (2, 1, 0.5680, 1.50, -0.169),
+        (5, 1, 0.3004, 1.50, -0.035),
+        (10, 5, 0.6406, 1.50, -0.041),
+    ]:
         assert tail_index(eta, b, d) == pytest.approx(alpha, abs=0.01)
         assert lyapunov_exponent(eta, b, d) == pytest.approx(rho, abs=0.001)
 
@@ -394,13 +437,14 @@ def test_paper_table_section_2_4(d):
 
 def test_window_is_razor_thin_in_high_d_and_wide_in_low_d():
     for b in (1, 5, 10, 20):
-        assert critical_step_sizes(b, 100).window < 0.007      # 0.1-0.6 % at d = 100
-    assert critical_step_sizes(1, 1).window > 2.5              # eta in (0.667, 2.42) at d = b = 1
+        assert critical_step_sizes(b, 100).window < 0.007  # 0.1-0.6 % at d = 100
+    assert critical_step_sizes(1, 1).window > 2.5  # eta in (0.667, 2.42) at d = b = 1
 
 
 # ----------------------------------------------------------------------------------------------
 # Contracts
 # ----------------------------------------------------------------------------------------------
+
 
 def test_nan_when_no_stationary_law():
     for eta, b, d in [(0.3, 1, 10), (3.0, 1, 1), (0.1, 1, 20)]:
@@ -424,20 +468,31 @@ def test_grid_matches_scalar_calls_and_parallel_run():
     assert tail_index_grid([], 1, 10).shape == (0,)
 
 
-@pytest.mark.parametrize("func", [lambda **k: tail_index(**k), lambda **k: lyapunov_exponent(**k),
-                                  lambda **k: log_moment(1.0, **k), lambda **k: even_moment(2, **k)])
+@pytest.mark.parametrize(
+    "func",
+    [
+        lambda **k: tail_index(**k),
+        lambda **k: lyapunov_exponent(**k),
+        lambda **k: log_moment(1.0, **k),
+        lambda **k: even_moment(2, **k),
+    ],
+)
 def test_bad_model_arguments(func):
     good = dict(eta=0.1, batch_size=1, dim=10, sigma=1.0)
-    for name, bad, exc, msg in [("eta", 0.0, ValueError, "eta"), ("eta", -1.0, ValueError, "eta"),
-                                ("eta", float("nan"), ValueError, "eta"),
-                                ("eta", float("inf"), ValueError, "eta"),
-                                ("batch_size", 0, ValueError, "batch_size"),
-                                ("batch_size", 2.5, ValueError, "batch_size"),
-                                ("dim", 0, ValueError, "dim"), ("dim", float("nan"), ValueError, "dim"),
-                                ("sigma", 0.0, ValueError, "sigma"),
-                                ("sigma", float("inf"), ValueError, "sigma"),
-                                ("eta", "0.1", TypeError, "eta"),
-                                ("batch_size", True, TypeError, "batch_size")]:
+    for name, bad, exc, msg in [
+        ("eta", 0.0, ValueError, "eta"),
+        ("eta", -1.0, ValueError, "eta"),
+        ("eta", float("nan"), ValueError, "eta"),
+        ("eta", float("inf"), ValueError, "eta"),
+        ("batch_size", 0, ValueError, "batch_size"),
+        ("batch_size", 2.5, ValueError, "batch_size"),
+        ("dim", 0, ValueError, "dim"),
+        ("dim", float("nan"), ValueError, "dim"),
+        ("sigma", 0.0, ValueError, "sigma"),
+        ("sigma", float("inf"), ValueError, "sigma"),
+        ("eta", "0.1", TypeError, "eta"),
+        ("batch_size", True, TypeError, "batch_size"),
+    ]:
         with pytest.raises(exc, match=msg):
             func(**{**good, name: bad})
 

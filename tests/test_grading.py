@@ -104,8 +104,12 @@ def _synthetic_class(folder: Path) -> dict[str, str]:
     put("loop.ipynb", nb, "an infinite loop after the exercises")
 
     nb = _trimmed(CH01)
-    nb.cells.append(nbformat.v4.new_code_cell("import time\nwhile True:\n    try:\n        time.sleep(0.1)\n"
-                                              "    except KeyboardInterrupt:\n        pass"))
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "import time\nwhile True:\n    try:\n        time.sleep(0.1)\n"
+            "    except KeyboardInterrupt:\n        pass"
+        )
+    )
     put("stuck.ipynb", nb, "an infinite loop that ignores interrupts")
 
     nb = _trimmed(CH01)
@@ -113,10 +117,14 @@ def _synthetic_class(folder: Path) -> dict[str, str]:
     put("memory.ipynb", nb, "a cell that asks for more memory than the limit")
 
     nb = _trimmed(CH01)
-    nb.cells.insert(2, nbformat.v4.new_code_cell(
-        "import os\nassert sorted(os.listdir('.')) == ['submission.ipynb'], os.listdir('.')\n"
-        "assert os.path.isdir('../results')  # a copy of the book's shipped results, as chapters expect\n"
-        "assert 'HTS_STRICT_CHECKS' not in os.environ and 'INSTRUCTOR_TOKEN' not in os.environ"))
+    nb.cells.insert(
+        2,
+        nbformat.v4.new_code_cell(
+            "import os\nassert sorted(os.listdir('.')) == ['submission.ipynb'], os.listdir('.')\n"
+            "assert os.path.isdir('../results')  # a copy of the book's shipped results, as chapters expect\n"
+            "assert 'HTS_STRICT_CHECKS' not in os.environ and 'INSTRUCTOR_TOKEN' not in os.environ"
+        ),
+    )
     put("snoop.ipynb", nb, "looks around its working folder and environment")
 
     nb = _trimmed(CH01)
@@ -160,32 +168,42 @@ def graded(tmp_path_factory):
 def test_one_row_per_submission_with_the_columns(graded):
     cases, rows, _ = graded
     assert set(rows) == set(cases)
-    assert list(next(iter(rows.values()))) == ["file", "chapter", "ch01-mc-moment", "ch01-tail-index",
-                                               "total", "max", "notes"]
+    assert list(next(iter(rows.values()))) == [
+        "file",
+        "chapter",
+        "ch01-mc-moment",
+        "ch01-tail-index",
+        "total",
+        "max",
+        "notes",
+    ]
 
 
 def _points(row):
     return float(row["ch01-mc-moment"]), float(row["ch01-tail-index"]), float(row["total"])
 
 
-@pytest.mark.parametrize("name, expected, note", [
-    ("Alice Smith - week 1.ipynb", (1, 1, 2), None),
-    ("no_check_call.ipynb", (1, 1, 2), None),
-    ("retitled.ipynb", (1, 1, 2), None),
-    ("snoop.ipynb", (1, 1, 2), None),
-    ("stub.ipynb", (0, 0, 0), "ch01-mc-moment: stub not implemented"),
-    ("wrong.ipynb", (0, 1, 1), "ch01-mc-moment: failed case s=1, eta=0.5"),
-    ("raises.ipynb", (1, 0, 1), "raised ValueError: boom"),
-    ("renamed.ipynb", (0, 1, 1), "ch01-mc-moment: no function named mc_log_moment"),
-    ("deleted.ipynb", (0, 0, 0), "ch01-tail-index: no function named my_tail_index"),
-    ("loop.ipynb", (1, 1, 2), f"time limit of {TIMEOUT} s reached in cell"),
-    ("stuck.ipynb", (0, 0, 0), "the kernel did not stop when interrupted and was killed"),
-    ("memory.ipynb", (1, 1, 2), "raised MemoryError"),
-    ("no_title.ipynb", (0, 0, 0), "chapter not recognised"),
-    ("other_chapter.ipynb", (0, 0, 0), "a notebook of another chapter (ch02_heavy_tails)"),
-    ("truncated.ipynb", (0, 0, 0), "unreadable file (not JSON"),
-    ("corrupt.ipynb", (0, 0, 0), "unreadable file"),
-])
+@pytest.mark.parametrize(
+    "name, expected, note",
+    [
+        ("Alice Smith - week 1.ipynb", (1, 1, 2), None),
+        ("no_check_call.ipynb", (1, 1, 2), None),
+        ("retitled.ipynb", (1, 1, 2), None),
+        ("snoop.ipynb", (1, 1, 2), None),
+        ("stub.ipynb", (0, 0, 0), "ch01-mc-moment: stub not implemented"),
+        ("wrong.ipynb", (0, 1, 1), "ch01-mc-moment: failed case s=1, eta=0.5"),
+        ("raises.ipynb", (1, 0, 1), "raised ValueError: boom"),
+        ("renamed.ipynb", (0, 1, 1), "ch01-mc-moment: no function named mc_log_moment"),
+        ("deleted.ipynb", (0, 0, 0), "ch01-tail-index: no function named my_tail_index"),
+        ("loop.ipynb", (1, 1, 2), f"time limit of {TIMEOUT} s reached in cell"),
+        ("stuck.ipynb", (0, 0, 0), "the kernel did not stop when interrupted and was killed"),
+        ("memory.ipynb", (1, 1, 2), "raised MemoryError"),
+        ("no_title.ipynb", (0, 0, 0), "chapter not recognised"),
+        ("other_chapter.ipynb", (0, 0, 0), "a notebook of another chapter (ch02_heavy_tails)"),
+        ("truncated.ipynb", (0, 0, 0), "unreadable file (not JSON"),
+        ("corrupt.ipynb", (0, 0, 0), "unreadable file"),
+    ],
+)
 def test_each_case_gets_its_points_and_a_note(graded, name, expected, note):
     _, rows, _ = graded
     row = rows[name]

@@ -72,7 +72,8 @@ def test_bounded_contraction_has_no_power_law_and_expansion_has_no_stationary_la
 
 def test_callable_law_is_accepted():
     assert kesten_tail_index(lambda s: s * math.log(1.5) - math.log1p(s)) == pytest.approx(
-        kesten_tail_index(stats.uniform(0, 1.5)), rel=1e-9)
+        kesten_tail_index(stats.uniform(0, 1.5)), rel=1e-9
+    )
 
 
 # ------------------------------------------------------------------ Monte Carlo agreement
@@ -113,8 +114,6 @@ def test_moment_paths_accept_an_array_start():
     x0 = np.linspace(-1, 1, 100)
     mp = kesten_moment_paths(sgd_sampler(0.3), 100, 2, [2.0], x0=x0, seed=0)
     assert mp.mean[0, 0] == pytest.approx(np.mean(x0**2), rel=1e-14)
-
-
 
 
 def test_snapshots_match_simulate_kesten_and_a_direct_average():

@@ -28,44 +28,111 @@ from hts_lib._deprecated import FORWARDS, MOVED
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCH = importlib.util.find_spec("torch") is not None
-TORCH_FREE = ["hts_lib", "hts_lib.recursion", "hts_lib.simulate", "hts_lib.tails", "hts_lib.book",
-              "hts_lib.book.checks", "hts_lib.validation"]
+TORCH_FREE = [
+    "hts_lib",
+    "hts_lib.recursion",
+    "hts_lib.simulate",
+    "hts_lib.tails",
+    "hts_lib.book",
+    "hts_lib.book.checks",
+    "hts_lib.validation",
+]
 SUBPACKAGES = ["hts_lib.recursion", "hts_lib.simulate", "hts_lib.tails", "hts_lib.nn", "hts_lib.book"]
 
 # The public names of the theory and simulation modules in hts_lib 0.1 (their __all__), by 0.1 module and by
 # the 0.2 module that first held them. Each must still resolve, under both paths, until hts_lib 0.3.
 LEGACY = {
     ("hts_lib.theory", "hts_lib.recursion.exact"): [
-        "ALPHA_MAX", "moment_function", "lyapunov_exponent", "tail_index", "CriticalStepSizes",
-        "critical_step_sizes", "tail_index_grid", "lyapunov_exponent_grid", "even_moment",
-        "even_moment_step_size"],
+        "ALPHA_MAX",
+        "moment_function",
+        "lyapunov_exponent",
+        "tail_index",
+        "CriticalStepSizes",
+        "critical_step_sizes",
+        "tail_index_grid",
+        "lyapunov_exponent_grid",
+        "even_moment",
+        "even_moment_step_size",
+    ],
     ("hts_lib.kesten", "hts_lib.recursion.kesten"): [
-        "kesten_log_moment", "kesten_lyapunov", "kesten_tail_index", "sgd1d_log_moment", "sgd1d_lyapunov",
-        "sgd1d_tail_index", "sgd1d_step_sizes", "StepSizes1D", "simulate_kesten", "simulate_sgd1d"],
+        "kesten_log_moment",
+        "kesten_lyapunov",
+        "kesten_tail_index",
+        "sgd1d_log_moment",
+        "sgd1d_lyapunov",
+        "sgd1d_tail_index",
+        "sgd1d_step_sizes",
+        "StepSizes1D",
+        "simulate_kesten",
+        "simulate_sgd1d",
+    ],
     ("hts_lib.moments", "hts_lib.recursion.moments"): [
-        "sgd1d_sampler", "sgd1d_mixed_moment", "sgd1d_moment_path", "MomentPaths", "kesten_moment_paths",
-        "KestenSnapshots", "kesten_snapshots"],
+        "sgd1d_sampler",
+        "sgd1d_mixed_moment",
+        "sgd1d_moment_path",
+        "MomentPaths",
+        "kesten_moment_paths",
+        "KestenSnapshots",
+        "kesten_snapshots",
+    ],
     ("hts_lib.lyapunov", "hts_lib.recursion.montecarlo"): [
-        "MCEstimate", "gaussian_sampler", "rademacher_sampler", "uniform_sampler", "student_t_sampler",
-        "lyapunov_exponent_mc", "moment_function_mc", "tail_index_mc", "second_moment_spectral_radius",
-        "second_moment_spectral_radius_mc"],
+        "MCEstimate",
+        "gaussian_sampler",
+        "rademacher_sampler",
+        "uniform_sampler",
+        "student_t_sampler",
+        "lyapunov_exponent_mc",
+        "moment_function_mc",
+        "tail_index_mc",
+        "second_moment_spectral_radius",
+        "second_moment_spectral_radius_mc",
+    ],
     ("hts_lib.bounds", "hts_lib.recursion.bounds"): [
-        "product_norms", "norm_moment_root", "product_norm_bound"],
+        "product_norms",
+        "norm_moment_root",
+        "product_norm_bound",
+    ],
     ("hts_lib.offline", "hts_lib.recursion.finite_data"): [
-        "dataset_sampler", "offline_lyapunov_1d", "offline_tail_index_1d"],
+        "dataset_sampler",
+        "offline_lyapunov_1d",
+        "offline_tail_index_1d",
+    ],
     ("hts_lib.recursions", "hts_lib.simulate.engine"): [
-        "DEFAULT_MAX_NORM", "SimulationResult", "simulate_recursion", "default_block_size"],
+        "DEFAULT_MAX_NORM",
+        "SimulationResult",
+        "simulate_recursion",
+        "default_block_size",
+    ],
     ("hts_lib.sgd", "hts_lib.simulate.sgd"): [
-        "SimulationResult", "simulate_online", "simulate_offline", "stationary_second_moment",
-        "sample_batch_indices", "DATA_MODELS"],
+        "SimulationResult",
+        "simulate_online",
+        "simulate_offline",
+        "stationary_second_moment",
+        "sample_batch_indices",
+        "DATA_MODELS",
+    ],
     ("hts_lib.synthetic", "hts_lib.simulate.synthetic"): [
-        "AUTHORS_M", "PAPER_ETAS", "PAPER_BATCH_SIZES", "make_regression_data", "ProtocolTable",
-        "authors_protocol", "step_size_for_tail_index", "ValidationTable", "validation_experiment"],
+        "AUTHORS_M",
+        "PAPER_ETAS",
+        "PAPER_BATCH_SIZES",
+        "make_regression_data",
+        "ProtocolTable",
+        "authors_protocol",
+        "step_size_for_tail_index",
+        "ValidationTable",
+        "validation_experiment",
+    ],
 }
 # 0.1 subpackage-level imports that chapters of the released book use (from hts_lib.recursion import ...).
 LEGACY_PACKAGE_NAMES = {
-    "hts_lib.recursion": ["moment_function", "moment_function_mc", "kesten_lyapunov", "sgd1d_lyapunov",
-                          "offline_lyapunov_1d", "offline_tail_index_1d"],
+    "hts_lib.recursion": [
+        "moment_function",
+        "moment_function_mc",
+        "kesten_lyapunov",
+        "sgd1d_lyapunov",
+        "offline_lyapunov_1d",
+        "offline_tail_index_1d",
+    ],
     "hts_lib.simulate": ["stationary_second_moment", "AUTHORS_M"],
 }
 
@@ -74,8 +141,8 @@ LEGACY_PACKAGE_NAMES = {
 # docstrings are fixed.
 USED_IN_SKIP = {
     "hts_lib.nn.linearised": "names chapters/ch13_predicting_tail_index.ipynb for minibatch_hvp, "
-                             "mnist_fc and sgd_chains_from_minimum, which that chapter neither imports nor "
-                             "calls",
+    "mnist_fc and sgd_chains_from_minimum, which that chapter neither imports nor "
+    "calls",
 }
 
 
@@ -85,19 +152,24 @@ USED_IN_SKIP = {
 
 
 def test_torch_free_subpackages_import_without_torch():
-    code = ("import sys\n" + "".join(f"import {m}\n" for m in TORCH_FREE)
-            + "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n")
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in TORCH_FREE)
+        + "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"torch was imported: {out.stdout.strip()[:300]}"
 
 
 def test_deprecated_names_warn_in_a_fresh_interpreter_and_new_names_do_not():
-    code = ("import warnings\nwarnings.simplefilter('error', DeprecationWarning)\n"
-            "from hts_lib.recursion import log_moment, tail_index\n"
-            "from hts_lib.simulate import simulate_online\n"
-            "try:\n    from hts_lib.recursion import moment_function\nexcept DeprecationWarning as e:\n"
-            "    print(e)\n")
+    code = (
+        "import warnings\nwarnings.simplefilter('error', DeprecationWarning)\n"
+        "from hts_lib.recursion import log_moment, tail_index\n"
+        "from hts_lib.simulate import simulate_online\n"
+        "try:\n    from hts_lib.recursion import moment_function\nexcept DeprecationWarning as e:\n"
+        "    print(e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "from hts_lib.recursion import log_moment" in out.stdout
@@ -147,7 +219,7 @@ def test_every_legacy_name_resolves_under_its_old_paths(paths):
     new_module = importlib.import_module(first)
     for name in LEGACY[paths]:
         value, _ = _resolve_with_warning(importlib.import_module(old), name)
-        if name in FORWARDS.get(first, {}):          # moved out of (or renamed in) the 0.2 module: warns too
+        if name in FORWARDS.get(first, {}):  # moved out of (or renamed in) the 0.2 module: warns too
             assert _resolve_with_warning(new_module, name)[0] is value
         else:
             assert getattr(new_module, name) is value

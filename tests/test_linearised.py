@@ -19,9 +19,9 @@ from hts_lib.nn.linearised import (
 from hts_lib.recursion import tail_index
 from hts_lib.simulate import step_size_for_tail_index
 
-try:                                      # the exact engine's h(s) (renamed log_moment in hts_lib 0.2)
+try:  # the exact engine's h(s) (renamed log_moment in hts_lib 0.2)
     from hts_lib.recursion import log_moment
-except ImportError:                       # pragma: no cover
+except ImportError:  # pragma: no cover
     from hts_lib.recursion import moment_function as log_moment
 
 
@@ -50,8 +50,20 @@ GRID_SLOW = [(1.3, 2, 5), (4.5, 5, 10), (0.9, 4, 3), (3.3, 2, 20)]
 def _validate(alpha_target, b, d, seed):
     eta = step_size_for_tail_index(alpha_target, b, d)
     params, data = _regression(N_ROWS, d)
-    est = linearised_tail_index(_lsq, params, data, eta, b, seed=seed, n_walkers=64, n_replicas=8,
-                                n_steps=150, burn_in=20, n_grid=4, start="random")
+    est = linearised_tail_index(
+        _lsq,
+        params,
+        data,
+        eta,
+        b,
+        seed=seed,
+        n_walkers=64,
+        n_replicas=8,
+        n_steps=150,
+        burn_in=20,
+        n_grid=4,
+        start="random",
+    )
     exact = tail_index(eta, b, d)
     return est, exact
 
@@ -78,14 +90,26 @@ def test_recovers_the_exact_tail_index_of_least_squares_more_points(alpha_target
 def test_h2_rho_and_the_linear_stability_test():
     eta, b, d = 0.3, 2, 5
     params, data = _regression(50_000, d)
-    est = linearised_tail_index(_lsq, params, data, eta, b, seed=0, n_walkers=32, n_replicas=8, n_steps=80,
-                                burn_in=10, s_grid=[2.0, 5.0, 7.0, 9.0], start="random")     # alpha = 7.75
-    h2 = math.log(1 - 2 * eta + eta ** 2 * (d + b + 1) / b)      # exact E||M u||^2 for isotropic data
+    est = linearised_tail_index(
+        _lsq,
+        params,
+        data,
+        eta,
+        b,
+        seed=0,
+        n_walkers=32,
+        n_replicas=8,
+        n_steps=80,
+        burn_in=10,
+        s_grid=[2.0, 5.0, 7.0, 9.0],
+        start="random",
+    )  # alpha = 7.75
+    h2 = math.log(1 - 2 * eta + eta**2 * (d + b + 1) / b)  # exact E||M u||^2 for isotropic data
     # h(2) is a pooled mean of 5,120 weights per step: 4 jackknife standard errors (plus 1 % of |h2| for the
     # finite data set of 50,000 rows)
     assert abs(est.h2 - h2) <= 4 * est.h2_se + 0.01 * abs(h2)
     # rho: mean of log ||M u|| over walkers and steps; 4 standard errors and 2 % for the finite data
-    rho = log_moment(1e-6, eta, b, d) / 1e-6          # h'(0) by a forward difference (h is smooth at 0)
+    rho = log_moment(1e-6, eta, b, d) / 1e-6  # h'(0) by a forward difference (h is smooth at 0)
     assert abs(est.rho - rho) <= 4 * est.rho_se + 0.02 * abs(rho)
     assert (est.h2 < 0) == (est.alpha > 2)
     assert est.s_grid.tolist() == [2.0, 5.0, 7.0, 9.0]
@@ -97,8 +121,9 @@ def test_h2_rho_and_the_linear_stability_test():
 def test_divergence_is_predicted():
     # eta beyond the exact engine's critical step (rho >= 0): no stationary law, alpha is nan
     params, data = _regression(20_000, 3)
-    est = linearised_tail_index(_lsq, params, data, 1.6, 1, seed=0, n_walkers=16, n_steps=40, burn_in=10,
-                                start="random")
+    est = linearised_tail_index(
+        _lsq, params, data, 1.6, 1, seed=0, n_walkers=16, n_steps=40, burn_in=10, start="random"
+    )
     assert math.isnan(tail_index(1.6, 1, 3))
     assert "divergent" in est.flags and math.isnan(est.alpha) and est.rho > 0
 
@@ -111,7 +136,7 @@ def test_seeded_and_params_unchanged():
     b = linearised_tail_index(_lsq, params, data, 0.4, 2, **kw)
     assert a.alpha == b.alpha and np.array_equal(a.h, b.h)
     assert all(torch.equal(before[k], params[k]) for k in params)
-    assert a.resampling_steps == 3 * (10 + 2) * 2            # passes at s = 1, 2, 3; steps x replicas
+    assert a.resampling_steps == 3 * (10 + 2) * 2  # passes at s = 1, 2, 3; steps x replicas
     assert a.hvp_count > 0 and a.n_params == 3 and a.n_rows == 5_000
 
 
@@ -147,7 +172,7 @@ def test_minibatch_hvp_matches_the_dense_hessian():
     def unflat(t):
         out, i = {}, 0
         for n in names:
-            out[n] = t[i:i + params[n].numel()].reshape(params[n].shape)
+            out[n] = t[i : i + params[n].numel()].reshape(params[n].shape)
             i += params[n].numel()
         return out
 
@@ -182,9 +207,11 @@ def test_chains_match_the_linear_recursion_on_least_squares():
     w = torch.zeros(d, dtype=torch.float64)
     y = 0.5 * torch.randn(n, dtype=torch.float64, generator=g)
     wstar = torch.linalg.lstsq(x, y[:, None]).solution[:, 0]
-    ch = sgd_chains_from_minimum(_lsq, {"w": wstar}, (x, y), eta, b, {"w0": 0}, n_chains=200, n_steps=600,
-                                 burn_in=100, thin=25, seed=0)
-    # E x x^T = I, noise variance 0.25: stationary covariance (online) = eta sigma^2 / (b (2 - eta (d + b + 1) / b)) I
+    ch = sgd_chains_from_minimum(
+        _lsq, {"w": wstar}, (x, y), eta, b, {"w0": 0}, n_chains=200, n_steps=600, burn_in=100, thin=25, seed=0
+    )
+    # E x x^T = I, noise variance 0.25: stationary covariance (online)
+    # = eta sigma^2 / (b (2 - eta (d + b + 1) / b)) I
     var = eta * 0.25 / (b * (2 - eta * (d + b + 1) / b))
     got = float(np.var(ch.samples("w0")))
     # 200 chains x 20 records, records 25 steps apart (correlation (1 - eta)^25 ~ 0.07): relative SE of the

@@ -38,7 +38,7 @@ from hts_lib.recursion.samplers import (
 )
 from hts_lib.recursion.second_moments import second_moment_spectral_radius
 
-Z = 3.0   # agreement within 3 standard errors (two-sided, ~0.3 % false-alarm rate per check)
+Z = 3.0  # agreement within 3 standard errors (two-sided, ~0.3 % false-alarm rate per check)
 
 
 def _within(est: MCEstimate, exact: float, z: float = Z) -> bool:
@@ -53,6 +53,7 @@ def _within(est: MCEstimate, exact: float, z: float = Z) -> bool:
 # ----------------------------------------------------------------------------------------------
 # Isotropic Gaussian data: agreement with the exact engine
 # ----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("eta, b, d", [(0.6553, 1, 2), (0.3004, 1, 5), (1.5, 1, 1), (0.05, 4, 30)])
 def test_rho_mc_matches_exact(eta, b, d):
@@ -69,7 +70,7 @@ def test_h_mc_matches_exact(s):
 
 
 def test_alpha_mc_matches_exact_isotropic():
-    eta, b, d = 0.6553, 1, 2     # alpha = 1.000 (paper.md section 2.1)
+    eta, b, d = 0.6553, 1, 2  # alpha = 1.000 (paper.md section 2.1)
     est = tail_index_mc(eta, b, d, n_walkers=500, n_steps=150, burn_in=50, n_replicas=6, seed=3)
     assert est.stderr > 0
     assert _within(est, theory.tail_index(eta, b, d))
@@ -91,6 +92,7 @@ def test_alpha_mc_reports_inf_and_nan():
 # Non-Gaussian data in one dimension: independent quadrature
 # ----------------------------------------------------------------------------------------------
 
+
 def test_rho_rademacher_d1_is_deterministic():
     # a = +-1, b = 1: M = 1 - eta exactly, so every log-norm is log|1 - eta| and the SE is 0
     est = lyapunov_exponent_mc(0.5, 1, 1, rademacher_sampler(), n_steps=500, seed=0)
@@ -103,9 +105,10 @@ def _uniform_log_moment(s, eta):
     r3 = math.sqrt(3.0)
     z0 = 1 / math.sqrt(eta)
     pts = [0.0] + ([z0] if z0 < r3 else []) + [r3]
-    total = sum(integrate.quad(lambda z: abs(1 - eta * z * z) ** s, a0, a1, epsabs=0, epsrel=1e-12,
-                               limit=200)[0]
-                for a0, a1 in zip(pts[:-1], pts[1:]))
+    total = sum(
+        integrate.quad(lambda z: abs(1 - eta * z * z) ** s, a0, a1, epsabs=0, epsrel=1e-12, limit=200)[0]
+        for a0, a1 in zip(pts[:-1], pts[1:])
+    )
     return math.log(total / r3)
 
 
@@ -113,8 +116,9 @@ def test_alpha_mc_uniform_d1_against_kesten_quadrature():
     eta = 1.2
     alpha = kesten_tail_index(lambda s: _uniform_log_moment(s, eta))
     assert 0.5 < alpha < 20
-    est = tail_index_mc(eta, 1, 1, uniform_sampler(), n_walkers=1000, n_steps=200, burn_in=10, n_replicas=6,
-                        seed=4)
+    est = tail_index_mc(
+        eta, 1, 1, uniform_sampler(), n_walkers=1000, n_steps=200, burn_in=10, n_replicas=6, seed=4
+    )
     assert _within(est, alpha)
     h2 = log_moment_mc(2.0, eta, 1, 1, uniform_sampler(), n_walkers=1000, n_steps=200, seed=5)
     assert _within(h2, _uniform_log_moment(2.0, eta))
@@ -129,14 +133,16 @@ def test_alpha_mc_uniform_d1_against_kesten_quadrature():
 # h(2) = log r(E[M (x) M]) for anisotropic and non-Gaussian data
 # ----------------------------------------------------------------------------------------------
 
+
 def test_h2_mc_anisotropic_matches_spectral_radius():
     spec = np.array([0.25, 1.0, 2.5])
     eta = 0.4
     exact = math.log(second_moment_spectral_radius(eta, 1, spec))
     # The population has an O(1/n_walkers) bias for anisotropic data (about -1.9/n_walkers here,
     # measured with 48 replicas); 4000 walkers keep it below a quarter of the standard error.
-    est = log_moment_mc(2.0, eta, 1, 3, gaussian_sampler(spec), n_walkers=4000, n_steps=150, burn_in=50,
-                             n_replicas=6, seed=6)
+    est = log_moment_mc(
+        2.0, eta, 1, 3, gaussian_sampler(spec), n_walkers=4000, n_steps=150, burn_in=50, n_replicas=6, seed=6
+    )
     assert 1.9 / 4000 < 0.3 * est.stderr
     assert _within(est, exact)
 
@@ -166,12 +172,16 @@ def test_rho_below_half_h2_for_anisotropic_data():
 # The second-moment operator: Monte Carlo for any data
 # ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sampler, cov, kurt", [
-    (rademacher_sampler(), np.ones(3), 1.0),
-    (uniform_sampler(1.5), np.full(3, 2.25), 1.8),
-    (student_t_sampler(10.0), np.ones(3), 3.0 + 6.0 / 6.0),
-    (gaussian_sampler([0.5, 1.0, 2.0]), np.array([0.5, 1.0, 2.0]), 3.0),
-])
+
+@pytest.mark.parametrize(
+    "sampler, cov, kurt",
+    [
+        (rademacher_sampler(), np.ones(3), 1.0),
+        (uniform_sampler(1.5), np.full(3, 2.25), 1.8),
+        (student_t_sampler(10.0), np.ones(3), 3.0 + 6.0 / 6.0),
+        (gaussian_sampler([0.5, 1.0, 2.0]), np.array([0.5, 1.0, 2.0]), 3.0),
+    ],
+)
 def test_spectral_radius_mc_matches_closed_form(sampler, cov, kurt):
     est = second_moment_spectral_radius_mc(0.3, 2, 3, sampler, n_samples=10_000, n_replicas=20, seed=10)
     assert est.stderr > 0
@@ -180,8 +190,9 @@ def test_spectral_radius_mc_matches_closed_form(sampler, cov, kurt):
 
 def test_spectral_radius_mc_full_covariance():
     cov = np.array([[1.0, 0.6, 0.0], [0.6, 1.0, 0.3], [0.0, 0.3, 2.0]])
-    est = second_moment_spectral_radius_mc(0.25, 1, 3, gaussian_sampler(cov), n_samples=10_000, n_replicas=20,
-                                           seed=11)
+    est = second_moment_spectral_radius_mc(
+        0.25, 1, 3, gaussian_sampler(cov), n_samples=10_000, n_replicas=20, seed=11
+    )
     assert _within(est, second_moment_spectral_radius(0.25, 1, cov))
 
 
@@ -194,9 +205,11 @@ def test_spectral_radius_mc_full_covariance():
 # Matrix actions: a model given only by how M acts
 # ----------------------------------------------------------------------------------------------
 
+
 def scaled_reflection(dim):
     """M = A (I - 2 v v^T), A ~ U(0, 2), v uniform on the sphere: ||M u|| = A ||u|| whatever the direction,
     so h(s) = log E A^s = log(2^s / (s + 1)), rho = E log A = log 2 - 1 and alpha = 1 exactly."""
+
     def apply_m(rng, u):
         n = u.shape[-2]
         a = rng.uniform(0.0, 2.0, n)
@@ -204,6 +217,7 @@ def scaled_reflection(dim):
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         w = u - 2.0 * np.einsum("nd,...nd->...n", v, u)[..., None] * v
         return a[:, None] * w
+
     return apply_m
 
 
@@ -214,15 +228,23 @@ def test_matrix_engines_on_a_closed_form_model():
     for s in (0.5, 2.0):
         # 8 replicas: the standard error has 7 degrees of freedom, so 4 of them (t_7, two-sided 0.5 %)
         h = matrix_log_moment_mc(s, act, 3, n_walkers=500, n_steps=100, burn_in=10, seed=2)
-        assert _within(h, math.log(2 ** s / (s + 1)), z=4)
+        assert _within(h, math.log(2**s / (s + 1)), z=4)
     alpha = matrix_tail_index_mc(act, 3, n_walkers=500, n_steps=100, burn_in=10, n_replicas=6, seed=3)
     assert alpha.stderr > 0 and _within(alpha, 1.0, z=4)
 
 
 def test_population_replicas_share_random_numbers_across_orders():
     # common random numbers: within a replica h is smooth (here convex) in s; replicas differ
-    h = population_log_moments(np.linspace(0.5, 3.0, 6), scaled_reflection(2), 2, n_walkers=200, n_steps=50,
-                               burn_in=5, n_replicas=3, seed=4)
+    h = population_log_moments(
+        np.linspace(0.5, 3.0, 6),
+        scaled_reflection(2),
+        2,
+        n_walkers=200,
+        n_steps=50,
+        burn_in=5,
+        n_replicas=3,
+        seed=4,
+    )
     assert h.shape == (6, 3)
     assert np.all(np.diff(h, 2, axis=0) > -1e-12)
     assert not np.allclose(h[:, 0], h[:, 1])
@@ -262,6 +284,7 @@ def test_matrix_action_applies_one_matrix_per_row_to_every_leading_slice():
 # Reproducibility and contracts
 # ----------------------------------------------------------------------------------------------
 
+
 def test_same_seed_same_numbers():
     a = lyapunov_exponent_mc(0.2, 2, 4, n_steps=300, seed=42)
     b = lyapunov_exponent_mc(0.2, 2, 4, n_steps=300, seed=42)
@@ -295,8 +318,9 @@ def test_bad_inputs():
     with pytest.raises(TypeError, match="sample_a"):
         lyapunov_exponent_mc(0.1, 1, 2, sample_a="gaussian")
     with pytest.raises(ValueError, match="sample_a"):
-        lyapunov_exponent_mc(0.1, 1, 2, sample_a=lambda rng, n, d: np.zeros((n, d + 1)), n_steps=10,
-                             n_batches=2)
+        lyapunov_exponent_mc(
+            0.1, 1, 2, sample_a=lambda rng, n, d: np.zeros((n, d + 1)), n_steps=10, n_batches=2
+        )
     with pytest.raises(ValueError, match="dim must equal"):
         lyapunov_exponent_mc(0.1, 1, 3, gaussian_sampler([1.0, 2.0]), n_steps=10, n_batches=2)
     with pytest.raises(TypeError, match="apply_m"):

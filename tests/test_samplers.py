@@ -25,12 +25,15 @@ from hts_lib.recursion.samplers import (
 def test_samplers_have_the_stated_moments():
     rng = np.random.default_rng(12)
     n = 200_000
-    for sampler, var, kurt in [(rademacher_sampler(2.0), 4.0, 1.0), (uniform_sampler(0.5), 0.25, 1.8),
-                               (student_t_sampler(12.0), 1.0, 3.75),
-                               (gaussian_sampler([1.0, 9.0]), None, 3.0)]:
+    for sampler, var, kurt in [
+        (rademacher_sampler(2.0), 4.0, 1.0),
+        (uniform_sampler(0.5), 0.25, 1.8),
+        (student_t_sampler(12.0), 1.0, 3.75),
+        (gaussian_sampler([1.0, 9.0]), None, 3.0),
+    ]:
         x = sampler(rng, n, 2)
         assert x.shape == (n, 2)
-        v = (x * x).mean(axis=0)             # the mean is 0 by construction
+        v = (x * x).mean(axis=0)  # the mean is 0 by construction
         expected = np.array([1.0, 9.0]) if var is None else np.full(2, var)
         # SD of the mean of x^2 is sqrt((kurt - 1) / n) var (0 for Rademacher: x^2 is constant);
         # 4 SE because the Student-t fourth moment makes that SD itself noisy
@@ -71,7 +74,7 @@ def test_sgd_multiplier_is_i_minus_eta_over_b_sum_a_a_t():
     v = sgd_multiplier(0.2, 2, 3, sampler)(np.random.default_rng(3), u)
     a = sampler(np.random.default_rng(3), 8, 3).reshape(4, 2, 3)
     m = np.eye(3) - 0.1 * np.einsum("nbi,nbj->nij", a, a)
-    np.testing.assert_allclose(v, np.einsum("nij,nj->ni", m, u), rtol=1e-13, atol=1e-15)   # rounding only
+    np.testing.assert_allclose(v, np.einsum("nij,nj->ni", m, u), rtol=1e-13, atol=1e-15)  # rounding only
 
 
 def test_checks():
@@ -104,9 +107,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match="cov"):
         gaussian_sampler([1.0, -1.0])
     with pytest.raises(ValueError, match="cov"):
-        gaussian_sampler([[1.0, 2.0], [2.0, 1.0]])          # not positive definite
+        gaussian_sampler([[1.0, 2.0], [2.0, 1.0]])  # not positive definite
     with pytest.raises(ValueError, match="cov"):
-        gaussian_sampler([[1.0, 0.5], [0.0, 1.0]])          # not symmetric
+        gaussian_sampler([[1.0, 0.5], [0.0, 1.0]])  # not symmetric
     with pytest.raises(ValueError, match="dim must equal"):
         gaussian_sampler([1.0, 2.0])(np.random.default_rng(0), 3, 3)
     with pytest.raises(ValueError, match="X"):

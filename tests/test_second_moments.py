@@ -19,6 +19,7 @@ def random_rotation(d, seed):
 # The spectral radius of E[M (x) M]
 # ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("eta, b, d", [(0.1, 1, 10), (0.7, 5, 3), (1.9, 1000, 1), (0.01, 2, 200)])
 def test_spectral_radius_isotropic_gaussian_is_the_even_moment(eta, b, d):
     r = second_moment_spectral_radius(eta, b, np.ones(d))
@@ -30,8 +31,9 @@ def test_spectral_radius_scalar_case():
     # d = 1: E M^2 = 1 - 2 eta lam + eta^2 lam^2 (b - 1 + kurtosis) / b
     for eta, b, lam, kurt in [(0.3, 1, 2.0, 3.0), (0.8, 4, 0.5, 1.0), (0.2, 3, 1.0, 5.0)]:
         expected = 1 - 2 * eta * lam + eta * eta * lam * lam * (b - 1 + kurt) / b
-        assert second_moment_spectral_radius(eta, b, [lam], kurtosis=kurt) == pytest.approx(expected,
-                                                                                            rel=1e-14)
+        assert second_moment_spectral_radius(eta, b, [lam], kurtosis=kurt) == pytest.approx(
+            expected, rel=1e-14
+        )
 
 
 def test_spectral_radius_rotation_invariant_for_gaussian_data():
@@ -40,8 +42,7 @@ def test_spectral_radius_rotation_invariant_for_gaussian_data():
     q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
     cov = q @ np.diag(spec) @ q.T
     expected = second_moment_spectral_radius(0.2, 3, spec)
-    assert second_moment_spectral_radius(0.2, 3, cov) == pytest.approx(expected,
-                                                                       rel=1e-12)
+    assert second_moment_spectral_radius(0.2, 3, cov) == pytest.approx(expected, rel=1e-12)
 
 
 def test_spectral_radius_against_brute_force_operator():
@@ -59,8 +60,11 @@ def test_spectral_radius_against_brute_force_operator():
     # (M (x) M)_{(p r),(q t)} = M_pq M_rt; E[aa^T (x) aa^T]_{(p r),(q t)} = E a_p a_q a_r a_t
     k4m = k4.transpose(0, 2, 1, 3).reshape(d * d, d * d)
     eye = np.eye(d)
-    op = (np.kron(eye, eye) - eta * (np.kron(sig, eye) + np.kron(eye, sig))
-          + eta ** 2 / b * ((b - 1) * np.kron(sig, sig) + k4m))
+    op = (
+        np.kron(eye, eye)
+        - eta * (np.kron(sig, eye) + np.kron(eye, sig))
+        + eta**2 / b * ((b - 1) * np.kron(sig, sig) + k4m)
+    )
     brute = np.max(np.abs(np.linalg.eigvals(op)))
     assert second_moment_spectral_radius(eta, b, spec) == pytest.approx(brute, rel=1e-12)
 
@@ -82,13 +86,15 @@ def test_alpha_below_two_iff_radius_above_one_isotropic():
 # The stationary second moment
 # ----------------------------------------------------------------------------------------------
 
+
 def test_second_moment_closed_form_values():
     # eta noise^2 d / (2b - eta sigma^2 (d+b+1)): d=10, b=1, eta=0.1 -> 1 / (2 - 1.2) = 1.25
     assert stationary_second_moment(0.1, 1, 10) == pytest.approx(1.25, rel=1e-14)
     # scales with noise^2 and the eta sigma^2 combination in the denominator
     assert stationary_second_moment(0.1, 1, 10, noise=3.0) == pytest.approx(9 * 1.25, rel=1e-14)
     assert stationary_second_moment(0.05, 2, 3, sigma=2.0) == pytest.approx(
-        0.05 * 3 / (4 - 0.05 * 4 * 6), rel=1e-14)
+        0.05 * 3 / (4 - 0.05 * 4 * 6), rel=1e-14
+    )
     assert stationary_second_moment(0.1, 1, 10, noise=0.0) == 0.0
 
 
@@ -102,7 +108,7 @@ def test_second_moment_is_infinite_exactly_beyond_eta_crit():
 
 
 def test_second_moment_increases_with_eta():
-    etas = np.linspace(0.01, 0.16, 20)   # below eta_crit = 2/12 for d = 10, b = 1
+    etas = np.linspace(0.01, 0.16, 20)  # below eta_crit = 2/12 for d = 10, b = 1
     vals = [stationary_second_moment(e, 1, 10) for e in etas]
     assert np.all(np.diff(vals) > 0)
 
@@ -121,9 +127,12 @@ def _isserlis_second_moment(eta, b, cov, noise):
     eye = np.eye(d * d)
     # L(V) = V - eta (S V + V S) + eta^2 (b+1)/b S V S + eta^2/b tr(V S) S, column-major vec
     kron = np.kron
-    L = (eye - eta * (kron(np.eye(d), cov) + kron(cov, np.eye(d)))
-         + eta**2 * (b + 1) / b * kron(cov, cov)
-         + eta**2 / b * np.outer(cov.reshape(-1, order="F"), cov.reshape(-1, order="F")))
+    L = (
+        eye
+        - eta * (kron(np.eye(d), cov) + kron(cov, np.eye(d)))
+        + eta**2 * (b + 1) / b * kron(cov, cov)
+        + eta**2 / b * np.outer(cov.reshape(-1, order="F"), cov.reshape(-1, order="F"))
+    )
     Q = eta**2 * noise**2 / b * cov
     V = np.linalg.solve(eye - L, Q.reshape(-1, order="F")).reshape(d, d, order="F")
     return np.trace(V)
@@ -139,7 +148,8 @@ def test_anisotropic_closed_form_matches_full_linear_system():
         assert ours == pytest.approx(_isserlis_second_moment(eta, b, cov, 1.5), rel=1e-10)
     # cov = I reduces to the isotropic formula
     assert stationary_second_moment(0.1, 2, 4, cov=np.eye(4)) == pytest.approx(
-        stationary_second_moment(0.1, 2, 4), rel=1e-13)
+        stationary_second_moment(0.1, 2, 4), rel=1e-13
+    )
 
 
 # ================================================================ simulation vs closed form
@@ -159,7 +169,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="cov"):
         stationary_second_moment(0.1, 1, 2, cov=np.eye(3))
     with pytest.raises(ValueError, match="cov"):
-        stationary_second_moment(0.1, 1, 2, cov=[1.0, 1.0])     # a spectrum is for the spectral radius only
+        stationary_second_moment(0.1, 1, 2, cov=[1.0, 1.0])  # a spectrum is for the spectral radius only
     with pytest.raises(ValueError, match="kurtosis"):
         second_moment_spectral_radius(0.1, 1, np.eye(2), kurtosis=1.0)
     with pytest.raises(ValueError, match="kurtosis"):

@@ -27,27 +27,23 @@ def random_rotation(d, seed):
 # ================================================================ closed form (deterministic)
 
 
-
-
-
-
-
-
-
-
-
-
-@pytest.mark.parametrize("eta,b,d,method", [(0.1, 1, 10, "full"), (0.1, 1, 10, "projected"),
-                                            (0.3, 3, 2, "full"), (0.3, 3, 2, "projected"),
-                                            (0.05, 4, 20, "auto")])
+@pytest.mark.parametrize(
+    "eta,b,d,method",
+    [
+        (0.1, 1, 10, "full"),
+        (0.1, 1, 10, "projected"),
+        (0.3, 3, 2, "full"),
+        (0.3, 3, 2, "projected"),
+        (0.05, 4, 20, "auto"),
+    ],
+)
 def test_online_second_moment_matches_closed_form(eta, b, d, method):
     # From x0 = x*, E||z_K||^2 = v (1 - m2^K) exactly (scalar recursion of the second moment);
     # the chains are independent, so the tolerance is 3 standard errors of the mean. The tail
     # index here is > 8, so ||z||^2 has a finite variance and its SE is meaningful.
     m2 = 1 - 2 * eta + eta**2 * (d + b + 1) / b
     K = 200
-    res = simulate_online(eta, b, d, n_chains=10000, n_steps=K, burn_in=K - 1, seed=11,
-                          method=method)
+    res = simulate_online(eta, b, d, n_chains=10000, n_steps=K, burn_in=K - 1, seed=11, method=method)
     target = stationary_second_moment(eta, b, d) * (1 - m2**K)
     ok, info = within_se(np.sum(res.last**2, axis=1), target)
     assert ok, info
@@ -73,10 +69,10 @@ def test_online_second_moment_anisotropic(method):
     U = random_rotation(4, 1)
     cov = U @ np.diag([2.0, 1.0, 0.5, 0.25]) @ U.T
     eta, b = 0.2, 2
-    res = simulate_online(eta, b, 4, n_chains=20000, n_steps=300, burn_in=299, seed=13, cov=cov,
-                          noise=0.7, method=method)
-    ok, info = within_se(np.sum(res.last**2, axis=1),
-                         stationary_second_moment(eta, b, 4, noise=0.7, cov=cov))
+    res = simulate_online(
+        eta, b, 4, n_chains=20000, n_steps=300, burn_in=299, seed=13, cov=cov, noise=0.7, method=method
+    )
+    ok, info = within_se(np.sum(res.last**2, axis=1), stationary_second_moment(eta, b, 4, noise=0.7, cov=cov))
     assert ok, info
 
 
@@ -96,8 +92,10 @@ def test_auto_method_choice():
     # projected needs 2b + d draws per chain-step, full b d + b: auto takes the smaller
     assert simulate_online(0.1, 1, 10, n_chains=2, n_steps=2, burn_in=1).config["method"] == "full"
     assert simulate_online(0.1, 5, 10, n_chains=2, n_steps=2, burn_in=1).config["method"] == "projected"
-    assert simulate_online(0.1, 5, 10, n_chains=2, n_steps=2, burn_in=1,
-                           data="uniform").config["method"] == "full"
+    assert (
+        simulate_online(0.1, 5, 10, n_chains=2, n_steps=2, burn_in=1, data="uniform").config["method"]
+        == "full"
+    )
 
 
 def test_online_callable_data_matches_builtin():
@@ -105,6 +103,7 @@ def test_online_callable_data_matches_builtin():
     # layout and the same generator calls it even gives the same numbers
     def gauss(rng, size):
         return rng.standard_normal(size)
+
     kw = dict(n_chains=50, n_steps=20, burn_in=10, seed=4, method="full")
     a = simulate_online(0.1, 2, 3, data=gauss, **kw)
     b = simulate_online(0.1, 2, 3, **kw)
@@ -121,13 +120,26 @@ def test_online_average_is_centred():
 
 # ================================================================ exact update checks
 
+
 def test_online_update_equals_naive_loop():
     # replay the block's random stream and apply the textbook update chain by chain
     eta, b, d, c, K, noise = 0.15, 3, 4, 7, 25, 0.8
     xs = np.arange(d, dtype=float)
     x0 = np.ones(d)
-    res = simulate_online(eta, b, d, noise=noise, n_chains=c, n_steps=K, burn_in=5, seed=21,
-                          x_star=xs, x0=x0, block_size=c, method="full")
+    res = simulate_online(
+        eta,
+        b,
+        d,
+        noise=noise,
+        n_chains=c,
+        n_steps=K,
+        burn_in=5,
+        seed=21,
+        x_star=xs,
+        x0=x0,
+        block_size=c,
+        method="full",
+    )
     rng = block_rng(21, 0)
     x = np.tile(x0, (c, 1))
     total = np.zeros((c, d))
@@ -151,8 +163,9 @@ def test_offline_update_equals_naive_loop():
     X = rng0.standard_normal((n, d))
     y = X @ np.array([1.0, -1.0, 2.0]) + rng0.standard_normal(n)
     x_ls = np.linalg.lstsq(X, y, rcond=None)[0]
-    res = simulate_offline(X, y, eta, b, n_chains=c, n_steps=K, burn_in=10, seed=8,
-                           x0=np.zeros(d), block_size=c)
+    res = simulate_offline(
+        X, y, eta, b, n_chains=c, n_steps=K, burn_in=10, seed=8, x0=np.zeros(d), block_size=c
+    )
     rng = block_rng(8, 0)
     x = np.zeros((c, d))
     for _ in range(K):
@@ -190,13 +203,13 @@ def test_offline_interpolating_data_converges_to_solution():
     rng0 = np.random.default_rng(6)
     X = rng0.standard_normal((500, 4))
     w = np.array([1.0, 2.0, -1.0, 0.5])
-    res = simulate_offline(X, X @ w, 0.1, 5, n_chains=20, n_steps=600, burn_in=300, seed=1,
-                           x0=np.zeros(4))
+    res = simulate_offline(X, X @ w, 0.1, 5, n_chains=20, n_steps=600, burn_in=300, seed=1, x0=np.zeros(4))
     np.testing.assert_allclose(res.centre, w, rtol=1e-12)
-    assert np.max(np.abs(res.last)) < 1e-12   # ~ (0.93)^600 * ||w||: well below 1e-12
+    assert np.max(np.abs(res.last)) < 1e-12  # ~ (0.93)^600 * ||w||: well below 1e-12
 
 
 # ================================================================ theory: tail index
+
 
 def _hill_covers(x, alpha):
     from hts_lib.tails.estimators import hill
@@ -217,8 +230,7 @@ def test_hill_matches_kesten_tail_index_in_one_dimension():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("eta,b,d", [(0.6553, 1, 2), (0.5680, 1, 2), (0.3004, 1, 5),
-                                     (0.6406, 5, 10)])
+@pytest.mark.parametrize("eta,b,d", [(0.6553, 1, 2), (0.5680, 1, 2), (0.3004, 1, 5), (0.6406, 5, 10)])
 def test_hill_matches_theory_tail_index(eta, b, d):
     # paper digest Section 2.1 table: alpha = 1.0, 1.5, 1.5, 1.5. Stationary samples of ||x - x*||
     # (every direction has the same index) from 50,000 chains after 1,000 steps
@@ -242,6 +254,7 @@ def test_online_one_dimension_matches_kesten_simulator_in_law():
 
 # ================================================================ divergence
 
+
 def test_unstable_step_size_is_flagged():
     # d = 10, b = 1: eta_max = 0.1799 (rho = 0); at eta = 0.5 every chain blows past 1e150
     res = simulate_online(0.5, 1, 10, n_chains=500, n_steps=3000, burn_in=100, seed=51, track=[0])
@@ -250,7 +263,7 @@ def test_unstable_step_size_is_flagged():
     assert np.isnan(res.last).all() and np.isnan(res.average).all()
     i = 0
     k = res.diverged_at[i]
-    assert np.isfinite(res.trajectories[i, : k - 1]).all() and np.isnan(res.trajectories[i, k - 1:]).all()
+    assert np.isfinite(res.trajectories[i, : k - 1]).all() and np.isnan(res.trajectories[i, k - 1 :]).all()
     assert np.abs(res.trajectories[i, k - 2, 0]) < 1e150
 
 
@@ -258,15 +271,16 @@ def test_stable_step_size_is_not_flagged_and_threshold_is_used():
     res = simulate_online(0.1, 1, 10, n_chains=500, n_steps=500, burn_in=100, seed=52)
     assert res.n_diverged == 0 and np.isfinite(res.last).all()
     # a low threshold flags exactly the chains whose norm passes it, at the first such step
-    low = simulate_online(0.5, 1, 2, n_chains=500, n_steps=30, burn_in=10, seed=52, max_norm=2.0,
-                          track=[0, 1])
+    low = simulate_online(
+        0.5, 1, 2, n_chains=500, n_steps=30, burn_in=10, seed=52, max_norm=2.0, track=[0, 1]
+    )
     assert 0 < low.n_diverged < 500
-    norms = np.linalg.norm(low.trajectories, axis=2)          # NaN from the flagged step on
+    norms = np.linalg.norm(low.trajectories, axis=2)  # NaN from the flagged step on
     ok = ~low.diverged
     assert np.all(norms[ok] <= 2.0)
     for i in np.flatnonzero(low.diverged)[:50]:
         k = low.diverged_at[i]
-        assert np.all(norms[i, : k - 1] <= 2.0) and np.isnan(norms[i, k - 1:]).all()
+        assert np.all(norms[i, : k - 1] <= 2.0) and np.isnan(norms[i, k - 1 :]).all()
 
 
 def test_offline_blow_up_is_flagged_without_warnings():
@@ -274,13 +288,14 @@ def test_offline_blow_up_is_flagged_without_warnings():
     X = rng0.standard_normal((2000, 20))
     y = rng0.standard_normal(2000)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")   # no overflow / invalid-value warnings may escape
+        warnings.simplefilter("error")  # no overflow / invalid-value warnings may escape
         res = simulate_offline(X, y, 1.0, 1, n_chains=64, n_steps=2000, burn_in=10, seed=2)
     assert res.diverged.all() and res.share_diverged == 1.0
     assert np.all(np.isinf(res.log10_norms()))
 
 
 # ================================================================ reproducibility
+
 
 def test_reproducible_and_independent_of_n_jobs():
     kw = dict(n_chains=700, n_steps=40, burn_in=20, block_size=128, track=[0, 2])
@@ -315,6 +330,7 @@ def test_config_records_settings():
 
 # ================================================================ batch sampler
 
+
 def test_batches_have_distinct_rows_in_both_regimes():
     # rejection branch (b^2 <= 2n) and key branch (b^2 > 2n, e.g. n = 6, b = 5)
     for n, b in [(50, 5), (6, 5), (10, 10), (10_000, 20)]:
@@ -344,6 +360,7 @@ def test_with_replacement_has_the_right_collision_rate():
 
 
 # ================================================================ bad input
+
 
 def test_bad_input_online():
     with pytest.raises(ValueError, match="eta"):

@@ -23,9 +23,11 @@ from hts_lib.recursion.sgd1d import (
 
 def sgd_sampler(eta, sigma=1.0, noise=1.0):
     """(A, B) of one-dimensional SGD, drawn as the library's sgd1d_sampler documents (a first, then eps)."""
+
     def sample_ab(rng, n):
         a = rng.normal(0.0, sigma, n)
         return 1.0 - eta * a * a, eta * noise * a * rng.standard_normal(n)
+
     return sample_ab
 
 
@@ -42,8 +44,13 @@ def even_moment_1d(k: int, c: float) -> float:
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_alpha_at_closed_form_points(k):
     # alpha = 2k exactly where E(1 - eta a^2)^(2k) = 1; the polynomial root is found independently.
-    c = optimize.brentq(lambda c: even_moment_1d(k, c) - 1.0, 1e-6, 2.0 / 3.0 + 1e-9 if k == 1 else 2 / 3,
-                        xtol=1e-15) if k > 1 else 2.0 / 3.0
+    c = (
+        optimize.brentq(
+            lambda c: even_moment_1d(k, c) - 1.0, 1e-6, 2.0 / 3.0 + 1e-9 if k == 1 else 2 / 3, xtol=1e-15
+        )
+        if k > 1
+        else 2.0 / 3.0
+    )
     # brentq xtol 1e-15 on c, |d alpha / d c| = O(10) there, so 1e-9 relative is ample headroom over the
     # quadrature (epsrel 1e-12) and root-finder (xtol 1e-12) errors.
     assert sgd1d_tail_index(c) == pytest.approx(2 * k, rel=1e-9)
@@ -70,8 +77,6 @@ def test_sigma_enters_only_through_eta_sigma_squared():
     # A = 1 - eta sigma^2 z^2: exact invariance, up to quadrature error (1e-9 relative).
     assert sgd1d_tail_index(0.25, sigma=2.0) == pytest.approx(sgd1d_tail_index(1.0), rel=1e-9)
     assert sgd1d_step_sizes(sigma=2.0).eta_max == pytest.approx(sgd1d_step_sizes().eta_max / 4, rel=1e-9)
-
-
 
 
 def test_h_zero_convex_and_slope_rho():
@@ -130,8 +135,6 @@ def test_lyapunov_agrees_with_monte_carlo():
     assert sgd1d_lyapunov_exponent(eta) == pytest.approx(vals.mean(), abs=4 * se)
 
 
-
-
 def test_simulation_is_reproducible_and_stationary_second_moment():
     eta = 0.3  # alpha = 5.3 > 4, so the sample variance has finite variance and a usable SE
     e1 = simulate_sgd1d(eta, n_chains=40_000, n_steps=200, seed=3)
@@ -151,7 +154,7 @@ def test_simulated_tail_slope_matches_alpha():
     eta = 1.0
     x = np.abs(simulate_sgd1d(eta, n_chains=200_000, n_steps=300, seed=11))
     k = 1000
-    top = np.sort(x)[-(k + 1):]
+    top = np.sort(x)[-(k + 1) :]
     hill = 1.0 / np.mean(np.log(top[1:] / top[0]))
     alpha = sgd1d_tail_index(eta)
     assert hill == pytest.approx(alpha, abs=4 * alpha / math.sqrt(k) + 0.05)
@@ -181,8 +184,6 @@ def test_mixed_moment_closed_forms_and_odd_powers():
     # E A^s = exp(h(s)) for even s: the same numbers as the quadrature of sgd1d_log_moment (1e-10 relative)
     for s in (2, 4, 6):
         assert math.log(sgd1d_mixed_moment(s, 0, 0.9)) == pytest.approx(sgd1d_log_moment(s, 0.9), rel=1e-10)
-
-
 
 
 @pytest.mark.parametrize("eta", [0.3, 2 / 3, 0.9])
@@ -262,27 +263,30 @@ def test_sgd1d_sampler_draws_the_chains_of_simulate_sgd1d():
 
 
 # ------------------------------------------------------------------ bad input
-@pytest.mark.parametrize("call, match", [
-    (lambda: sgd1d_tail_index(0.0), "eta must be > 0"),
-    (lambda: sgd1d_tail_index(-1.0), "eta must be > 0"),
-    (lambda: sgd1d_tail_index(float("nan")), "eta must be finite"),
-    (lambda: sgd1d_tail_index(0.5, sigma=0.0), "sigma must be > 0"),
-    (lambda: sgd1d_log_moment(-1.0, 0.5), "s must be >= 0"),
-    (lambda: sgd1d_lyapunov_exponent(float("inf")), "eta must be finite"),
-    (lambda: sgd1d_step_sizes(sigma=-2), "sigma must be > 0"),
-    (lambda: simulate_sgd1d(0.5, n_chains=0, n_steps=10), "n_chains must be an integer >= 1"),
-    (lambda: simulate_sgd1d(0.5, n_chains=10, n_steps=2.5), "n_steps must be a whole number"),
-    (lambda: simulate_sgd1d(0.5, 10, 10, noise=-1.0), "noise must be >= 0"),
-    (lambda: sgd1d_sampler(-0.5), "eta must be"),
-    (lambda: sgd1d_sampler(0.5, noise=-1), "noise must be"),
-    (lambda: sgd1d_mixed_moment(-1, 0, 0.5), "j must be"),
-    (lambda: sgd1d_mixed_moment(1, 0, 0.0), "eta must be"),
-    (lambda: sgd1d_mixed_moment(1, 2, 0.5, noise=-1.0), "noise must be"),
-    (lambda: sgd1d_moment_path(3, 0.5, 10), "p must be an even integer"),
-    (lambda: sgd1d_moment_path(18, 0.5, 10), "p must be an integer <= 16"),
-    (lambda: sgd1d_moment_path(2, 0.5, 0), "n_steps must be"),
-    (lambda: sgd1d_moment_path(2, 0.5, 5, x0=math.nan), "x0 must be finite"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: sgd1d_tail_index(0.0), "eta must be > 0"),
+        (lambda: sgd1d_tail_index(-1.0), "eta must be > 0"),
+        (lambda: sgd1d_tail_index(float("nan")), "eta must be finite"),
+        (lambda: sgd1d_tail_index(0.5, sigma=0.0), "sigma must be > 0"),
+        (lambda: sgd1d_log_moment(-1.0, 0.5), "s must be >= 0"),
+        (lambda: sgd1d_lyapunov_exponent(float("inf")), "eta must be finite"),
+        (lambda: sgd1d_step_sizes(sigma=-2), "sigma must be > 0"),
+        (lambda: simulate_sgd1d(0.5, n_chains=0, n_steps=10), "n_chains must be an integer >= 1"),
+        (lambda: simulate_sgd1d(0.5, n_chains=10, n_steps=2.5), "n_steps must be a whole number"),
+        (lambda: simulate_sgd1d(0.5, 10, 10, noise=-1.0), "noise must be >= 0"),
+        (lambda: sgd1d_sampler(-0.5), "eta must be"),
+        (lambda: sgd1d_sampler(0.5, noise=-1), "noise must be"),
+        (lambda: sgd1d_mixed_moment(-1, 0, 0.5), "j must be"),
+        (lambda: sgd1d_mixed_moment(1, 0, 0.0), "eta must be"),
+        (lambda: sgd1d_mixed_moment(1, 2, 0.5, noise=-1.0), "noise must be"),
+        (lambda: sgd1d_moment_path(3, 0.5, 10), "p must be an even integer"),
+        (lambda: sgd1d_moment_path(18, 0.5, 10), "p must be an integer <= 16"),
+        (lambda: sgd1d_moment_path(2, 0.5, 0), "n_steps must be"),
+        (lambda: sgd1d_moment_path(2, 0.5, 5, x0=math.nan), "x0 must be finite"),
+    ],
+)
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()

@@ -6,8 +6,13 @@ import torch
 from torch.func import functional_call
 
 from hts_lib.nn.nets import build_model
-from hts_lib.nn.sharpness import (DENSE_LIMIT, hessian_trace, hessian_vector_product, sharpness,
-                               top_hessian_eigenvalue)
+from hts_lib.nn.sharpness import (
+    DENSE_LIMIT,
+    hessian_trace,
+    hessian_vector_product,
+    sharpness,
+    top_hessian_eigenvalue,
+)
 
 
 def _tiny_problem(width=6, n_in=5, n_classes=3, n=40, seed=0):
@@ -27,7 +32,7 @@ def _exact_hessian(net, x, y):
     def loss_of_flat(flat):
         params, o = {}, 0
         for k, s, m in zip(names, shapes, sizes):
-            params[k] = flat[o:o + m].view(s)
+            params[k] = flat[o : o + m].view(s)
             o += m
         return torch.nn.functional.cross_entropy(functional_call(net, params, (x,)), y)
 
@@ -98,7 +103,9 @@ def test_zero_hessian_of_a_collapsed_relu_net():
     with torch.no_grad():
         net.layer1.weight.zero_()
     g = torch.Generator().manual_seed(0)
-    est = top_hessian_eigenvalue(net, torch.randn(100, 20, generator=g), torch.randint(0, 5, (100,), generator=g))
+    est = top_hessian_eigenvalue(
+        net, torch.randn(100, 20, generator=g), torch.randint(0, 5, (100,), generator=g)
+    )
     assert est.top_eigenvalue == 0.0 and est.converged
 
 
@@ -127,7 +134,9 @@ def test_sharpness_combines_and_is_deterministic():
     # For any symmetric H, lambda_max >= mean eigenvalue = tr(H) / n (exact inequality).
     assert a.top_eigenvalue >= np.trace(_exact_hessian(net, x, y)) / sum(p.numel() for p in net.parameters())
     c = sharpness(net, x, y)
-    assert c.trace is None and c.n_probes == 0 and c.top_eigenvalue == pytest.approx(a.top_eigenvalue, rel=1e-4)
+    assert (
+        c.trace is None and c.n_probes == 0 and c.top_eigenvalue == pytest.approx(a.top_eigenvalue, rel=1e-4)
+    )
 
 
 def test_training_mode_restored():

@@ -22,21 +22,31 @@ CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 def edition(tmp_path_factory):
     out = tmp_path_factory.mktemp("student")
     # the one command an instructor runs (without --build: the build is tested separately below)
-    subprocess.run([sys.executable, "-m", "hts_lib.book.student", "--root", str(ROOT), "--out", str(out)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "hts_lib.book.student", "--root", str(ROOT), "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
 def _solution_lines(nb) -> set[str]:
-    """Distinctive lines of every solution (code in gated blocks or tagged cells, text of {solution} blocks)."""
+    """Distinctive lines of every solution (code in gated blocks or tagged cells, text of {solution}
+    blocks).
+    """
     lines, inside = set(), False
-    stub_lines = {ln.strip() for c in nb.cells if "stub" in c.metadata.get("tags", []) for ln in c.source.splitlines()}
+    stub_lines = {
+        ln.strip() for c in nb.cells if "stub" in c.metadata.get("tags", []) for ln in c.source.splitlines()
+    }
     for c in nb.cells:
         src = c.source
         if c.cell_type == "markdown":
             for m in re.finditer(r"^(`{3,})\{solution\}.*?\n(.*?)^\1\s*$", src, flags=re.S | re.M):
-                lines.update(ln.strip() for ln in m.group(2).splitlines() if len(ln.strip()) > 25
-                             and not ln.startswith(":"))
+                lines.update(
+                    ln.strip()
+                    for ln in m.group(2).splitlines()
+                    if len(ln.strip()) > 25 and not ln.startswith(":")
+                )
             if re.search(r"\{solution-start\}", src):
                 inside = True
             if re.search(r"\{solution-end\}", src):
@@ -65,20 +75,27 @@ def test_no_solution_survives_and_stubs_are_kept(edition, path):
     kept = [c.source for c in student.cells if "stub" in c.metadata.get("tags", [])]
     assert stubs == kept and stubs
     sols = [c.source for c in original.cells if "solution" in c.metadata.get("tags", [])]
-    sol_sigs = {n.name: ast.unparse(n.args) for s in sols for n in ast.parse(s).body if isinstance(n, ast.FunctionDef)}
+    sol_sigs = {
+        n.name: ast.unparse(n.args) for s in sols for n in ast.parse(s).body if isinstance(n, ast.FunctionDef)
+    }
     for s in stubs:
         for f in (n for n in ast.parse(s).body if isinstance(n, ast.FunctionDef)):
-            assert sol_sigs.get(f.name) == ast.unparse(f.args), f"{path.name}: stub {f.name} differs from solution"
+            assert sol_sigs.get(f.name) == ast.unparse(f.args), (
+                f"{path.name}: stub {f.name} differs from solution"
+            )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_student_prose_only_uses_numbers_computed_outside_solutions(edition, path):
-    # a number glued inside a solution and quoted in the exercise text would be missing from the student edition
+    # a number glued inside a solution and quoted in the exercise text would be missing from the student
+    # edition
     student = nbformat.read(edition / "chapters" / path.name, as_version=4)
     md = "\n".join(c.source for c in student.cells if c.cell_type == "markdown")
     code = "\n".join(c.source for c in student.cells if c.cell_type == "code")
     for name in set(re.findall(r"\{glue(?::\w+)?\}`([A-Za-z_]\w*)", md)):
-        assert re.search(rf"glue\(\s*[\"']{name}[\"']", code), f"{path.name}: {name} is glued only in a solution"
+        assert re.search(rf"glue\(\s*[\"']{name}[\"']", code), (
+            f"{path.name}: {name} is glued only in a solution"
+        )
 
 
 def test_student_book_has_hidden_solutions_config(edition):
@@ -88,14 +105,16 @@ def test_student_book_has_hidden_solutions_config(edition):
 
 def test_strip_solutions_handles_gates_across_cells():
     v4 = nbformat.v4
-    nb = v4.new_notebook(cells=[
-        v4.new_markdown_cell("# Title"),
-        v4.new_markdown_cell("Text before.\n````{solution-start} ex\n:class: dropdown\n````"),
-        v4.new_code_cell("secret_answer = 42"),
-        v4.new_markdown_cell("Discussion of the secret.\n````{solution-end}\n````\nText after."),
-        v4.new_code_cell("def f(x):\n    raise NotImplementedError", metadata={"tags": ["stub"]}),
-        v4.new_code_cell("print('tagged solution')", metadata={"tags": ["solution"]}),
-    ])
+    nb = v4.new_notebook(
+        cells=[
+            v4.new_markdown_cell("# Title"),
+            v4.new_markdown_cell("Text before.\n````{solution-start} ex\n:class: dropdown\n````"),
+            v4.new_code_cell("secret_answer = 42"),
+            v4.new_markdown_cell("Discussion of the secret.\n````{solution-end}\n````\nText after."),
+            v4.new_code_cell("def f(x):\n    raise NotImplementedError", metadata={"tags": ["stub"]}),
+            v4.new_code_cell("print('tagged solution')", metadata={"tags": ["solution"]}),
+        ]
+    )
     out = strip_solutions(nb)
     text = "\n".join(c.source for c in out.cells)
     assert "secret" not in text and "tagged solution" not in text
@@ -119,15 +138,20 @@ def test_bad_root_and_out_are_rejected(tmp_path):
 
 def test_student_book_builds_without_solutions(edition):
     # Build the student book without executing (the instructor's build already executes every chapter, and
-    # `make student` builds this edition executed and strict). Unexecuted, the glued numbers in the prose have no
-    # values and warn, so this build cannot use -W; it must still succeed, keep every exercise and render no
-    # solution.
+    # `make student` builds this edition executed and strict). Unexecuted, the glued numbers in the prose have
+    # no values and warn, so this build cannot use -W; it must still succeed, keep every exercise and render
+    # no solution.
     book = make_student_edition(ROOT, edition / "nobuild", execute=False)
     exe = Path(sys.executable).with_name("jupyter-book")
     r = subprocess.run([str(exe), "build", str(book), "--keep-going"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    in_toc = [c["file"] for part in toc["parts"] for c in part.get("chapters") or [] if c["file"].startswith("chapters/")]
+    in_toc = [
+        c["file"]
+        for part in toc["parts"]
+        for c in part.get("chapters") or []
+        if c["file"].startswith("chapters/")
+    ]
     assert in_toc
     for file in in_toc:
         html = (book / "_build" / "html" / f"{file}.html").read_text()

@@ -11,8 +11,7 @@ from hts_lib.simulate.sgd import simulate_offline
 from hts_lib.simulate.synthetic import authors_protocol, make_regression_data
 from hts_lib.tails.estimators import alpha_stable
 
-SMALL = dict(dim=5, n=400, n_runs=200, n_steps=120, burn_in=60, ms=(2, 5, 10), progress=False,
-             n_boot=0)
+SMALL = dict(dim=5, n=400, n_runs=200, n_steps=120, burn_in=60, ms=(2, 5, 10), progress=False, n_boot=0)
 
 
 def test_make_regression_data_shapes_and_law():
@@ -35,8 +34,9 @@ def test_cell_equals_direct_simulation_and_estimator():
     data_rng = np.random.default_rng(np.random.SeedSequence(3, spawn_key=(0,)))
     X, y, _ = make_regression_data(400, 5, seed=data_rng)
     rng = np.random.default_rng(synthetic._cell_seed(3, 2, 0.1))
-    res = simulate_offline(X, y, 0.1, 2, n_chains=200, n_steps=119, burn_in=59, seed=rng,
-                           x0=np.zeros(5), init_scale=5.0)
+    res = simulate_offline(
+        X, y, 0.1, 2, n_chains=200, n_steps=119, burn_in=59, seed=rng, x0=np.zeros(5), init_scale=5.0
+    )
     assert t.alpha_hat[0, 0] == alpha_stable(res.average, m=(2, 5, 10), ci="none").alpha
     assert t.alpha_hat_last[0, 0] == alpha_stable(res.last, m=(2, 5, 10), ci="none").alpha
     median = np.median(np.log10(np.linalg.norm(res.average, axis=1)))
@@ -101,11 +101,11 @@ def test_interrupted_sweep_keeps_finished_cells(tmp_path, monkeypatch):
     monkeypatch.setattr(synthetic, "_run_cell", flaky)
     with pytest.raises(KeyboardInterrupt):
         authors_protocol(etas=[0.05, 0.1, 0.15], batch_sizes=[1], seed=2, n_jobs=1, cache=path, **SMALL)
-    assert len(json.loads(path.read_text())["cells"]) == 1     # the finished cell survived
+    assert len(json.loads(path.read_text())["cells"]) == 1  # the finished cell survived
     monkeypatch.setattr(synthetic, "_run_cell", real)
     t = authors_protocol(etas=[0.05, 0.1, 0.15], batch_sizes=[1], seed=2, n_jobs=1, cache=path, **SMALL)
     assert np.isfinite(t.alpha_hat).all()
-    assert not list(tmp_path.glob("*.tmp"))   # atomic writes leave no temporary files behind
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporary files behind
 
 
 def test_cache_for_other_settings_is_refused(tmp_path):
@@ -147,8 +147,16 @@ def test_bad_input():
 
 
 # Paper digest Section 3.1: an independent re-run of the exact protocol (seed 0 of another code)
-PAPER_TABLE = {(1, 0.02): 1.96, (1, 0.10): 0.22, (5, 0.02): 2.00, (5, 0.10): 1.70,
-               (5, 0.16): 0.72, (20, 0.02): 2.00, (20, 0.10): 2.02, (20, 0.16): 2.01}
+PAPER_TABLE = {
+    (1, 0.02): 1.96,
+    (1, 0.10): 0.22,
+    (5, 0.02): 2.00,
+    (5, 0.10): 1.70,
+    (5, 0.16): 0.72,
+    (20, 0.02): 2.00,
+    (20, 0.10): 2.02,
+    (20, 0.16): 2.01,
+}
 
 
 @pytest.mark.slow
@@ -156,15 +164,19 @@ def test_full_scale_cells_match_the_independent_rerun():
     # the same protocol at full scale (n = 10^4, d = 100, 1600 runs, K = 1000) on another data set
     # and other seeds: two independent estimates, each with bootstrap SE s, differ by
     # N(0, 2 s^2); tolerance 3 sqrt(2) s plus the table's rounding (0.005)
-    t = authors_protocol(etas=[0.02, 0.10, 0.16], batch_sizes=[1, 5, 20], seed=0, n_jobs=2,
-                         progress=False)
+    t = authors_protocol(etas=[0.02, 0.10, 0.16], batch_sizes=[1, 5, 20], seed=0, n_jobs=2, progress=False)
     z90 = 1.6448536269514722
     for (b, eta), ref in PAPER_TABLE.items():
         i = [1, 5, 20].index(b)
         j = [0.02, 0.10, 0.16].index(eta)
         se = (t.alpha_hat_ci_high[i, j] - t.alpha_hat[i, j]) / z90
-        assert abs(t.alpha_hat[i, j] - ref) < 3 * math.sqrt(2) * se + 0.005, (b, eta, t.alpha_hat[i, j], ref,
-                                                                             se)
+        assert abs(t.alpha_hat[i, j] - ref) < 3 * math.sqrt(2) * se + 0.005, (
+            b,
+            eta,
+            t.alpha_hat[i, j],
+            ref,
+            se,
+        )
     # every alpha_hat < 1.9 here sits in a cell whose online model is unstable (rho >= 0) or whose
     # runs visibly exploded (median log10 ||x_bar - x*|| > 1): blow-ups, not stationary tails
     low = t.alpha_hat < 1.9
@@ -172,6 +184,7 @@ def test_full_scale_cells_match_the_independent_rerun():
 
 
 # ================================================================ the corrected experiment
+
 
 def test_step_size_for_tail_index_inverts_the_theory():
     from hts_lib.recursion.exact import critical_step_sizes, tail_index
@@ -188,7 +201,7 @@ def test_step_size_for_tail_index_inverts_the_theory():
         assert tail_index(eta, 1, 5) == pytest.approx(alpha, rel=1e-8)
         assert eta < critical_step_sizes(1, 5).eta_max
         etas.append(eta)
-    assert np.all(np.diff(etas) < 0)   # heavier tails need larger steps
+    assert np.all(np.diff(etas) < 0)  # heavier tails need larger steps
     with pytest.raises(ValueError, match="alpha"):
         step_size_for_tail_index(0.0, 1, 5)
     with pytest.raises(ValueError, match="alpha"):

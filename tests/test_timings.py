@@ -21,8 +21,18 @@ PHASES = {"data_loading_s", "training_s", "evaluation_s", "tail_estimates_s", "s
 def smoke(tmp_path_factory):
     """The smoke grid, shortened, with sharpness on, through the runner (a few seconds on one core)."""
     out = tmp_path_factory.mktemp("smoke")
-    cfgs = grid_configs("smoke", {"n_steps": 60, "n_average": 20, "eval_every": 30, "n_train": 300,
-                                  "n_test": 100, "width": 16, "sharpness": True})
+    cfgs = grid_configs(
+        "smoke",
+        {
+            "n_steps": 60,
+            "n_average": 20,
+            "eval_every": 30,
+            "n_train": 300,
+            "n_test": 100,
+            "width": 16,
+            "sharpness": True,
+        },
+    )
     rep = run_sweep(cfgs, out, progress=False)
     assert rep.failed == () and rep.n_done == len(cfgs)
     return out, load_results(out)
@@ -94,8 +104,19 @@ def test_stratified_subset_keeps_class_proportions():
 def test_cnn_sharpness_uses_the_recorded_subset():
     # a cnn run measures sharpness on a stratified subset (sharpness_examples, by default
     # SHARPNESS_EXAMPLES["cnn"] when the training set is larger) and records its size and kind
-    cfg = {"dataset": "digits", "model": "cnn", "n_train": 1437, "n_test": 100, "eta": 0.05, "batch_size": 10,
-           "n_steps": 30, "n_average": 10, "eval_every": 30, "width_scale": 0.5, "sharpness_examples": 400}
+    cfg = {
+        "dataset": "digits",
+        "model": "cnn",
+        "n_train": 1437,
+        "n_test": 100,
+        "eta": 0.05,
+        "batch_size": 10,
+        "n_steps": 30,
+        "n_average": 10,
+        "eval_every": 30,
+        "width_scale": 0.5,
+        "sharpness_examples": 400,
+    }
     r = run_from_config(cfg)
     s = r["sharpness"]
     assert (s["n_samples"], s["n_train"], s["subset"]) == (400, 1437, "stratified, seed 0")
@@ -114,9 +135,30 @@ def test_gpu_check_script_runs_on_cpu(tmp_path, capsys):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     out = tmp_path / "summary.json"
-    assert mod.main(["--device", "cpu", "--steps", "2", "--n-train", "100", "--n-test", "50", "--width-scale",
-                     "0.125", "--batch-size", "10", "--no-sharpness", "--data-dir", str(tmp_path),
-                     "--out", str(out)]) == 0
+    assert (
+        mod.main(
+            [
+                "--device",
+                "cpu",
+                "--steps",
+                "2",
+                "--n-train",
+                "100",
+                "--n-test",
+                "50",
+                "--width-scale",
+                "0.125",
+                "--batch-size",
+                "10",
+                "--no-sharpness",
+                "--data-dir",
+                str(tmp_path),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads(out.read_text())
     assert summary["machine"]["device"] == "cpu" and summary["run"]["steps"] == 2
     assert set(summary["run"]["timings"]) == PHASES and summary["run"]["config"]["model"] == "vgg"

@@ -77,13 +77,35 @@ import nbformat
 from hts_lib.book.checks import CheckReport, exercises_by_chapter
 from hts_lib.validation import check_int, check_path, check_real
 
-__all__ = ["ChapterKey", "Grade", "answer_key", "find_book", "recognise_chapter", "grade_submission",
-           "grade_class", "write_gradebook", "main"]
+__all__ = [
+    "ChapterKey",
+    "Grade",
+    "answer_key",
+    "find_book",
+    "recognise_chapter",
+    "grade_submission",
+    "grade_class",
+    "write_gradebook",
+    "main",
+]
 
 MIME = "application/x.hts-grade+json"  # how a check's report leaves the student's kernel
 # the only environment variables a submission sees (no tokens or credentials of the instructor's session)
-_ENV_KEPT = {"PATH", "HOME", "LANG", "TZ", "TMPDIR", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH",
-             "JUPYTER_PATH", "JUPYTER_DATA_DIR", "MPLCONFIGDIR", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}
+_ENV_KEPT = {
+    "PATH",
+    "HOME",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "PYTHONPATH",
+    "JUPYTER_PATH",
+    "JUPYTER_DATA_DIR",
+    "MPLCONFIGDIR",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+}
 _H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.M)
 _CHECK_CALL = re.compile(r"""check\(\s*["']([\w-]+)["']\s*,\s*([A-Za-z_]\w*)""")
 _NOTE_LEN = 160  # characters of a check's message kept in the gradebook's notes (the feedback has it all)
@@ -118,8 +140,12 @@ class Grade:
 
     def feedback(self) -> str:
         """Return the student's feedback: the points, every note and every check's full report."""
-        lines = [f"Submission: {self.file}", f"Chapter: {self.chapter or 'not recognised'}",
-                 f"Points: {_fmt(self.total)} of {_fmt(self.max_points)}", ""]
+        lines = [
+            f"Submission: {self.file}",
+            f"Chapter: {self.chapter or 'not recognised'}",
+            f"Points: {_fmt(self.total)} of {_fmt(self.max_points)}",
+            "",
+        ]
         if self.notes:
             lines += ["Notes:"] + [f"- {n}" for n in self.notes] + [""]
         if self.remarks:
@@ -140,8 +166,9 @@ def _normalise_title(text: str) -> str:
 
 
 def _h1_titles(nb) -> list[str]:
-    return [m.group(1) for c in nb.cells if c.get("cell_type") == "markdown"
-            for m in _H1.finditer(_source(c))]
+    return [
+        m.group(1) for c in nb.cells if c.get("cell_type") == "markdown" for m in _H1.finditer(_source(c))
+    ]
 
 
 def _source(cell) -> str:
@@ -278,8 +305,14 @@ async def _cancel_stale_polls() -> None:
     nbclient leaves it running (a timeout is a control signal to it), and it would swallow the next cells'
     messages, the checks' reports among them.
     """
-    stale = [t for t in asyncio.all_tasks() if not t.done() and getattr(t.get_coro(), "__qualname__", "")
-             .endswith(("_async_poll_output_msg", "_async_poll_kernel_alive"))]
+    stale = [
+        t
+        for t in asyncio.all_tasks()
+        if not t.done()
+        and getattr(t.get_coro(), "__qualname__", "").endswith(
+            ("_async_poll_output_msg", "_async_poll_kernel_alive")
+        )
+    ]
     for t in stale:
         t.cancel()
     await asyncio.gather(*stale, return_exceptions=True)
@@ -297,9 +330,15 @@ def _run_worker(spec_path: str) -> int:
     nb = nbformat.read(spec["notebook"], as_version=4)
     n_cells = len(nb.cells)
     out = {"errors": [], "timeout": None, "dead": None, "stuck": False, "checks": {}, "kernel": None}
-    client = NotebookClient(nb, kernel_name="python3", allow_errors=True, interrupt_on_timeout=False,
-                            record_timing=False, startup_timeout=120,
-                            resources={"metadata": {"path": str(Path(spec["notebook"]).parent)}})
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        allow_errors=True,
+        interrupt_on_timeout=False,
+        record_timing=False,
+        startup_timeout=120,
+        resources={"metadata": {"path": str(Path(spec["notebook"]).parent)}},
+    )
 
     def run(cell, index, seconds) -> str:
         """Execute one cell: 'ok', 'timeout' (interrupted, alive again), 'stuck' (killed) or 'dead'."""
@@ -348,21 +387,30 @@ def _run_worker(spec_path: str) -> int:
                     out["timeout"] = {"cell": i, "line": _first_line(cell.source)}
                     break
             if out["timeout"]:  # the interrupt's KeyboardInterrupt is the time limit, noted as such
-                out["errors"] = [e for e in out["errors"] if e["cell"] != out["timeout"]["cell"]
-                                 or not e["error"].startswith("KeyboardInterrupt")]
+                out["errors"] = [
+                    e
+                    for e in out["errors"]
+                    if e["cell"] != out["timeout"]["cell"] or not e["error"].startswith("KeyboardInterrupt")
+                ]
             for ex, fn in spec["exercises"]:
                 if out["dead"] is not None or out["stuck"]:
                     break
                 cell = nbformat.v4.new_code_cell(_GRADE_CELL.format(fn=fn, ex=ex, mime=MIME))
                 nb.cells.append(cell)
                 state = run(cell, len(nb.cells) - 1, spec["timeout"])
-                found = [o["data"][MIME] for o in cell.get("outputs", [])
-                         if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
+                found = [
+                    o["data"][MIME]
+                    for o in cell.get("outputs", [])
+                    if o.get("output_type") == "display_data" and MIME in o.get("data", {})
+                ]
                 if state == "ok" and found:
                     out["checks"][ex] = found[0]
                 elif state == "ok":
-                    err = [f"{o.get('ename')}: {o.get('evalue')}" for o in cell.get("outputs", [])
-                           if o.get("output_type") == "error"]
+                    err = [
+                        f"{o.get('ename')}: {o.get('evalue')}"
+                        for o in cell.get("outputs", [])
+                        if o.get("output_type") == "error"
+                    ]
                     out["checks"][ex] = {"status": "check error", "error": (err or ["no report"])[0]}
                 else:
                     out["checks"][ex] = {"status": "time limit"}
@@ -401,8 +449,13 @@ def _execute(nb, exercises, *, timeout: float, memory_mb: int, shared=()) -> dic
         for folder in shared:
             shutil.copytree(folder, base / folder.name, symlinks=False)
         nbformat.write(nb, work / "submission.ipynb")
-        spec = {"notebook": str(work / "submission.ipynb"), "exercises": exercises, "timeout": timeout,
-                "memory_mb": memory_mb, "result": str(private / "result.json")}
+        spec = {
+            "notebook": str(work / "submission.ipynb"),
+            "exercises": exercises,
+            "timeout": timeout,
+            "memory_mb": memory_mb,
+            "result": str(private / "result.json"),
+        }
         (private / "spec.json").write_text(json.dumps(spec))
         env = {k: v for k, v in os.environ.items() if k in _ENV_KEPT or k.startswith(("LC_", "XDG_"))}
         env.update(OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONHASHSEED="0", PWD=str(work))
@@ -410,8 +463,9 @@ def _execute(nb, exercises, *, timeout: float, memory_mb: int, shared=()) -> dic
         # kernel start-up (up to 120 s on a loaded machine) and shut-down
         hard = timeout * (1 + len(exercises)) + 10 * (1 + len(exercises)) + 180
         cmd = [sys.executable, "-m", "hts_lib.book.grading", "--worker", str(private / "spec.json")]
-        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         try:
             _, err = proc.communicate(timeout=hard)
         except subprocess.TimeoutExpired:
@@ -447,8 +501,15 @@ def _case_notes(ex: str, report: CheckReport) -> list[str]:
     return notes
 
 
-def grade_submission(path, key: dict[str, ChapterKey], *, timeout: float = 300.0, memory_mb: int = 4096,
-                     chapter: str | None = None, shared=()) -> Grade:
+def grade_submission(
+    path,
+    key: dict[str, ChapterKey],
+    *,
+    timeout: float = 300.0,
+    memory_mb: int = 4096,
+    chapter: str | None = None,
+    shared=(),
+) -> Grade:
     """Grade one notebook; never raises for a bad submission (the reason goes into ``Grade.notes``).
 
     Parameters
@@ -491,34 +552,45 @@ def grade_submission(path, key: dict[str, ChapterKey], *, timeout: float = 300.0
     found = recognise_chapter(nb, key)
     if found is None:
         titles = _h1_titles(nb)
-        grade.notes.append("chapter not recognised: no H1 title of a book chapter"
-                           + (f" (found '{titles[0][:60]}')" if titles else " (no H1 title)"))
+        grade.notes.append(
+            "chapter not recognised: no H1 title of a book chapter"
+            + (f" (found '{titles[0][:60]}')" if titles else " (no H1 title)")
+        )
         return grade
     if chapter is not None and found != chapter:
-        grade.notes.append(f"a notebook of another chapter ({found}), the assignment is {chapter}: "
-                           "not graded")
+        grade.notes.append(
+            f"a notebook of another chapter ({found}), the assignment is {chapter}: not graded"
+        )
         return grade
     ck = key[found]
     grade.chapter = found
     grade.points = {ex: 0.0 for ex, _ in ck.exercises}
     grade.max_points = float(len(grade.points))
-    outcome = _execute(nb, [list(p) for p in ck.exercises], timeout=timeout, memory_mb=memory_mb,
-                       shared=shared)
+    outcome = _execute(
+        nb, [list(p) for p in ck.exercises], timeout=timeout, memory_mb=memory_mb, shared=shared
+    )
     grade.seconds = time.perf_counter() - t0
     if "failure" in outcome:
         grade.notes.append(f"not graded: {outcome['failure']}")
         return grade
     if outcome["timeout"]:
         t = outcome["timeout"]
-        grade.notes.append(f"time limit of {timeout:g} s reached in cell {t['cell']} ({t['line']}): "
-                           "the cells after it were not run"
-                           + ("; the kernel did not stop when interrupted and was killed, so no check "
-                              "could run" if outcome["stuck"] else ""))
+        grade.notes.append(
+            f"time limit of {timeout:g} s reached in cell {t['cell']} ({t['line']}): "
+            "the cells after it were not run"
+            + (
+                "; the kernel did not stop when interrupted and was killed, so no check could run"
+                if outcome["stuck"]
+                else ""
+            )
+        )
     if outcome["dead"]:
         d = outcome["dead"]
         where = f"cell {d['cell']} ({d['line']})" if d["cell"] is not None else d["line"]
-        grade.notes.append(f"the kernel died in {where}: memory limit of {memory_mb} MiB exceeded, or the "
-                           "code stopped the interpreter")
+        grade.notes.append(
+            f"the kernel died in {where}: memory limit of {memory_mb} MiB exceeded, or the "
+            "code stopped the interpreter"
+        )
     for e in outcome["errors"][:5]:
         grade.notes.append(f"cell {e['cell']} raised {e['error'][:_NOTE_LEN]}")
     if len(outcome["errors"]) > 5:
@@ -537,8 +609,9 @@ def grade_submission(path, key: dict[str, ChapterKey], *, timeout: float = 300.0
             grade.points[ex] = round(n_ok / len(report.results), 2) if report.results else 0.0
             grade.notes += _case_notes(ex, report)
             if not re.search(rf"""check\(\s*["']{re.escape(ex)}["']""", sources):
-                grade.remarks.append(f"{ex}: the notebook has no check(...) call for it; "
-                                     "the grader ran the check")
+                grade.remarks.append(
+                    f"{ex}: the notebook has no check(...) call for it; the grader ran the check"
+                )
         elif status == "missing":
             grade.notes.append(f"{ex}: no function named {fn} (its cell was deleted, renamed or did not run)")
         elif status == "not callable":
@@ -566,8 +639,16 @@ def _assigned_chapter(files, key) -> str | None:
     return seen.most_common(1)[0][0] if seen else None
 
 
-def grade_class(submissions, *, book=None, timeout: float = 300.0, memory_mb: int = 4096,
-                chapter: str | None = "auto", jobs: int | None = None, progress=None) -> list[Grade]:
+def grade_class(
+    submissions,
+    *,
+    book=None,
+    timeout: float = 300.0,
+    memory_mb: int = 4096,
+    chapter: str | None = "auto",
+    jobs: int | None = None,
+    progress=None,
+) -> list[Grade]:
     """Grade every ``*.ipynb`` in the folder ``submissions``, ``jobs`` at a time.
 
     ``chapter``: ``"auto"`` (default) takes the chapter most submissions are as the assignment; ``"all"``
@@ -623,8 +704,16 @@ def write_gradebook(grades: list[Grade], out, *, feedback=None) -> Path:
         w = csv.writer(fh)
         w.writerow(["file", "chapter", *columns, "total", "max", "notes"])
         for g in grades:
-            w.writerow([g.file, g.chapter, *(_fmt(g.points[c]) if c in g.points else "" for c in columns),
-                        _fmt(g.total), _fmt(g.max_points), " | ".join(g.notes)])
+            w.writerow(
+                [
+                    g.file,
+                    g.chapter,
+                    *(_fmt(g.points[c]) if c in g.points else "" for c in columns),
+                    _fmt(g.total),
+                    _fmt(g.max_points),
+                    " | ".join(g.notes),
+                ]
+            )
     tmp.replace(out)
     if feedback is not None:
         feedback.mkdir(parents=True, exist_ok=True)
@@ -641,29 +730,46 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hts-grade", description=__doc__.splitlines()[0])
     parser.add_argument("submissions", help="folder of submitted .ipynb notebooks")
     parser.add_argument("--out", required=True, help="gradebook CSV to write")
-    parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds for running a notebook, and again for each exercise's check "
-                        "(default 300)")
-    parser.add_argument("--memory", type=int, default=4096,
-                        help="memory limit per kernel in MiB (default 4096)")
-    parser.add_argument("--chapter", default="auto",
-                        help="assigned chapter (e.g. ch01), 'auto' (the most common; default) or 'all'")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="submissions graded at once (default: CPU count)")
-    parser.add_argument("--feedback", default=None,
-                        help="folder for feedback files (default: OUT's name + _feedback)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds for running a notebook, and again for each exercise's check (default 300)",
+    )
+    parser.add_argument(
+        "--memory", type=int, default=4096, help="memory limit per kernel in MiB (default 4096)"
+    )
+    parser.add_argument(
+        "--chapter",
+        default="auto",
+        help="assigned chapter (e.g. ch01), 'auto' (the most common; default) or 'all'",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="submissions graded at once (default: CPU count)"
+    )
+    parser.add_argument(
+        "--feedback", default=None, help="folder for feedback files (default: OUT's name + _feedback)"
+    )
     parser.add_argument("--book", default=None, help="the book's folder, for the answer key (default: found)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     feedback = Path(args.feedback) if args.feedback else out.with_name(out.stem + "_feedback")
 
     def show(g: Grade) -> None:
-        print(f"{g.file}: {_fmt(g.total)}/{_fmt(g.max_points)} ({g.seconds:.0f} s)", file=sys.stderr,
-              flush=True)
+        print(
+            f"{g.file}: {_fmt(g.total)}/{_fmt(g.max_points)} ({g.seconds:.0f} s)", file=sys.stderr, flush=True
+        )
 
     try:
-        grades = grade_class(args.submissions, book=args.book, timeout=args.timeout, memory_mb=args.memory,
-                             chapter=args.chapter, jobs=args.jobs, progress=show)
+        grades = grade_class(
+            args.submissions,
+            book=args.book,
+            timeout=args.timeout,
+            memory_mb=args.memory,
+            chapter=args.chapter,
+            jobs=args.jobs,
+            progress=show,
+        )
         write_gradebook(grades, out, feedback=feedback)
     except (ValueError, TypeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -45,10 +45,12 @@ __all__ = ["strip_solutions", "make_student_edition", "main"]
 _FENCE = r"(?P<fence>`{3,}|:{3,})"
 _SOLUTION_BLOCK = re.compile(rf"^{_FENCE}\{{solution\}}.*?^(?P=fence)[ \t]*$\n?", re.S | re.M)
 _GATE = re.compile(rf"^{_FENCE}\{{solution-(?P<kind>start|end)\}}.*?^(?P=fence)[ \t]*$\n?", re.S | re.M)
-NOTE = ("\n\n```{note}\nStudent edition: the solutions are not included. Each coding exercise has an "
-        "answer check: call `check(...)` as its text says.\n\n**To hand in:** complete the stubs (keep each "
-        "function's name and this title), run the whole notebook from the top, save it and submit this one "
-        "`.ipynb` file. It is graded by re-running it and checking each exercise's function.\n```\n")
+NOTE = (
+    "\n\n```{note}\nStudent edition: the solutions are not included. Each coding exercise has an "
+    "answer check: call `check(...)` as its text says.\n\n**To hand in:** complete the stubs (keep each "
+    "function's name and this title), run the whole notebook from the top, save it and submit this one "
+    "`.ipynb` file. It is graded by re-running it and checking each exercise's function.\n```\n"
+)
 
 
 def _split_markdown(text: str, inside: bool) -> tuple[str, bool]:
@@ -56,7 +58,7 @@ def _split_markdown(text: str, inside: bool) -> tuple[str, bool]:
     kept, pos = [], 0
     for m in _GATE.finditer(text):
         if not inside:
-            kept.append(text[pos:m.start()])
+            kept.append(text[pos : m.start()])
         inside = m.group("kind") == "start"
         pos = m.end()
     if not inside:
@@ -110,8 +112,9 @@ _PROTECTED = {"chapters", "hts_lib", "tests", "appendix", "images", "benchmarks"
 _BOOK_FILES = ["_config.yml", "_toc.yml", "intro.md", "references.bib", "appendix", "images"]
 
 
-def make_student_edition(root: Path | str = ".", out: Path | str = "student", *,
-                         execute: bool = True) -> Path:
+def make_student_edition(
+    root: Path | str = ".", out: Path | str = "student", *, execute: bool = True
+) -> Path:
     """Write the student notebooks and the student book sources; return the book folder.
 
     Parameters
@@ -125,8 +128,9 @@ def make_student_edition(root: Path | str = ".", out: Path | str = "student", *,
     """
     root, out = Path(root).resolve(), Path(out).resolve()
     if not (root / "_config.yml").exists() or not (root / "chapters").is_dir():
-        raise ValueError("root must be the book's repository root (with _config.yml and chapters/), "
-                         f"got {root}")
+        raise ValueError(
+            f"root must be the book's repository root (with _config.yml and chapters/), got {root}"
+        )
     if out == root or out in root.parents or (out.parent == root and out.name in _PROTECTED):
         raise ValueError(f"out must be a separate folder, got {out}")
     if out.exists():
@@ -148,8 +152,10 @@ def make_student_edition(root: Path | str = ".", out: Path | str = "student", *,
         nbformat.write(nb, book / "chapters" / path.name)
     cfg = (book / "_config.yml").read_text()
     cfg = re.sub(r'^title: "(.*)"$', r'title: "\1 (student edition)"', cfg, count=1, flags=re.M)
-    cfg = cfg.replace("    exercise_style: solution_follow_exercise\n",
-                      "    exercise_style: solution_follow_exercise\n    hide_solutions: true\n")
+    cfg = cfg.replace(
+        "    exercise_style: solution_follow_exercise\n",
+        "    exercise_style: solution_follow_exercise\n    hide_solutions: true\n",
+    )
     if not execute:
         cfg = cfg.replace("execute_notebooks: cache", "execute_notebooks: \"off\"")
     (book / "_config.yml").write_text(cfg)
@@ -158,8 +164,9 @@ def make_student_edition(root: Path | str = ".", out: Path | str = "student", *,
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``python -m hts_lib.book.student`` (``make student``)."""
-    parser = argparse.ArgumentParser(prog="python -m hts_lib.book.student",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m hts_lib.book.student", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--root", default=".", help="repository root (default: current folder)")
     parser.add_argument("--out", default="student", help="output folder (default: student)")
     parser.add_argument("--build", action="store_true", help="also build the student book strictly")

@@ -13,7 +13,7 @@ __all__ = ["to_jsonable"]
 
 
 def to_jsonable(obj):
-    """numpy scalars/arrays to Python, tuples to lists, non-finite floats to None."""
+    """Numpy scalars/arrays to Python, tuples to lists, non-finite floats to None."""
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

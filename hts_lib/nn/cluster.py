@@ -119,8 +119,10 @@ def _import_distributed():
     try:
         import distributed
     except ImportError:
-        raise ImportError("sweeps on a cluster need Dask: pip install 'dask[distributed]' "
-                          "(or pip install 'hts_lib[cluster]')") from None
+        raise ImportError(
+            "sweeps on a cluster need Dask: pip install 'dask[distributed]' "
+            "(or pip install 'hts_lib[cluster]')"
+        ) from None
     return distributed
 
 
@@ -160,8 +162,10 @@ def cluster_client(cluster) -> Iterator:
             yield cluster
             return
         if not hasattr(cluster, "scheduler_address"):
-            raise TypeError(f"cluster must be {CLUSTER_FORMS}, a dask.distributed Client or a cluster "
-                            f"object, got {type(cluster).__name__}")
+            raise TypeError(
+                f"cluster must be {CLUSTER_FORMS}, a dask.distributed Client or a cluster "
+                f"object, got {type(cluster).__name__}"
+            )
         client = distributed.Client(cluster, set_as_default=False)
         try:
             yield client
@@ -172,9 +176,15 @@ def cluster_client(cluster) -> Iterator:
 
     if spec.kind == "local":
         with dask.config.set(LOCAL_SCHEDULER_CONFIG):
-            local = distributed.LocalCluster(n_workers=spec.n_workers, threads_per_worker=1, processes=True,
-                                             host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                                             silence_logs=logging.ERROR, preload=[__name__])
+            local = distributed.LocalCluster(
+                n_workers=spec.n_workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                silence_logs=logging.ERROR,
+                preload=[__name__],
+            )
         try:
             client = distributed.Client(local, set_as_default=False)
             try:
@@ -187,8 +197,10 @@ def cluster_client(cluster) -> Iterator:
     try:
         client = distributed.Client(spec.address, set_as_default=False)
     except (OSError, TimeoutError) as exc:
-        raise OSError(f"cannot reach the Dask scheduler at {spec.address} ({exc}); start one with "
-                      f"`dask scheduler` and `dask worker {spec.address}`") from None
+        raise OSError(
+            f"cannot reach the Dask scheduler at {spec.address} ({exc}); start one with "
+            f"`dask scheduler` and `dask worker {spec.address}`"
+        ) from None
     try:
         yield client
     finally:
@@ -231,14 +243,17 @@ def _failure_text(exc: BaseException, retries: int) -> str:
         return f"{exc.args[0].rstrip()}{tries}\n"
     name = type(exc).__name__
     if name == "KilledWorker":
-        return (f"KilledWorker: every worker that ran this run died (the scheduler's allowed-failures was "
-                f"exceeded; a run that crashes its process, out of memory for example, looks like this): "
-                f"{exc}\n")
+        return (
+            f"KilledWorker: every worker that ran this run died (the scheduler's allowed-failures was "
+            f"exceeded; a run that crashes its process, out of memory for example, looks like this): "
+            f"{exc}\n"
+        )
     return f"{name}: {exc}\n"
 
 
-def run_on_cluster(client, run_fn: Callable, todo: Mapping[str, dict], git_revision: str | None, *,
-                   retries: int = 0) -> Iterator[tuple[str, str, object]]:
+def run_on_cluster(
+    client, run_fn: Callable, todo: Mapping[str, dict], git_revision: str | None, *, retries: int = 0
+) -> Iterator[tuple[str, str, object]]:
     """Submit one task per run and yield ``(run_id, status, payload)`` as runs complete.
 
     ``status`` is ``"ok"`` with the validated record as payload, or ``"error"`` with the error
@@ -271,13 +286,22 @@ def run_on_cluster(client, run_fn: Callable, todo: Mapping[str, dict], git_revis
     token = uuid.uuid4().hex[:8]
     futures = {}
     for rid, cfg in todo.items():
-        fut = client.submit(_cluster_task, fn_bytes, cfg, rid, git_revision, key=f"hts-run-{rid}-{token}",
-                            retries=retries, pure=False)
+        fut = client.submit(
+            _cluster_task,
+            fn_bytes,
+            cfg,
+            rid,
+            git_revision,
+            key=f"hts-run-{rid}-{token}",
+            retries=retries,
+            pure=False,
+        )
         futures[fut.key] = (rid, fut)
     try:
         # with_results: each result is fetched in the background as soon as its task finishes
-        done = distributed.as_completed([f for _, f in futures.values()], loop=client.loop, with_results=True,
-                                        raise_errors=False)
+        done = distributed.as_completed(
+            [f for _, f in futures.values()], loop=client.loop, with_results=True, raise_errors=False
+        )
         for fut, result in done:
             rid, _ = futures.pop(fut.key)
             if fut.status == "finished":

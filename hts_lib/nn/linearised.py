@@ -3,15 +3,17 @@ r"""The tail index a trained network's SGD should have, predicted from its own m
 Near a minimum :math:`\theta^*`, SGD with step size :math:`\eta` and batches :math:`B_k` of ``b`` distinct
 rows is, to first order, the random linear recursion
 
-.. math:: \theta_k - \theta^* \approx (I - \eta H_{B_k})(\theta_{k-1} - \theta^*) - \eta\nabla L_{B_k}(\theta^*),
+.. math:: \theta_k - \theta^* \approx (I - \eta H_{B_k})(\theta_{k-1} - \theta^*)
+   - \eta\nabla L_{B_k}(\theta^*),
 
 with :math:`H_B` the Hessian of the minibatch loss at :math:`\theta^*`. Its stationary law has tail index
-:math:`\alpha`, the positive root of :math:`h(s) = \lim_k k^{-1}\log E\|(I-\eta H_{B_k})\cdots(I-\eta H_{B_1})u\|^s`
-(Kesten; Goldie; the paper's Theorem 2 for linear regression). This module estimates :math:`h`, :math:`\rho = h'(0)`
-and :math:`\alpha` for any differentiable ``loss_fn`` by the population (cloning) Monte Carlo of
-:mod:`hts_lib.recursion.montecarlo`, with the matrix :math:`M_B = I - \eta H_B` applied through minibatch
-Hessian-vector products (``torch.func``: forward-over-reverse, vmapped over walkers; no ``p x p`` matrix is ever
-formed), and runs the network's own SGD chains from :math:`\theta^*` to measure the tail it predicts:
+:math:`\alpha`, the positive root of
+:math:`h(s) = \lim_k k^{-1}\log E\|(I-\eta H_{B_k})\cdots(I-\eta H_{B_1})u\|^s` (Kesten; Goldie; the paper's
+Theorem 2 for linear regression). This module estimates :math:`h`, :math:`\rho = h'(0)` and :math:`\alpha` for
+any differentiable ``loss_fn`` by the population (cloning) Monte Carlo of :mod:`hts_lib.recursion.montecarlo`,
+with the matrix :math:`M_B = I - \eta H_B` applied through minibatch Hessian-vector products (``torch.func``:
+forward-over-reverse, vmapped over walkers; no ``p x p`` matrix is ever formed), and runs the network's own
+SGD chains from :math:`\theta^*` to measure the tail it predicts:
 
 * :func:`linearised_tail_index`: the prediction, with standard errors and diagnostics
   (:class:`LinearisedTailIndex`);
@@ -54,7 +56,7 @@ __all__ = [
 ]
 
 #: Search range of the orders s (as :data:`hts_lib.recursion.exact.ALPHA_MAX` caps the exact engine).
-S_MIN, S_MAX = 2.0 ** -4, 64.0
+S_MIN, S_MAX = 2.0**-4, 64.0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -64,8 +66,9 @@ S_MIN, S_MAX = 2.0 ** -4, 64.0
 
 def _check_problem(loss_fn, params, data):
     if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be a callable loss_fn(params, x, y) -> scalar tensor, got "
-                        f"{type(loss_fn).__name__}")
+        raise TypeError(
+            f"loss_fn must be a callable loss_fn(params, x, y) -> scalar tensor, got {type(loss_fn).__name__}"
+        )
     if not isinstance(params, Mapping) or not params:
         raise TypeError("params must be a non-empty dict of tensors, e.g. dict(model.named_parameters())")
     for k, v in params.items():
@@ -77,8 +80,9 @@ def _check_problem(loss_fn, params, data):
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise TypeError("data must hold torch tensors (X, y)")
     if x.ndim < 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"data: X and y must have the same number of rows, got {tuple(x.shape)} and "
-                         f"{tuple(y.shape)}")
+        raise ValueError(
+            f"data: X and y must have the same number of rows, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     if x.shape[0] < 2:
         raise ValueError("data must hold at least two rows")
     ref = next(iter(params.values()))
@@ -100,17 +104,22 @@ class _Flat:
         self.dtype, self.device = ref.dtype, ref.device
 
     def flatten(self, d: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return torch.cat([d[n].reshape(d[n].shape[:d[n].ndim - len(s)] + (-1,))
-                          for n, s in zip(self.names, self.shapes)], dim=-1)
+        return torch.cat(
+            [d[n].reshape(d[n].shape[: d[n].ndim - len(s)] + (-1,)) for n, s in zip(self.names, self.shapes)],
+            dim=-1,
+        )
 
     def unflatten(self, v: torch.Tensor) -> dict[str, torch.Tensor]:
         lead = tuple(v.shape[:-1])
-        return {n: t.reshape(lead + s) for n, t, s in zip(self.names, torch.split(v, self.sizes, dim=-1),
-                                                           self.shapes)}
+        return {
+            n: t.reshape(lead + s)
+            for n, t, s in zip(self.names, torch.split(v, self.sizes, dim=-1), self.shapes)
+        }
 
 
-def minibatch_hvp(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, *,
-                  chunk_size: int | None = None) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], int]:
+def minibatch_hvp(
+    loss_fn: Callable, params: Mapping[str, torch.Tensor], data, *, chunk_size: int | None = None
+) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], int]:
     r"""Batched minibatch Hessian-vector products at ``params``: ``(U, idx) -> (H_{B_i} u_i)_i``.
 
     Parameters
@@ -140,8 +149,8 @@ def minibatch_hvp(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, *
     Notes
     -----
     :math:`H_B u = \frac{d}{dt}\nabla L_B(\theta^* + t u)|_{t=0}`: ``torch.func.jvp`` of ``torch.func.grad``
-    (forward over reverse), vmapped over walkers, each with its own batch. Cost per walker: a few gradients of a
-    batch of ``b`` rows.
+    (forward over reverse), vmapped over walkers, each with its own batch. Cost per walker: a few gradients of
+    a batch of ``b`` rows.
 
     Used in: chapters/ch13_predicting_tail_index.ipynb
 
@@ -170,8 +179,8 @@ def minibatch_hvp(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, *
     def hvp(u: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         out = torch.empty_like(u)
         for i in range(0, u.shape[0], chunk_size):
-            j = idx[i:i + chunk_size]
-            out[i:i + chunk_size] = batched(u[i:i + chunk_size], x_all[j], y_all[j])
+            j = idx[i : i + chunk_size]
+            out[i : i + chunk_size] = batched(u[i : i + chunk_size], x_all[j], y_all[j])
         return out
 
     return hvp, flat.p
@@ -187,8 +196,12 @@ def _minibatch_grads(loss_fn, flat: _Flat, x_all, y_all, idx: torch.Tensor, chun
     from torch.func import grad, vmap
 
     g = vmap(lambda xb, yb: flat.flatten(grad(lambda q: loss_fn(q, xb, yb))(flat.point)))
-    return torch.cat([g(x_all[idx[i:i + chunk_size]], y_all[idx[i:i + chunk_size]])
-                      for i in range(0, idx.shape[0], chunk_size)])
+    return torch.cat(
+        [
+            g(x_all[idx[i : i + chunk_size]], y_all[idx[i : i + chunk_size]])
+            for i in range(0, idx.shape[0], chunk_size)
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -204,28 +217,35 @@ class _Pass:
     log_means: np.ndarray
     ess_fraction: float
     unique_fraction: float
-    log_norm_mean: np.ndarray      # (R,) mean log ||M u|| (the Lyapunov exponent when s = 0)
-    n_resampled: int = 0           # resampling events (steps x replicas, burn-in included)
+    log_norm_mean: np.ndarray  # (R,) mean log ||M u|| (the Lyapunov exponent when s = 0)
+    n_resampled: int = 0  # resampling events (steps x replicas, burn-in included)
 
 
 def _replica_means(log_means: np.ndarray) -> tuple[np.ndarray, float]:
-    """Per replica, the time average of the mean weights, on a common log scale: (m_r, ref) with
-    ``log(m_r) + ref`` the log of replica r's time-averaged mean weight."""
+    """Per replica, the time average of the mean weights, on a common log scale.
+
+    Returns (m_r, ref) with ``log(m_r) + ref`` the log of replica r's time-averaged mean weight.
+    """
     ref = float(log_means.max())
     return np.exp(log_means - ref).mean(axis=0), ref
 
 
 def _h_pooled(log_means: np.ndarray) -> tuple[float, np.ndarray]:
-    """h from all replicas pooled (log of the mean weight over steps and replicas), and the delete-one-replica
-    (jackknife) values: (h, h_minus (R,))."""
+    """Compute h from all replicas pooled, and the delete-one-replica (jackknife) values.
+
+    h is the log of the mean weight over steps and replicas; returns (h, h_minus (R,)).
+    """
     m, ref = _replica_means(log_means)
     r = m.size
     return float(np.log(m.mean()) + ref), np.log((m.sum() - m) / (r - 1)) + ref
 
 
 def _jackknife_value(full, minus: np.ndarray):
-    """Bias-corrected jackknife value ``R full - (R - 1) mean(minus)``: removes the O(1/R) bias of a smooth
-    function of the pooled mean (the log's Jensen bias and the root's curvature)."""
+    """Return the bias-corrected jackknife value ``R full - (R - 1) mean(minus)``.
+
+    It removes the O(1/R) bias of a smooth function of the pooled mean (the log's Jensen bias and the root's
+    curvature).
+    """
     r = minus.shape[0]
     return r * np.asarray(full) - (r - 1) * np.mean(minus, axis=0)
 
@@ -243,11 +263,24 @@ def _systematic(w: np.ndarray, u01: float) -> np.ndarray:
     return np.minimum(np.searchsorted(cum, (np.arange(n) + u01) / n, side="right"), n - 1)
 
 
-def _population_pass(step, start, s: float, n_walkers: int, n_replicas: int, n_steps: int, burn_in: int,
-                     n_rows: int, b: int, seed) -> _Pass:
-    """Population MC at order ``s``. ``step(U, idx)`` applies ``M_{B_i}`` to the rows of ``U``; ``start(idx)``
-    gives the unit start directions. The same ``seed`` gives the same batches and resampling uniforms at every
-    ``s`` (common random numbers), so h is smooth in s."""
+def _population_pass(
+    step,
+    start,
+    s: float,
+    n_walkers: int,
+    n_replicas: int,
+    n_steps: int,
+    burn_in: int,
+    n_rows: int,
+    b: int,
+    seed,
+) -> _Pass:
+    """Run the population MC at order ``s``.
+
+    ``step(U, idx)`` applies ``M_{B_i}`` to the rows of ``U``; ``start(idx)`` gives the unit start directions.
+    The same ``seed`` gives the same batches and resampling uniforms at every ``s`` (common random numbers),
+    so h is smooth in s.
+    """
     rng = np.random.default_rng(seed)
     n_tot = n_walkers * n_replicas
     u = start(torch.from_numpy(sample_batch_indices(n_rows, b, n_tot, seed=rng)))
@@ -271,29 +304,50 @@ def _population_pass(step, start, s: float, n_walkers: int, n_replicas: int, n_s
             w = np.exp(logw - mx)
             if t >= 0:
                 log_means[t] = mx[:, 0] + np.log(w.mean(axis=1))
-                ess.append(float(np.mean(w.sum(axis=1) ** 2 / (w ** 2).sum(axis=1))) / n_walkers)
+                ess.append(float(np.mean(w.sum(axis=1) ** 2 / (w**2).sum(axis=1))) / n_walkers)
             sel = np.concatenate([r * n_walkers + _systematic(w[r], uniforms[r]) for r in range(n_replicas)])
             if t >= 0:
-                uniq.append(float(np.mean([np.unique(sel[r * n_walkers:(r + 1) * n_walkers]).size
-                                           for r in range(n_replicas)])) / n_walkers)
+                uniq.append(
+                    float(
+                        np.mean(
+                            [
+                                np.unique(sel[r * n_walkers : (r + 1) * n_walkers]).size
+                                for r in range(n_replicas)
+                            ]
+                        )
+                    )
+                    / n_walkers
+                )
         sel_t = torch.from_numpy(sel).to(v.device)
         u = v[sel_t] / nrm[sel_t].clamp_min(torch.finfo(v.dtype).tiny)[:, None]
-    return _Pass(s, log_means, float(np.mean(ess)) if ess else 1.0, float(np.mean(uniq)) if uniq else 1.0,
-                 lognorm, 0 if s == 0.0 else (n_steps + burn_in) * n_replicas)
+    return _Pass(
+        s,
+        log_means,
+        float(np.mean(ess)) if ess else 1.0,
+        float(np.mean(uniq)) if uniq else 1.0,
+        lognorm,
+        0 if s == 0.0 else (n_steps + burn_in) * n_replicas,
+    )
 
 
 def _root(s_grid: np.ndarray, h: np.ndarray) -> tuple[float, bool]:
-    """Root of h sampled on an increasing grid: a cubic spline (linear for two points) through the samples
-    and ``(0, 0)`` (h(0) = 0 exactly), Brent's method on the sign change; linear extrapolation from the two
-    nearest points when the samples do not change sign (flagged)."""
+    """Find the root of h sampled on an increasing grid.
+
+    A cubic spline (linear for two points) through the samples and ``(0, 0)`` (h(0) = 0 exactly), Brent's
+    method on the sign change; linear extrapolation from the two nearest points when the samples do not change
+    sign (flagged).
+    """
     s_all, h_all = np.concatenate([[0.0], s_grid]), np.concatenate([[0.0], h])
     pos = np.nonzero(h > 0)[0]
     neg = np.nonzero(h < 0)[0]
     if pos.size and neg.size and neg[0] < pos[0]:
         j = int(pos[0])
         if j > 0:
-            f = interpolate.CubicSpline(s_all, h_all) if s_all.size >= 4 else (
-                lambda z: np.interp(z, s_all, h_all))
+            f = (
+                interpolate.CubicSpline(s_all, h_all)
+                if s_all.size >= 4
+                else (lambda z: np.interp(z, s_all, h_all))
+            )
             lo, hi = float(s_grid[j - 1]), float(s_grid[j])
             if f(lo) < 0 < f(hi):
                 return float(optimize.brentq(f, lo, hi, xtol=1e-10 * hi)), False
@@ -399,7 +453,7 @@ def _alpha_from_passes(passes: list[_Pass], which: slice | None = None):
     s = s[order]
     pooled = [_h_pooled(passes[i].log_means[which] if which else passes[i].log_means) for i in order]
     h = np.array([p[0] for p in pooled])
-    h_minus = np.stack([p[1] for p in pooled])                     # (n_s, R)
+    h_minus = np.stack([p[1] for p in pooled])  # (n_s, R)
     alpha, extrap = _root(s, h)
     flags = {"extrapolated"} if extrap else set()
     minus = np.array([_root(s, h_minus[:, r])[0] for r in range(h_minus.shape[1])])
@@ -407,11 +461,25 @@ def _alpha_from_passes(passes: list[_Pass], which: slice | None = None):
     return s, _jackknife_value(h, h_minus.T), h_minus, alpha_j, minus, flags
 
 
-def linearised_tail_index(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, eta: float,
-                          batch_size: int, *, seed=0, n_walkers: int = 64, n_replicas: int = 8,
-                          n_steps: int = 100, burn_in: int = 50, n_grid: int = 3, s_grid=None,
-                          search_fraction: float = 0.25, population_check: bool = False,
-                          start: str = "gradient", chunk_size: int | None = None) -> LinearisedTailIndex:
+def linearised_tail_index(
+    loss_fn: Callable,
+    params: Mapping[str, torch.Tensor],
+    data,
+    eta: float,
+    batch_size: int,
+    *,
+    seed=0,
+    n_walkers: int = 64,
+    n_replicas: int = 8,
+    n_steps: int = 100,
+    burn_in: int = 50,
+    n_grid: int = 3,
+    s_grid=None,
+    search_fraction: float = 0.25,
+    population_check: bool = False,
+    start: str = "gradient",
+    chunk_size: int | None = None,
+) -> LinearisedTailIndex:
     r"""Predict the tail index of SGD near ``params`` from minibatch Hessian-vector products.
 
     Parameters
@@ -517,13 +585,17 @@ def linearised_tail_index(loss_fn: Callable, params: Mapping[str, torch.Tensor],
         raise TypeError("population_check must be True or False")
     if s_grid is not None:
         s_grid = np.asarray(s_grid, dtype=float).ravel()
-        if s_grid.size < 2 or not np.all(np.isfinite(s_grid)) or np.any(s_grid <= 0) or np.any(
-                np.diff(s_grid) <= 0):
+        if (
+            s_grid.size < 2
+            or not np.all(np.isfinite(s_grid))
+            or np.any(s_grid <= 0)
+            or np.any(np.diff(s_grid) <= 0)
+        ):
             raise ValueError("s_grid must hold at least two positive, increasing orders")
     if population_check and n_walkers < 4:
         raise ValueError("n_walkers must be >= 4 with population_check=True")
     rng = check_rng(seed)
-    seeds = rng.integers(2 ** 63, size=5)
+    seeds = rng.integers(2**63, size=5)
 
     flat = _Flat(params)
     chunk_size = _chunk(chunk_size, flat.p)
@@ -534,7 +606,7 @@ def linearised_tail_index(loss_fn: Callable, params: Mapping[str, torch.Tensor],
         count[0] += u.shape[0]
         return u - eta * hvp(u, idx.to(x_all.device))
 
-    start_rng = torch.Generator(device="cpu").manual_seed(int(seeds[4]) % (2 ** 63))
+    start_rng = torch.Generator(device="cpu").manual_seed(int(seeds[4]) % (2**63))
 
     def start_dirs(idx):
         if start == "gradient":
@@ -580,16 +652,38 @@ def linearised_tail_index(loss_fn: Callable, params: Mapping[str, torch.Tensor],
         grid = s_grid
     if rho >= 0 or ("alpha < S_MIN" in flags and rho + 2 * rho_se >= 0):
         flags.append("divergent")
-    common = dict(rho=rho, rho_se=rho_se, h2=h2, h2_se=h2_se, eta=eta, batch_size=b, n_params=p, n_rows=n_rows,
-                  n_walkers=n_walkers, n_replicas=n_replicas, n_steps=n_steps, burn_in=burn_in,
-                  searched=tuple(searched))
+    common = dict(
+        rho=rho,
+        rho_se=rho_se,
+        h2=h2,
+        h2_se=h2_se,
+        eta=eta,
+        batch_size=b,
+        n_params=p,
+        n_rows=n_rows,
+        n_walkers=n_walkers,
+        n_replicas=n_replicas,
+        n_steps=n_steps,
+        burn_in=burn_in,
+        searched=tuple(searched),
+    )
     if grid is None:
         return LinearisedTailIndex(
-            alpha=math.inf if "alpha > S_MAX" in flags else math.nan, alpha_se=math.nan,
-            s_grid=np.array([2.0]), h=np.array([h2]), h_se=np.array([h2_se]), alpha_jackknife=np.array([]),
-            alpha_halves=(math.nan, math.nan), resampling_steps=_n_resampled([rho_pass, *final.values()]),
-            ess_fraction=final[2.0].ess_fraction, unique_fraction=final[2.0].unique_fraction,
-            hvp_count=count[0], flags=tuple(flags), wall_s=time.perf_counter() - t_start, **common)
+            alpha=math.inf if "alpha > S_MAX" in flags else math.nan,
+            alpha_se=math.nan,
+            s_grid=np.array([2.0]),
+            h=np.array([h2]),
+            h_se=np.array([h2_se]),
+            alpha_jackknife=np.array([]),
+            alpha_halves=(math.nan, math.nan),
+            resampling_steps=_n_resampled([rho_pass, *final.values()]),
+            ess_fraction=final[2.0].ess_fraction,
+            unique_fraction=final[2.0].unique_fraction,
+            hvp_count=count[0],
+            flags=tuple(flags),
+            wall_s=time.perf_counter() - t_start,
+            **common,
+        )
     for attempt in range(3):
         passes = []
         for s in grid:
@@ -616,15 +710,29 @@ def linearised_tail_index(loss_fn: Callable, params: Mapping[str, torch.Tensor],
     if population_check:
         small = [run(float(s), n_walkers // 2, n_steps, burn_in, seeds[3]) for s in s_arr]
         _, _, _, a_half, minus_half, _ = _alpha_from_passes(small)
-        extra = dict(alpha_half_population=a_half, population_bias=a_half - alpha,
-                     population_bias_se=math.hypot(_jackknife_se(minus_half), alpha_se))
+        extra = dict(
+            alpha_half_population=a_half,
+            population_bias=a_half - alpha,
+            population_bias_se=math.hypot(_jackknife_se(minus_half), alpha_se),
+        )
     near = passes[int(np.argmin(np.abs(s_arr - alpha)))] if math.isfinite(alpha) else passes[-1]
     return LinearisedTailIndex(
-        alpha=alpha, alpha_se=alpha_se, s_grid=s_arr, h=h,
-        h_se=np.array([_jackknife_se(h_minus[i]) for i in range(s_arr.size)]), alpha_jackknife=minus,
-        alpha_halves=halves, resampling_steps=_n_resampled([rho_pass, *final.values(), *small]),
-        ess_fraction=near.ess_fraction, unique_fraction=near.unique_fraction, hvp_count=count[0],
-        flags=tuple(flags), wall_s=time.perf_counter() - t_start, **common, **extra)
+        alpha=alpha,
+        alpha_se=alpha_se,
+        s_grid=s_arr,
+        h=h,
+        h_se=np.array([_jackknife_se(h_minus[i]) for i in range(s_arr.size)]),
+        alpha_jackknife=minus,
+        alpha_halves=halves,
+        resampling_steps=_n_resampled([rho_pass, *final.values(), *small]),
+        ess_fraction=near.ess_fraction,
+        unique_fraction=near.unique_fraction,
+        hvp_count=count[0],
+        flags=tuple(flags),
+        wall_s=time.perf_counter() - t_start,
+        **common,
+        **extra,
+    )
 
 
 def _n_resampled(passes: list[_Pass]) -> int:
@@ -679,15 +787,23 @@ def _full_loss_and_grad(loss_fn, flat: _Flat, x_all, y_all, theta: torch.Tensor,
     n = x_all.shape[0]
     g_tot, l_tot = torch.zeros_like(theta), 0.0
     for i in range(0, n, chunk):
-        xb, yb = x_all[i:i + chunk], y_all[i:i + chunk]
+        xb, yb = x_all[i : i + chunk], y_all[i : i + chunk]
         g, val = grad_and_value(lambda t: loss_fn(flat.unflatten(t), xb, yb))(theta)
         g_tot += (xb.shape[0] / n) * g
         l_tot += (xb.shape[0] / n) * float(val)
     return l_tot, g_tot
 
 
-def check_minimum(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, *, tol: float = 1e-6,
-                  max_hvp: int = 2000, seed=0, dense_limit: int = 0) -> MinimumCheck:
+def check_minimum(
+    loss_fn: Callable,
+    params: Mapping[str, torch.Tensor],
+    data,
+    *,
+    tol: float = 1e-6,
+    max_hvp: int = 2000,
+    seed=0,
+    dense_limit: int = 0,
+) -> MinimumCheck:
     r"""Gradient norm and extreme Hessian eigenvalues of the full-batch loss at ``params``.
 
     Parameters
@@ -740,15 +856,30 @@ def check_minimum(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, *
     if p <= dense_limit:
         h = np.stack([full_hvp(e) for e in np.eye(p)])
         lam, vec = np.linalg.eigh(0.5 * (h + h.T))
-        return MinimumCheck(loss, float(torch.linalg.vector_norm(g)), float(lam[0]), float(lam[-1]), True, p,
-                            "dense", vec[:, -1])
+        return MinimumCheck(
+            loss,
+            float(torch.linalg.vector_norm(g)),
+            float(lam[0]),
+            float(lam[-1]),
+            True,
+            p,
+            "dense",
+            vec[:, -1],
+        )
     op = LinearOperator((p, p), matvec=full_hvp, dtype=np.float64)
     ncv = min(p - 1, 40)
     out, vecs, ok = [], [], True
     for which in ("SA", "LA"):
         try:
-            lam, vec = eigsh(op, k=1, which=which, tol=tol, ncv=ncv, maxiter=max(1, max_hvp // ncv),
-                             v0=rng.standard_normal(p))
+            lam, vec = eigsh(
+                op,
+                k=1,
+                which=which,
+                tol=tol,
+                ncv=ncv,
+                maxiter=max(1, max_hvp // ncv),
+                v0=rng.standard_normal(p),
+            )
             out.append(float(lam[0]))
             vecs.append(vec[:, 0])
         except ArpackNoConvergence as exc:
@@ -758,8 +889,14 @@ def check_minimum(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, *
     return MinimumCheck(loss, float(torch.linalg.vector_norm(g)), out[0], out[1], ok, p, "lanczos", vecs[1])
 
 
-def find_minimum(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, *, max_iter: int = 2000,
-                 grad_tol: float = 1e-7) -> dict[str, torch.Tensor]:
+def find_minimum(
+    loss_fn: Callable,
+    params: Mapping[str, torch.Tensor],
+    data,
+    *,
+    max_iter: int = 2000,
+    grad_tol: float = 1e-7,
+) -> dict[str, torch.Tensor]:
     r"""Minimise the full-batch loss from ``params`` by L-BFGS (strong Wolfe line search).
 
     Parameters
@@ -788,8 +925,15 @@ def find_minimum(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, *,
     grad_tol = check_positive("grad_tol", grad_tol)
     flat = _Flat(params)
     theta = flat.flatten(flat.point).clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([theta], lr=1.0, max_iter=max_iter, tolerance_grad=grad_tol, tolerance_change=0.0,
-                            history_size=50, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [theta],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=grad_tol,
+        tolerance_change=0.0,
+        history_size=50,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
@@ -845,10 +989,22 @@ class ChainProjections:
         return x[np.isfinite(x)]
 
 
-def sgd_chains_from_minimum(loss_fn: Callable, params: Mapping[str, torch.Tensor], data, eta: float,
-                            batch_size: int, directions: Mapping[str, object], *, n_chains: int = 256,
-                            n_steps: int = 2000, burn_in: int = 500, thin: int = 10, seed=0,
-                            max_norm: float = 1e3, linearised: bool = False) -> ChainProjections:
+def sgd_chains_from_minimum(
+    loss_fn: Callable,
+    params: Mapping[str, torch.Tensor],
+    data,
+    eta: float,
+    batch_size: int,
+    directions: Mapping[str, object],
+    *,
+    n_chains: int = 256,
+    n_steps: int = 2000,
+    burn_in: int = 500,
+    thin: int = 10,
+    seed=0,
+    max_norm: float = 1e3,
+    linearised: bool = False,
+) -> ChainProjections:
     r"""Run ``n_chains`` SGD chains from ``params`` as one vmapped computation and record projections.
 
     Parameters
@@ -956,8 +1112,19 @@ def sgd_chains_from_minimum(loss_fn: Callable, params: Mapping[str, torch.Tensor
                     for j, (name, _) in enumerate(vecs):
                         out[name][r] = pr[:, j]
                 r += 1
-    return ChainProjections(out, norms, rec_steps, dead.cpu().numpy(), eta, b, n_chains, n_steps, burn_in, thin,
-                            time.perf_counter() - t0)
+    return ChainProjections(
+        out,
+        norms,
+        rec_steps,
+        dead.cpu().numpy(),
+        eta,
+        b,
+        n_chains,
+        n_steps,
+        burn_in,
+        thin,
+        time.perf_counter() - t0,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -969,9 +1136,16 @@ def _tanh_mlp(p: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     return (torch.tanh(x @ p["w1"].T + p["b1"]) @ p["w2"].T + p["b2"])[..., 0]
 
 
-def teacher_student(n_rows: int = 1000, dim: int = 4, width: int = 2, teacher_width: int | None = None,
-                    noise: float = 0.3, seed=0, dtype=torch.float64):
-    r"""A tanh MLP student, squared loss, targets from a smaller tanh teacher plus label noise.
+def teacher_student(
+    n_rows: int = 1000,
+    dim: int = 4,
+    width: int = 2,
+    teacher_width: int | None = None,
+    noise: float = 0.3,
+    seed=0,
+    dtype=torch.float64,
+):
+    r"""Build a tanh MLP student, squared loss, targets from a smaller tanh teacher plus label noise.
 
     Parameters
     ----------
@@ -980,14 +1154,10 @@ def teacher_student(n_rows: int = 1000, dim: int = 4, width: int = 2, teacher_wi
     width, teacher_width : int
         Hidden units of the student and of the teacher (both with biases); the teacher's default is ``width``,
         and the student then starts at the teacher plus a small perturbation (its minimum is the teacher's
-        neighbour, not a far, possibly degenerate one).
-    noise : float
-        Standard deviation of the Gaussian label noise (> 0: the minimum does not interpolate, so the minibatch
-        gradients at it are not zero and SGD keeps moving).
-    seed : int
-        Data, teacher and the student's initialisation.
-    dtype : torch.dtype
-        Floating type of everything.
+        neighbour, not a far, possibly degenerate one). noise : float Standard deviation of the Gaussian label
+        noise (> 0: the minimum does not interpolate, so the minibatch gradients at it are not zero and SGD
+        keeps moving). seed : int Data, teacher and the student's initialisation. dtype : torch.dtype Floating
+        type of everything.
 
     Returns
     -------
@@ -999,8 +1169,8 @@ def teacher_student(n_rows: int = 1000, dim: int = 4, width: int = 2, teacher_wi
     -----
     The student has ``(dim + 2) * width + 1`` parameters, fewer than ``n_rows``, tanh has no continuous
     symmetry (only sign flips and permutations of hidden units), and the label noise keeps the residuals away
-    from zero, so a minimum found by :func:`find_minimum` is isolated and its Hessian positive definite; checked
-    by :func:`check_minimum`.
+    from zero, so a minimum found by :func:`find_minimum` is isolated and its Hessian positive definite;
+    checked by :func:`check_minimum`.
 
     Used in: chapters/ch13_predicting_tail_index.ipynb
     """
@@ -1009,13 +1179,15 @@ def teacher_student(n_rows: int = 1000, dim: int = 4, width: int = 2, teacher_wi
     width = check_int("width", width, low=1)
     teacher_width = width if teacher_width is None else check_int("teacher_width", teacher_width, low=1)
     noise = check_positive("noise", noise)
-    g = torch.Generator().manual_seed(int(check_rng(seed).integers(2 ** 62)))
+    g = torch.Generator().manual_seed(int(check_rng(seed).integers(2**62)))
 
     def init(w):
-        return {"w1": torch.randn(w, dim, generator=g, dtype=dtype) / math.sqrt(dim),
-                "b1": 0.1 * torch.randn(w, generator=g, dtype=dtype),
-                "w2": torch.randn(1, w, generator=g, dtype=dtype) / math.sqrt(w),
-                "b2": torch.zeros(1, dtype=dtype)}
+        return {
+            "w1": torch.randn(w, dim, generator=g, dtype=dtype) / math.sqrt(dim),
+            "b1": 0.1 * torch.randn(w, generator=g, dtype=dtype),
+            "w2": torch.randn(1, w, generator=g, dtype=dtype) / math.sqrt(w),
+            "b2": torch.zeros(1, dtype=dtype),
+        }
 
     x = torch.randn(n_rows, dim, generator=g, dtype=dtype)
     teacher = init(teacher_width)
@@ -1032,8 +1204,9 @@ def teacher_student(n_rows: int = 1000, dim: int = 4, width: int = 2, teacher_wi
 
 
 def mnist_fc(n_train: int = 1000, weight_decay: float = 5e-2, seed=0, dtype=torch.float32):
-    r"""The book's fully connected net (784-128-128-10, ReLU, no biases) on the MNIST subset, cross-entropy plus
-    weight decay.
+    r"""Build the book's fully connected net (784-128-128-10, ReLU, no biases) on the MNIST subset.
+
+    The loss is cross-entropy plus weight decay.
 
     Parameters
     ----------
@@ -1055,8 +1228,9 @@ def mnist_fc(n_train: int = 1000, weight_decay: float = 5e-2, seed=0, dtype=torc
     -----
     Without weight decay, cross-entropy on data a network can separate has no finite minimum: scaling the last
     layer of a separating network by ``c > 1`` lowers every example's loss, so :math:`L \to 0` only as
-    :math:`\|\theta\| \to \infty` and gradient methods drift outwards for ever. With :math:`\lambda > 0` the loss
-    is coercive, a minimum exists, and the penalty also breaks the ReLU rescaling symmetry between layers.
+    :math:`\|\theta\| \to \infty` and gradient methods drift outwards for ever. With :math:`\lambda > 0` the
+    loss is coercive, a minimum exists, and the penalty also breaks the ReLU rescaling symmetry between
+    layers.
 
     Used in: chapters/ch13_predicting_tail_index.ipynb
     """
@@ -1068,7 +1242,7 @@ def mnist_fc(n_train: int = 1000, weight_decay: float = 5e-2, seed=0, dtype=torc
     n_train = check_int("n_train", n_train, low=2, high=4000)
     weight_decay = check_positive("weight_decay", weight_decay)
     ds = load_dataset("mnist_subset", n_train=n_train, seed=seed)
-    torch.manual_seed(int(check_rng(seed).integers(2 ** 62)))
+    torch.manual_seed(int(check_rng(seed).integers(2**62)))
     net = fully_connected(ds.input_shape, 10).to(dtype)
     x = torch.as_tensor(ds.x_train, dtype=dtype).reshape(n_train, -1)
     y = torch.as_tensor(ds.y_train, dtype=torch.long)
@@ -1076,6 +1250,6 @@ def mnist_fc(n_train: int = 1000, weight_decay: float = 5e-2, seed=0, dtype=torc
 
     def loss_fn(p, xb, yb):
         ce = torch.nn.functional.cross_entropy(functional_call(net, p, (xb,)), yb)
-        return ce + 0.5 * weight_decay * sum((v ** 2).sum() for v in p.values())
+        return ce + 0.5 * weight_decay * sum((v**2).sum() for v in p.values())
 
     return loss_fn, {k: v.detach().clone() for k, v in names.items()}, (x, y)

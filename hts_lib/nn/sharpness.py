@@ -48,12 +48,12 @@ DENSE_LIMIT = 64
 
 @dataclass(frozen=True)
 class TraceEstimate:
-    """Hutchinson estimate of the Hessian trace.
+    r"""Hutchinson estimate of the Hessian trace.
 
     Attributes
     ----------
     trace : float
-        Mean of :math:`v^\\top H v` over the probes.
+        Mean of :math:`v^\top H v` over the probes.
     se : float
         Standard error of that mean (sample standard deviation / sqrt(n_probes)).
     n_probes : int
@@ -67,19 +67,19 @@ class TraceEstimate:
 
 @dataclass(frozen=True)
 class SharpnessEstimate:
-    """Top Hessian eigenvalue of the training loss, optionally with the trace.
+    r"""Top Hessian eigenvalue of the training loss, optionally with the trace.
 
     Attributes
     ----------
     top_eigenvalue : float
-        Largest (algebraic) eigenvalue :math:`\\lambda_{\\max}` of the Hessian of the loss.
+        Largest (algebraic) eigenvalue :math:`\lambda_{\max}` of the Hessian of the loss.
     converged : bool
         Whether Lanczos met its tolerance (always True for the exact dense path).
     n_iter : int
         Hessian-vector products used by the eigenvalue computation.
     tol : float
         Relative tolerance asked of Lanczos: on convergence
-        :math:`|\\hat\\lambda - \\lambda| \\le \\mathrm{tol}\\,|\\hat\\lambda|` up to the rounding of
+        :math:`|\hat\lambda - \lambda| \le \mathrm{tol}\,|\hat\lambda|` up to the rounding of
         the Hessian-vector products.
     n_samples : int
         Number of training examples in the loss.
@@ -109,9 +109,10 @@ def _as_tensors(model: nn.Module, x, y, loss_fn=None) -> tuple[torch.Tensor, tor
     return check_inputs(x, y, model=model, labels=loss_fn is None)
 
 
-def hessian_vector_product(model: nn.Module, x, y, *, loss_fn: Callable | None = None,
-                           chunk_size: int = 4096) -> tuple[Callable[[torch.Tensor], torch.Tensor], int]:
-    """Return a function ``v -> H v`` for the Hessian :math:`H` of the mean loss over ``(x, y)``.
+def hessian_vector_product(
+    model: nn.Module, x, y, *, loss_fn: Callable | None = None, chunk_size: int = 4096
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], int]:
+    r"""Return a function ``v -> H v`` for the Hessian :math:`H` of the mean loss over ``(x, y)``.
 
     Parameters
     ----------
@@ -138,7 +139,7 @@ def hessian_vector_product(model: nn.Module, x, y, *, loss_fn: Callable | None =
 
     Notes
     -----
-    :math:`Hv = \\nabla_\\theta \\langle \\nabla L(\\theta), v\\rangle` (the Hessian is
+    :math:`Hv = \nabla_\theta \langle \nabla L(\theta), v\rangle` (the Hessian is
     symmetric), computed as the ``torch.func.vjp`` of ``torch.func.grad(L)`` applied to
     :math:`v`: a second backward pass through the gradient computation, a few times the cost of
     one gradient. On the book's fully connected net it measured about 20 % faster than the
@@ -148,7 +149,9 @@ def hessian_vector_product(model: nn.Module, x, y, *, loss_fn: Callable | None =
     --------
     >>> from hts_lib.nn.nets import fully_connected
     >>> net = fully_connected((3,), 2, width=2).double()
-    >>> hvp, n = hessian_vector_product(net, torch.ones(4, 3, dtype=torch.float64), torch.tensor([0, 1, 0, 1]))
+    >>> hvp, n = hessian_vector_product(
+    ...     net, torch.ones(4, 3, dtype=torch.float64), torch.tensor([0, 1, 0, 1])
+    ... )
     >>> n, tuple(hvp(torch.zeros(n, dtype=torch.float64)).shape)
     (14, (14,))
     """
@@ -163,19 +166,20 @@ def hessian_vector_product(model: nn.Module, x, y, *, loss_fn: Callable | None =
     sizes = [params[n].numel() for n in names]
     n_total = int(sum(sizes))
     n = xt.shape[0]
-    chunks = [(xt[i:i + chunk_size], yt[i:i + chunk_size]) for i in range(0, n, chunk_size)]
+    chunks = [(xt[i : i + chunk_size], yt[i : i + chunk_size]) for i in range(0, n, chunk_size)]
 
     def hvp(v: torch.Tensor) -> torch.Tensor:
         v = v.to(device=xt.device, dtype=params[names[0]].dtype)
         tangents, offset = {}, 0
         for name, shape, size in zip(names, shapes, sizes):
-            tangents[name] = v[offset:offset + size].view(shape)
+            tangents[name] = v[offset : offset + size].view(shape)
             offset += size
         out = torch.zeros(n_total, dtype=v.dtype, device=v.device)
         was_training = model.training
         model.eval()
         try:
             for xc, yc in chunks:
+
                 def loss_of(p, xc=xc, yc=yc):
                     return loss_fn(functional_call(model, p, (xc,)), yc)
 
@@ -188,9 +192,18 @@ def hessian_vector_product(model: nn.Module, x, y, *, loss_fn: Callable | None =
     return hvp, n_total
 
 
-def top_hessian_eigenvalue(model: nn.Module, x, y, *, tol: float = 1e-4, max_hvp: int = 400, seed=0,
-                           loss_fn: Callable | None = None, chunk_size: int = 4096) -> SharpnessEstimate:
-    """Largest eigenvalue of the Hessian of the mean training loss, by Lanczos (ARPACK).
+def top_hessian_eigenvalue(
+    model: nn.Module,
+    x,
+    y,
+    *,
+    tol: float = 1e-4,
+    max_hvp: int = 400,
+    seed=0,
+    loss_fn: Callable | None = None,
+    chunk_size: int = 4096,
+) -> SharpnessEstimate:
+    r"""Largest eigenvalue of the Hessian of the mean training loss, by Lanczos (ARPACK).
 
     Parameters
     ----------
@@ -225,8 +238,8 @@ def top_hessian_eigenvalue(model: nn.Module, x, y, *, tol: float = 1e-4, max_hvp
     Notes
     -----
     ARPACK stops when the Ritz estimate of the residual satisfies
-    :math:`\\|H u - \\theta u\\| \\le \\mathrm{tol}\\,|\\theta|`; for a symmetric matrix some
-    eigenvalue then lies within that distance of :math:`\\theta`, and with a random start that
+    :math:`\|H u - \theta u\| \le \mathrm{tol}\,|\theta|`; for a symmetric matrix some
+    eigenvalue then lies within that distance of :math:`\theta`, and with a random start that
     eigenvalue is the largest one (Lanczos finds extreme eigenvalues first). The products are
     computed in the model's dtype (float32 in training), which adds a relative error of order
     :math:`10^{-6}`. Models with fewer than ``DENSE_LIMIT`` parameters are diagonalised exactly.
@@ -281,9 +294,17 @@ def top_hessian_eigenvalue(model: nn.Module, x, y, *, tol: float = 1e-4, max_hvp
         return SharpnessEstimate(float("nan"), False, count[0], tol, n_samples, "lanczos")
 
 
-def hessian_trace(model: nn.Module, x, y, *, n_probes: int = 100, seed=0, loss_fn: Callable | None = None,
-                  chunk_size: int = 4096) -> TraceEstimate:
-    """Hutchinson estimate of the trace of the Hessian of the mean training loss.
+def hessian_trace(
+    model: nn.Module,
+    x,
+    y,
+    *,
+    n_probes: int = 100,
+    seed=0,
+    loss_fn: Callable | None = None,
+    chunk_size: int = 4096,
+) -> TraceEstimate:
+    r"""Hutchinson estimate of the trace of the Hessian of the mean training loss.
 
     Parameters
     ----------
@@ -311,10 +332,10 @@ def hessian_trace(model: nn.Module, x, y, *, n_probes: int = 100, seed=0, loss_f
 
     Notes
     -----
-    For :math:`v` with i.i.d. :math:`\\pm 1` entries, :math:`E[v^\\top H v] = \\mathrm{tr}\\,H` and
-    :math:`\\mathrm{Var}[v^\\top H v] = 2\\sum_{i \\ne j} H_{ij}^2` (Hutchinson 1990). The estimate
+    For :math:`v` with i.i.d. :math:`\pm 1` entries, :math:`E[v^\top H v] = \mathrm{tr}\,H` and
+    :math:`\mathrm{Var}[v^\top H v] = 2\sum_{i \ne j} H_{ij}^2` (Hutchinson 1990). The estimate
     is the mean over probes and its standard error the sample standard deviation over
-    :math:`\\sqrt{n}`.
+    :math:`\sqrt{n}`.
 
     Used in chapter: Flatness, noise and tails.
 
@@ -338,8 +359,18 @@ def hessian_trace(model: nn.Module, x, y, *, n_probes: int = 100, seed=0, loss_f
     return TraceEstimate(float(vals.mean()), float(vals.std(ddof=1) / math.sqrt(n_probes)), n_probes)
 
 
-def sharpness(model: nn.Module, x, y, *, tol: float = 1e-4, max_hvp: int = 400, n_probes: int = 0, seed=0,
-              loss_fn: Callable | None = None, chunk_size: int = 4096) -> SharpnessEstimate:
+def sharpness(
+    model: nn.Module,
+    x,
+    y,
+    *,
+    tol: float = 1e-4,
+    max_hvp: int = 400,
+    n_probes: int = 0,
+    seed=0,
+    loss_fn: Callable | None = None,
+    chunk_size: int = 4096,
+) -> SharpnessEstimate:
     """Top Hessian eigenvalue, and the Hutchinson trace when ``n_probes >= 2``.
 
     Parameters
@@ -376,13 +407,23 @@ def sharpness(model: nn.Module, x, y, *, tol: float = 1e-4, max_hvp: int = 400, 
         raise ValueError("n_probes must be 0 (no trace) or >= 2 (a standard error needs two probes), got 1")
     rng = check_rng(seed)
     seeds = rng.spawn(2)
-    top = top_hessian_eigenvalue(model, x, y, tol=tol, max_hvp=max_hvp, seed=seeds[0], loss_fn=loss_fn,
-                                 chunk_size=chunk_size)
+    top = top_hessian_eigenvalue(
+        model, x, y, tol=tol, max_hvp=max_hvp, seed=seeds[0], loss_fn=loss_fn, chunk_size=chunk_size
+    )
     if n_probes == 0:
         return top
     tr = hessian_trace(model, x, y, n_probes=n_probes, seed=seeds[1], loss_fn=loss_fn, chunk_size=chunk_size)
-    return SharpnessEstimate(top.top_eigenvalue, top.converged, top.n_iter, top.tol, top.n_samples, top.method,
-                             tr.trace, tr.se, tr.n_probes)
+    return SharpnessEstimate(
+        top.top_eigenvalue,
+        top.converged,
+        top.n_iter,
+        top.tol,
+        top.n_samples,
+        top.method,
+        tr.trace,
+        tr.se,
+        tr.n_probes,
+    )
 
 
 def stratified_subset(y, n: int, *, seed=0) -> np.ndarray:
@@ -430,6 +471,6 @@ def stratified_subset(y, n: int, *, seed=0) -> np.ndarray:
     exact = n * counts / labels.size
     take = np.floor(exact).astype(int)
     order = np.argsort(-(exact - take), kind="stable")
-    take[order[:n - int(take.sum())]] += 1
+    take[order[: n - int(take.sum())]] += 1
     chosen = [rng.permutation(np.flatnonzero(inverse == c))[:k] for c, k in enumerate(take)]
     return np.sort(np.concatenate(chosen))

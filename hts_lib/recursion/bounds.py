@@ -36,8 +36,9 @@ def _check_products(eta, batch_size, dim, sample_a, n_factors, n_samples):
     return eta, b, d, sample_a, k, n
 
 
-def product_norms(eta: float, batch_size: int, dim: int, sample_a, *, n_factors: int = 1,
-                  n_samples: int = 10_000, seed=None) -> np.ndarray:
+def product_norms(
+    eta: float, batch_size: int, dim: int, sample_a, *, n_factors: int = 1, n_samples: int = 10_000, seed=None
+) -> np.ndarray:
     r"""Return the operator norms :math:`\|M_k\cdots M_1\|` of ``n_samples`` independent SGD products.
 
     Parameters
@@ -87,8 +88,8 @@ def product_norms(eta: float, batch_size: int, dim: int, sample_a, *, n_factors:
     prod = np.broadcast_to(np.eye(d), (n, d, d)).copy()
     for _ in range(k):
         a = draw_inputs(sample_a, rng, n * b, d).reshape(n, b, d)
-        h = np.einsum("nbi,nbj->nij", a, a)               # sum_i a_i a_i^T, per sample
-        prod = prod - (eta / b) * np.matmul(h, prod)       # M P = P - (eta/b) H P
+        h = np.einsum("nbi,nbj->nij", a, a)  # sum_i a_i a_i^T, per sample
+        prod = prod - (eta / b) * np.matmul(h, prod)  # M P = P - (eta/b) H P
     if d == 1:
         return np.abs(prod[:, 0, 0])
     return np.linalg.norm(prod, ord=2, axis=(1, 2))
@@ -141,8 +142,17 @@ def norm_moment_root(norms) -> float:
     return 0.0 if math.isnan(alpha) else alpha
 
 
-def product_norm_bound(eta: float, batch_size: int, dim: int, sample_a, *, n_factors: int = 1,
-                       n_samples: int = 100_000, n_replicas: int = 10, seed=None) -> MCEstimate:
+def product_norm_bound(
+    eta: float,
+    batch_size: int,
+    dim: int,
+    sample_a,
+    *,
+    n_factors: int = 1,
+    n_samples: int = 100_000,
+    n_replicas: int = 10,
+    seed=None,
+) -> MCEstimate:
     r"""Return the Monte Carlo lower bound :math:`\hat\alpha_k \le \alpha`, root of :math:`E\|\Pi_k\|^s = 1`.
 
     Here :math:`\Pi_k = M_k\cdots M_1` is a product of ``k`` SGD multipliers.
@@ -205,7 +215,7 @@ def product_norm_bound(eta: float, batch_size: int, dim: int, sample_a, *, n_fac
     method = f"root of mean ||M_k...M_1||^s, k={k}, {n * r} products, jackknife over {r} blocks"
     if not 0.0 < value < math.inf:
         return MCEstimate(value, math.nan, n * r, method)
-    loo = np.array([norm_moment_root(np.concatenate(blocks[:j] + blocks[j + 1:])) for j in range(r)])
+    loo = np.array([norm_moment_root(np.concatenate(blocks[:j] + blocks[j + 1 :])) for j in range(r)])
     if not np.all(np.isfinite(loo)) or np.any(loo == 0.0):
         return MCEstimate(value, math.nan, n * r, method)
     se = math.sqrt((r - 1) / r * float(((loo - loo.mean()) ** 2).sum()))

@@ -98,13 +98,13 @@ def _check_model(eta, batch_size, dim, sigma) -> tuple[float, int, int, float]:
 #   (monotone for convex functions). Orders are grouped in tiers s_top = 4, 12, 52, chosen exactly
 #   with the even-moment polynomials, so that each alpha needs one rule.
 
-_EPS_RANGE = 1e-22      # probability left outside the integration ranges (before tilting)
-_N_SQRT = 10            # Gauss-Legendre nodes per sqrt panel (width 1 in sqrt(S) or sqrt(Q))
-_N_LOG = 10             # Gauss-Legendre nodes per log panel
-_N_JAC = 8              # Gauss-Jacobi nodes for the innermost Q panel [0, q1]
-_KINK_CAP = 0.1         # the kink zone covers |1 - cS| <= 0.1
-_Q_LOG_TOP = 1.0        # log panels for Q below this value (small d only)
-_PRUNE = 60.0           # nodes below exp(-60) of the total at s = 0 and at s = s_top are dropped
+_EPS_RANGE = 1e-22  # probability left outside the integration ranges (before tilting)
+_N_SQRT = 10  # Gauss-Legendre nodes per sqrt panel (width 1 in sqrt(S) or sqrt(Q))
+_N_LOG = 10  # Gauss-Legendre nodes per log panel
+_N_JAC = 8  # Gauss-Jacobi nodes for the innermost Q panel [0, q1]
+_KINK_CAP = 0.1  # the kink zone covers |1 - cS| <= 0.1
+_Q_LOG_TOP = 1.0  # log panels for Q below this value (small d only)
+_PRUNE = 60.0  # nodes below exp(-60) of the total at s = 0 and at s = s_top are dropped
 #: depth of the kink zone (smallest |1 - cS| reached by log panels) for d - 1 = 0, 1, 2, >= 3
 _KINK_DEPTH = {0: 1e-14, 1: 1e-6, 2: 1e-4}
 _KINK_DEPTH_DEFAULT = 1e-3
@@ -199,7 +199,7 @@ class _Rule:
 
     def h_dh(self, s: float) -> tuple[float, float]:
         half = 0.5 * s
-        if half * self.max_logr <= 600.0:     # no overflow in expm1
+        if half * self.max_logr <= 600.0:  # no overflow in expm1
             e = np.expm1(half * self.logr)
             we = self.w * e
             s1 = float(np.add.reduce(we))
@@ -257,21 +257,21 @@ def _s_rule(c: float, b: int, k: int, s_top: float) -> tuple[np.ndarray, np.ndar
     if not use_kink:
         add_sqrt(_uniform_edges(w_lo, w_hi, 1.0))
     else:
-        gap = _KINK_CAP * s_k                       # |S - S_k| at the edge of the kink zone
+        gap = _KINK_CAP * s_k  # |S - S_k| at the edge of the kink zone
         depth = _KINK_DEPTH.get(k, _KINK_DEPTH_DEFAULT)
         t_edges = _uniform_edges(math.log(depth * s_k), math.log(gap), _log_step(s_top))
         t, gt = _gl_on_edges(t_edges, _N_LOG)
-        off = np.exp(t)                              # |S - S_k|
+        off = np.exp(t)  # |S - S_k|
         # innermost panel [0, depth * S_k] in the plain variable
         o2, g2 = _gl_on_edges(np.array([0.0, depth * s_k]), _N_LOG)
         off_all = np.concatenate([o2, off])
         lw_all = np.concatenate([np.log(g2), np.log(gt * off)])
-        for sign in (-1.0, 1.0):                    # left (S < S_k) and right (S > S_k) of the kink
+        for sign in (-1.0, 1.0):  # left (S < S_k) and right (S > S_k) of the kink
             s = s_k + sign * off_all
             keep = s > 0
             nodes_s.append(s[keep])
             logws.append(lw_all[keep])
-            us.append((-sign * c) * off_all[keep])   # 1 - cS = -c (S - S_k)
+            us.append((-sign * c) * off_all[keep])  # 1 - cS = -c (S - S_k)
         w_left = math.sqrt(max(s_k - gap, 0.0))
         w_right = math.sqrt(s_k + gap)
         if w_left > w_lo:
@@ -330,7 +330,7 @@ def _build_rule(c: float, b: int, d: int, s_top: float) -> _Rule:
         a = 0.5 * k
         q_hi = max(_gamma_upper_quantile(a + 0.5 * s_top, _EPS_RANGE), _gamma_upper_quantile(a, _EPS_RANGE))
         q_lo = _chi2_lower_quantile(k, _EPS_RANGE)
-        if q_lo >= 16.0:    # Q is bounded away from 0: one shared sqrt rule
+        if q_lo >= 16.0:  # Q is bounded away from 0: one shared sqrt rule
             q, lwq = _q_sqrt_part(k, q_lo, q_hi, graded=False)
             logw, logr = _tensor(s, lws, u, q, lwq, c)
         else:
@@ -340,7 +340,7 @@ def _build_rule(c: float, b: int, d: int, s_top: float) -> _Rule:
             l_max = max(0, int(math.ceil(math.log(top / q_floor) / dt)))
             q_sh, lw_sh = _q_sqrt_part(k, top, q_hi, graded=True)
             t_edges = math.log(top) - dt * np.arange(l_max + 1)[::-1]
-            t_nodes, t_w = _gl_on_edges(t_edges, _N_LOG)          # panels ordered from deep to top
+            t_nodes, t_w = _gl_on_edges(t_edges, _N_LOG)  # panels ordered from deep to top
             q_log = np.exp(t_nodes)
             lw_log = np.log(t_w * q_log) + _chi2_logpdf(q_log, k)
             with np.errstate(divide="ignore"):
@@ -352,9 +352,9 @@ def _build_rule(c: float, b: int, d: int, s_top: float) -> _Rule:
                 sel = lev == level
                 q1 = top * math.exp(-dt * level)
                 qj, lwj = _q_jacobi_part(k, q1)
-                n_keep = level * _N_LOG                    # the `level` log panels just below `top`
-                ql = q_log[q_log.size - n_keep:] if n_keep else q_log[:0]
-                lwl = lw_log[lw_log.size - n_keep:] if n_keep else lw_log[:0]
+                n_keep = level * _N_LOG  # the `level` log panels just below `top`
+                ql = q_log[q_log.size - n_keep :] if n_keep else q_log[:0]
+                lwl = lw_log[lw_log.size - n_keep :] if n_keep else lw_log[:0]
                 qq = np.concatenate([qj, ql, q_sh])
                 lwq = np.concatenate([lwj, lwl, lw_sh])
                 lw_, lr_ = _tensor(s[sel], lws[sel], u[sel], qq, lwq, c)
@@ -371,9 +371,14 @@ def _build_rule(c: float, b: int, d: int, s_top: float) -> _Rule:
     logw = logw - _logsumexp(logw)
     w = np.exp(logw)
     w /= np.add.reduce(w)
-    return _Rule(logw=np.ascontiguousarray(logw), w=w, logr=np.ascontiguousarray(logr),
-                 max_logr=float(logr.max()),
-                 s_top=float(s_top), n_nodes_full=int(n_full))
+    return _Rule(
+        logw=np.ascontiguousarray(logw),
+        w=w,
+        logr=np.ascontiguousarray(logr),
+        max_logr=float(logr.max()),
+        s_top=float(s_top),
+        n_nodes_full=int(n_full),
+    )
 
 
 _S_TIERS = (4.0, 12.0, ALPHA_MAX + 2.0)
@@ -498,7 +503,7 @@ def _newton_root(rule: _Rule, s_hi: float, h_hi: float, dh_hi: float, tol: float
     """
     s, h, dh = s_hi, h_hi, dh_hi
     for _ in range(200):
-        if dh <= 0.0:   # cannot happen right of the root of a convex h with h(0) = 0; be safe
+        if dh <= 0.0:  # cannot happen right of the root of a convex h with h(0) = 0; be safe
             break
         step = h / dh
         s_new = s - step
@@ -575,14 +580,14 @@ def _tail_index_c(c: float, b: int, d: int) -> float:
     # If h(2k) <= 0 for some k >= 1, convexity and h(0) = 0 give h <= 0 on [0, 2k], hence
     # rho = h'(0) < 0 and alpha >= 2k: no quadrature is needed to decide these cases.
     s_top = _tier_by_even_moments(c, b, d)
-    if s_top is None:            # h(ALPHA_MAX) <= 0: alpha >= ALPHA_MAX (and rho < 0)
+    if s_top is None:  # h(ALPHA_MAX) <= 0: alpha >= ALPHA_MAX (and rho < 0)
         return math.inf
     rule = _build_rule(c, b, d, s_top)
     if s_top == _S_TIERS[0] and rule.rho() >= 0.0:
-        return math.nan          # no stationary law
+        return math.nan  # no stationary law
     s_eval = min(s_top, ALPHA_MAX)
     h, dh = rule.h_dh(s_eval)
-    if h <= 0.0:                 # exact h(s_eval) > 0 but within rounding of 0: the root is s_eval
+    if h <= 0.0:  # exact h(s_eval) > 0 but within rounding of 0: the root is s_eval
         return s_eval
     return _newton_root(rule, s_eval, h, dh)
 
@@ -695,7 +700,7 @@ def _poly_num_den(coef: tuple[int, ...], c: float) -> tuple[int, int]:
     """``P(c) = num / den`` exactly, in integers (``c`` is a dyadic rational ``p / q``)."""
     p, q = float(c).as_integer_ratio()
     num, qpow = 0, 1
-    for a in reversed(coef):          # Horner on P(p/q) * q^K
+    for a in reversed(coef):  # Horner on P(p/q) * q^K
         num = num * p + a * qpow
         qpow *= q
     return num, qpow // q
@@ -703,7 +708,7 @@ def _poly_num_den(coef: tuple[int, ...], c: float) -> tuple[int, int]:
 
 def _poly_value(coef: tuple[int, ...], c: float) -> float:
     num, den = _poly_num_den(coef, c)
-    return num / den                  # int / int is correctly rounded in Python
+    return num / den  # int / int is correctly rounded in Python
 
 
 def _poly_exceeds_one(coef: tuple[int, ...], c: float) -> bool:
@@ -799,7 +804,7 @@ def even_moment_step_size(k: int, batch_size: int, dim: int, sigma: float = 1.0)
     d = check_int("dim", dim, low=1)
     sigma = check_positive("sigma", sigma)
     coef = _even_moment_coefficients(k, b, d)
-    g_coef = coef[1:]                       # (P(c) - 1) / c
+    g_coef = coef[1:]  # (P(c) - 1) / c
 
     def g(c: float) -> float:
         return _poly_value(g_coef, c)

@@ -94,8 +94,10 @@ def _log_expect_abs_power(dist, s: float, grid: np.ndarray | None = None) -> flo
 
 def _as_log_moment(law) -> Callable[[float], float]:
     if isinstance(law, stats.rv_continuous | stats.rv_discrete):
-        raise TypeError("law must be a frozen scipy.stats distribution (call it with its parameters, "
-                        "e.g. stats.norm(0, 1) or rv_discrete(values=...)())")
+        raise TypeError(
+            "law must be a frozen scipy.stats distribution (call it with its parameters, "
+            "e.g. stats.norm(0, 1) or rv_discrete(values=...)())"
+        )
     if callable(law) and not hasattr(law, "dist"):
         return lambda s: float(law(s))
     if hasattr(law, "dist") and hasattr(law, "support"):
@@ -152,8 +154,14 @@ def kesten_lyapunov_exponent(law) -> float:
         total = 0.0
         for a0, a1 in [(lo, min(hi, 0.0)), (max(lo, 0.0), hi)]:
             if a1 > a0:
-                val, _ = integrate.quad(lambda a: math.log(abs(a)) * float(law.pdf(a)) if a != 0 else 0.0,
-                                        a0, a1, limit=200, epsabs=1e-13, epsrel=1e-11)
+                val, _ = integrate.quad(
+                    lambda a: math.log(abs(a)) * float(law.pdf(a)) if a != 0 else 0.0,
+                    a0,
+                    a1,
+                    limit=200,
+                    epsabs=1e-13,
+                    epsrel=1e-11,
+                )
                 total += val
         return total
     return float(law.expect(lambda a: np.log(np.abs(a))))
@@ -276,9 +284,9 @@ class MomentPaths:
     n_chains: int
 
 
-def kesten_moment_paths(sample_ab: PairSampler,
-                        n_chains: int, n_steps: int, powers: Sequence[float], *, x0=0.0,
-                        seed=None) -> MomentPaths:
+def kesten_moment_paths(
+    sample_ab: PairSampler, n_chains: int, n_steps: int, powers: Sequence[float], *, x0=0.0, seed=None
+) -> MomentPaths:
     r"""Return Monte Carlo moments ``E|X_k|^p``, with standard errors, along a scalar Kesten recursion.
 
     Parameters
@@ -334,7 +342,7 @@ def kesten_moment_paths(sample_ab: PairSampler,
     def record(k, xs):
         ax = np.abs(xs)
         for i, p in enumerate(pw):
-            v = ax ** p
+            v = ax**p
             mean[i, k] = v.mean()
             se[i, k] = v.std(ddof=1) / math.sqrt(n_chains)
 
@@ -369,9 +377,9 @@ class KestenSnapshots:
     burn_in: int
 
 
-def kesten_snapshots(sample_ab: PairSampler,
-                     n_chains: int, checkpoints: Sequence[int], *, burn_in: int = 0, x0=0.0,
-                     seed=None) -> KestenSnapshots:
+def kesten_snapshots(
+    sample_ab: PairSampler, n_chains: int, checkpoints: Sequence[int], *, burn_in: int = 0, x0=0.0, seed=None
+) -> KestenSnapshots:
     r"""Run ``n_chains`` scalar recursions and keep their values and Polyak averages at ``checkpoints``.
 
     Parameters

@@ -93,8 +93,12 @@ def _check_action(apply_m, dim) -> int:
 
 
 def _check_population(n_walkers, n_steps, burn_in, n_replicas, *, min_steps: int = 1, min_replicas: int = 2):
-    return (check_int("n_walkers", n_walkers, low=2), check_int("n_steps", n_steps, low=min_steps),
-            check_int("burn_in", burn_in, low=0), check_int("n_replicas", n_replicas, low=min_replicas))
+    return (
+        check_int("n_walkers", n_walkers, low=2),
+        check_int("n_steps", n_steps, low=min_steps),
+        check_int("burn_in", burn_in, low=0),
+        check_int("n_replicas", n_replicas, low=min_replicas),
+    )
 
 
 def _check_orders(orders) -> np.ndarray:
@@ -123,8 +127,16 @@ def _batch_means_se(x: np.ndarray, n_batches: int) -> tuple[float, float]:
 # ----------------------------------------------------------------------------------------------
 
 
-def matrix_lyapunov_exponent_mc(apply_m: MatrixAction, dim: int, *, n_steps: int = 20_000, n_chains: int = 16,
-                                burn_in: int = 200, n_batches: int = 20, seed=None) -> MCEstimate:
+def matrix_lyapunov_exponent_mc(
+    apply_m: MatrixAction,
+    dim: int,
+    *,
+    n_steps: int = 20_000,
+    n_chains: int = 16,
+    burn_in: int = 200,
+    n_batches: int = 20,
+    seed=None,
+) -> MCEstimate:
     r"""Return the top Lyapunov exponent ``rho`` of products of i.i.d. random matrices, by renormalisation.
 
     Parameters
@@ -189,8 +201,12 @@ def matrix_lyapunov_exponent_mc(apply_m: MatrixAction, dim: int, *, n_steps: int
             logs[t] = np.log(nrm)
         u = v / nrm[:, None]
     value, se = _batch_means_se(logs, n_batches)
-    return MCEstimate(value, se, n_steps * n_chains,
-                      f"renormalised products, {n_chains} chains x {n_steps} steps, batch means")
+    return MCEstimate(
+        value,
+        se,
+        n_steps * n_chains,
+        f"renormalised products, {n_chains} chains x {n_steps} steps, batch means",
+    )
 
 
 def _prefetching(apply_m: MatrixAction, n_rows: int, n_calls: int) -> MatrixAction:
@@ -218,9 +234,18 @@ def _prefetching(apply_m: MatrixAction, n_rows: int, n_calls: int) -> MatrixActi
     return apply
 
 
-def lyapunov_exponent_mc(eta: float, batch_size: int, dim: int, sample_a: InputSampler | None = None, *,
-                         n_steps: int = 20_000, n_chains: int = 16, burn_in: int = 200,
-                         n_batches: int = 20, seed=None) -> MCEstimate:
+def lyapunov_exponent_mc(
+    eta: float,
+    batch_size: int,
+    dim: int,
+    sample_a: InputSampler | None = None,
+    *,
+    n_steps: int = 20_000,
+    n_chains: int = 16,
+    burn_in: int = 200,
+    n_batches: int = 20,
+    seed=None,
+) -> MCEstimate:
     r"""Return the top Lyapunov exponent ``rho`` of online SGD for any input law, by renormalised products.
 
     :func:`matrix_lyapunov_exponent_mc` for the SGD multiplier
@@ -261,9 +286,15 @@ def lyapunov_exponent_mc(eta: float, batch_size: int, dim: int, sample_a: InputS
     n_steps = check_int("n_steps", n_steps, low=2)
     n_chains = check_int("n_chains", n_chains, low=1)
     burn_in = check_int("burn_in", burn_in, low=0)
-    return matrix_lyapunov_exponent_mc(_prefetching(apply_m, n_chains, burn_in + n_steps), dim,
-                                       n_steps=n_steps, n_chains=n_chains, burn_in=burn_in,
-                                       n_batches=n_batches, seed=seed)
+    return matrix_lyapunov_exponent_mc(
+        _prefetching(apply_m, n_chains, burn_in + n_steps),
+        dim,
+        n_steps=n_steps,
+        n_chains=n_chains,
+        burn_in=burn_in,
+        n_batches=n_batches,
+        seed=seed,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -271,8 +302,16 @@ def lyapunov_exponent_mc(eta: float, batch_size: int, dim: int, sample_a: InputS
 # ----------------------------------------------------------------------------------------------
 
 
-def _population_log_means(s_values: np.ndarray, apply_m: MatrixAction, d: int, n_walkers: int, n_steps: int,
-                          burn_in: int, rng: np.random.Generator, n_replicas: int = 1) -> np.ndarray:
+def _population_log_means(
+    s_values: np.ndarray,
+    apply_m: MatrixAction,
+    d: int,
+    n_walkers: int,
+    n_steps: int,
+    burn_in: int,
+    rng: np.random.Generator,
+    n_replicas: int = 1,
+) -> np.ndarray:
     """Log of the mean weight at each recorded step: array (n_steps, n_s, n_replicas).
 
     ``n_replicas`` independent populations of ``n_walkers`` walkers are run side by side (each
@@ -311,9 +350,17 @@ def _population_log_means(s_values: np.ndarray, apply_m: MatrixAction, d: int, n
     return out
 
 
-def population_log_moments(orders, apply_m: MatrixAction, dim: int, *, n_walkers: int = 2000,
-                           n_steps: int = 300, burn_in: int = 100, n_replicas: int = 8,
-                           seed=None) -> np.ndarray:
+def population_log_moments(
+    orders,
+    apply_m: MatrixAction,
+    dim: int,
+    *,
+    n_walkers: int = 2000,
+    n_steps: int = 300,
+    burn_in: int = 100,
+    n_replicas: int = 8,
+    seed=None,
+) -> np.ndarray:
     r"""Return population Monte Carlo estimates of ``h(s)`` at several orders, one per independent replica.
 
     The engine behind :func:`matrix_log_moment_mc` and :func:`matrix_tail_index_mc`, for callers that want the
@@ -373,16 +420,25 @@ def population_log_moments(orders, apply_m: MatrixAction, dim: int, *, n_walkers
     """
     s_values = _check_orders(orders)
     d = _check_action(apply_m, dim)
-    n_walkers, n_steps, burn_in, n_replicas = _check_population(n_walkers, n_steps, burn_in, n_replicas,
-                                                                min_replicas=1)
+    n_walkers, n_steps, burn_in, n_replicas = _check_population(
+        n_walkers, n_steps, burn_in, n_replicas, min_replicas=1
+    )
     lm = _population_log_means(s_values, apply_m, d, n_walkers, n_steps, burn_in, check_rng(seed), n_replicas)
     ref = lm.max(axis=0)
     return ref + np.log(np.exp(lm - ref).mean(axis=0))
 
 
-def matrix_log_moment_mc(s: float, apply_m: MatrixAction, dim: int, *, n_walkers: int = 2000,
-                         n_steps: int = 300, burn_in: int = 100, n_replicas: int = 8,
-                         seed=None) -> MCEstimate:
+def matrix_log_moment_mc(
+    s: float,
+    apply_m: MatrixAction,
+    dim: int,
+    *,
+    n_walkers: int = 2000,
+    n_steps: int = 300,
+    burn_in: int = 100,
+    n_replicas: int = 8,
+    seed=None,
+) -> MCEstimate:
     r"""Return the moment function ``h(s)`` of products of i.i.d. random matrices, by population Monte Carlo.
 
     Parameters
@@ -420,17 +476,37 @@ def matrix_log_moment_mc(s: float, apply_m: MatrixAction, dim: int, *, n_walkers
     s = check_real("s", s, low=0.0)
     d = _check_action(apply_m, dim)
     n_walkers, n_steps, burn_in, n_replicas = _check_population(n_walkers, n_steps, burn_in, n_replicas)
-    h = population_log_moments([s], apply_m, d, n_walkers=n_walkers, n_steps=n_steps, burn_in=burn_in,
-                               n_replicas=n_replicas, seed=check_rng(seed))[0]
-    return MCEstimate(float(h.mean()), float(h.std(ddof=1) / math.sqrt(n_replicas)),
-                      n_replicas * n_walkers * n_steps,
-                      f"population Monte Carlo, {n_replicas} independent replicas x {n_walkers} walkers x "
-                      f"{n_steps} steps")
+    h = population_log_moments(
+        [s],
+        apply_m,
+        d,
+        n_walkers=n_walkers,
+        n_steps=n_steps,
+        burn_in=burn_in,
+        n_replicas=n_replicas,
+        seed=check_rng(seed),
+    )[0]
+    return MCEstimate(
+        float(h.mean()),
+        float(h.std(ddof=1) / math.sqrt(n_replicas)),
+        n_replicas * n_walkers * n_steps,
+        f"population Monte Carlo, {n_replicas} independent replicas x {n_walkers} walkers x {n_steps} steps",
+    )
 
 
-def log_moment_mc(s: float, eta: float, batch_size: int, dim: int, sample_a: InputSampler | None = None, *,
-                  n_walkers: int = 2000, n_steps: int = 300, burn_in: int = 100, n_replicas: int = 8,
-                  seed=None) -> MCEstimate:
+def log_moment_mc(
+    s: float,
+    eta: float,
+    batch_size: int,
+    dim: int,
+    sample_a: InputSampler | None = None,
+    *,
+    n_walkers: int = 2000,
+    n_steps: int = 300,
+    burn_in: int = 100,
+    n_replicas: int = 8,
+    seed=None,
+) -> MCEstimate:
     r"""Return the moment function ``h(s)`` of online SGD for any input law, by population Monte Carlo.
 
     :func:`matrix_log_moment_mc` for the SGD multiplier :math:`M = I - (\eta/b)\sum_{i\le b}a_ia_i^\top`.
@@ -468,8 +544,16 @@ def log_moment_mc(s: float, eta: float, batch_size: int, dim: int, sample_a: Inp
     True
     """
     s = check_real("s", s, low=0.0)
-    return matrix_log_moment_mc(s, sgd_multiplier(eta, batch_size, dim, sample_a), dim, n_walkers=n_walkers,
-                                n_steps=n_steps, burn_in=burn_in, n_replicas=n_replicas, seed=seed)
+    return matrix_log_moment_mc(
+        s,
+        sgd_multiplier(eta, batch_size, dim, sample_a),
+        dim,
+        n_walkers=n_walkers,
+        n_steps=n_steps,
+        burn_in=burn_in,
+        n_replicas=n_replicas,
+        seed=seed,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -496,8 +580,17 @@ def _root_from_grid(s_grid: np.ndarray, h: np.ndarray) -> float:
     return lo + (hi - lo) * float(-h[j - 1] / (h[j] - h[j - 1]))
 
 
-def matrix_tail_index_mc(apply_m: MatrixAction, dim: int, *, n_walkers: int = 2000, n_steps: int = 300,
-                         burn_in: int = 100, n_replicas: int = 8, n_grid: int = 9, seed=None) -> MCEstimate:
+def matrix_tail_index_mc(
+    apply_m: MatrixAction,
+    dim: int,
+    *,
+    n_walkers: int = 2000,
+    n_steps: int = 300,
+    burn_in: int = 100,
+    n_replicas: int = 8,
+    n_grid: int = 9,
+    seed=None,
+) -> MCEstimate:
     r"""Return the tail index ``alpha`` of products of i.i.d. random matrices, the root of the Monte Carlo h.
 
     Parameters
@@ -544,15 +637,16 @@ def matrix_tail_index_mc(apply_m: MatrixAction, dim: int, *, n_walkers: int = 20
     True
     """
     d = _check_action(apply_m, dim)
-    n_walkers, n_steps, burn_in, n_replicas = _check_population(n_walkers, n_steps, burn_in, n_replicas,
-                                                                min_steps=2)
+    n_walkers, n_steps, burn_in, n_replicas = _check_population(
+        n_walkers, n_steps, burn_in, n_replicas, min_steps=2
+    )
     n_grid = check_int("n_grid", n_grid, low=3)
     rng = check_rng(seed)
-    coarse = np.geomspace(2.0 ** -8, ALPHA_MAX, 15)
+    coarse = np.geomspace(2.0**-8, ALPHA_MAX, 15)
     options = dict(n_walkers=n_walkers, n_steps=n_steps, burn_in=burn_in, n_replicas=1)
     alphas = []
     for _ in range(n_replicas):
-        sub = np.random.default_rng(rng.integers(2 ** 63))
+        sub = np.random.default_rng(rng.integers(2**63))
         st = sub.bit_generator.state
         h = population_log_moments(coarse, apply_m, d, seed=sub, **options)[:, 0]
         pos = np.nonzero(h > 0)[0]
@@ -564,10 +658,10 @@ def matrix_tail_index_mc(apply_m: MatrixAction, dim: int, *, n_walkers: int = 20
             alphas.append(math.nan)
             continue
         fine = np.linspace(coarse[j - 1], coarse[j], n_grid)
-        sub.bit_generator.state = st            # same random numbers for the fine pass
+        sub.bit_generator.state = st  # same random numbers for the fine pass
         h = population_log_moments(fine, apply_m, d, seed=sub, **options)[:, 0]
         root = _root_from_grid(fine, h)
-        if not math.isfinite(root):             # the fine pass disagreed at the edge: use the coarse one
+        if not math.isfinite(root):  # the fine pass disagreed at the edge: use the coarse one
             root = float(fine[-1]) if root == math.inf else float(fine[0])
         alphas.append(root)
     arr = np.array(alphas)
@@ -579,9 +673,19 @@ def matrix_tail_index_mc(apply_m: MatrixAction, dim: int, *, n_walkers: int = 20
     return MCEstimate(float(arr.mean()), float(arr.std(ddof=1) / math.sqrt(arr.size)), n_replicas, method)
 
 
-def tail_index_mc(eta: float, batch_size: int, dim: int, sample_a: InputSampler | None = None, *,
-                  n_walkers: int = 2000, n_steps: int = 300, burn_in: int = 100, n_replicas: int = 8,
-                  n_grid: int = 9, seed=None) -> MCEstimate:
+def tail_index_mc(
+    eta: float,
+    batch_size: int,
+    dim: int,
+    sample_a: InputSampler | None = None,
+    *,
+    n_walkers: int = 2000,
+    n_steps: int = 300,
+    burn_in: int = 100,
+    n_replicas: int = 8,
+    n_grid: int = 9,
+    seed=None,
+) -> MCEstimate:
     r"""Return the tail index ``alpha`` of online SGD for any input law: the root of the Monte Carlo ``h``.
 
     :func:`matrix_tail_index_mc` for the SGD multiplier :math:`M = I - (\eta/b)\sum_{i\le b}a_ia_i^\top`.
@@ -611,9 +715,16 @@ def tail_index_mc(eta: float, batch_size: int, dim: int, sample_a: InputSampler 
     >>> abs(est.value - 1.0) < 4 * est.stderr + 0.02    # exact alpha = 1.000 (hts_lib.recursion.tail_index)
     True
     """
-    return matrix_tail_index_mc(sgd_multiplier(eta, batch_size, dim, sample_a), dim, n_walkers=n_walkers,
-                                n_steps=n_steps, burn_in=burn_in, n_replicas=n_replicas, n_grid=n_grid,
-                                seed=seed)
+    return matrix_tail_index_mc(
+        sgd_multiplier(eta, batch_size, dim, sample_a),
+        dim,
+        n_walkers=n_walkers,
+        n_steps=n_steps,
+        burn_in=burn_in,
+        n_replicas=n_replicas,
+        n_grid=n_grid,
+        seed=seed,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -621,9 +732,16 @@ def tail_index_mc(eta: float, batch_size: int, dim: int, sample_a: InputSampler 
 # ----------------------------------------------------------------------------------------------
 
 
-def second_moment_spectral_radius_mc(eta: float, batch_size: int, dim: int,
-                                     sample_a: InputSampler | None = None, *, n_samples: int = 100_000,
-                                     n_replicas: int = 10, seed=None) -> MCEstimate:
+def second_moment_spectral_radius_mc(
+    eta: float,
+    batch_size: int,
+    dim: int,
+    sample_a: InputSampler | None = None,
+    *,
+    n_samples: int = 100_000,
+    n_replicas: int = 10,
+    seed=None,
+) -> MCEstimate:
     r"""Return the spectral radius of ``E[M (x) M]`` of online SGD for any input law, from input moments.
 
     Parameters
@@ -692,19 +810,30 @@ def second_moment_spectral_radius_mc(eta: float, batch_size: int, dim: int,
         k4_blocks.append(k4)
 
     def radius(sig, k4):
-        op = (np.kron(eye, eye) - eta * (np.kron(sig, eye) + np.kron(eye, sig))
-              + (eta * eta / b) * ((b - 1) * np.kron(sig, sig) + k4))
+        op = (
+            np.kron(eye, eye)
+            - eta * (np.kron(sig, eye) + np.kron(eye, sig))
+            + (eta * eta / b) * ((b - 1) * np.kron(sig, sig) + k4)
+        )
         return float(np.max(np.abs(np.linalg.eigvals(op))))
 
     sig_tot, k4_tot = sum(sig_blocks), sum(k4_blocks)
     r = n_replicas
     theta_all = radius(sig_tot / (n_samples * r), k4_tot / (n_samples * r))
-    loo = np.array([radius((sig_tot - s_) / (n_samples * (r - 1)), (k4_tot - k_) / (n_samples * (r - 1)))
-                    for s_, k_ in zip(sig_blocks, k4_blocks)])
+    loo = np.array(
+        [
+            radius((sig_tot - s_) / (n_samples * (r - 1)), (k4_tot - k_) / (n_samples * (r - 1)))
+            for s_, k_ in zip(sig_blocks, k4_blocks)
+        ]
+    )
     value = r * theta_all - (r - 1) * float(loo.mean())
     se = math.sqrt((r - 1) / r * float(((loo - loo.mean()) ** 2).sum()))
-    return MCEstimate(value, se, n_samples * n_replicas,
-                      f"moments of {n_samples * n_replicas} inputs, jackknife over {n_replicas} blocks")
+    return MCEstimate(
+        value,
+        se,
+        n_samples * n_replicas,
+        f"moments of {n_samples * n_replicas} inputs, jackknife over {n_replicas} blocks",
+    )
 
 
 __getattr__ = forward(__name__)

@@ -39,8 +39,9 @@ _XTOL, _RTOL = 1e-14, 1e-12
 _S_MIN = 1e-12
 
 
-def log_moment_root(log_moment: Callable[[float], float], *, rho: float | None = None,
-                    s_max: float = math.inf) -> float:
+def log_moment_root(
+    log_moment: Callable[[float], float], *, rho: float | None = None, s_max: float = math.inf
+) -> float:
     r"""Return the positive root :math:`\alpha` of a convex log-moment function ``h`` with ``h(0) = 0``.
 
     Parameters
@@ -85,7 +86,7 @@ def log_moment_root(log_moment: Callable[[float], float], *, rho: float | None =
     """
     check_callable("log_moment", log_moment)
     if rho is not None:
-        if not (isinstance(rho, float) and rho == -math.inf):     # -inf: A = 0 with positive probability
+        if not (isinstance(rho, float) and rho == -math.inf):  # -inf: A = 0 with positive probability
             rho = check_real("rho", rho)
         if rho >= 0.0:
             return math.nan
@@ -96,7 +97,7 @@ def log_moment_root(log_moment: Callable[[float], float], *, rho: float | None =
         lo, hi = hi, 2.0 * hi
         if hi > s_max:
             return math.inf
-    if lo == 0.0:                     # the root is below 1: h < 0 just right of 0 when rho < 0
+    if lo == 0.0:  # the root is below 1: h < 0 just right of 0 when rho < 0
         lo = 1.0
         while log_moment(lo) >= 0.0:
             if lo <= _S_MIN:

@@ -173,8 +173,9 @@ def draw_pairs(sample_ab: PairSampler, rng: np.random.Generator, n: int) -> tupl
     """
     a, b = sample_ab(rng, n)
     if np.shape(a) != (n,) or np.shape(b) != (n,):
-        raise ValueError(f"sample_ab must return two arrays of shape ({n},), "
-                         f"got {np.shape(a)} and {np.shape(b)}")
+        raise ValueError(
+            f"sample_ab must return two arrays of shape ({n},), got {np.shape(a)} and {np.shape(b)}"
+        )
     return a, b
 
 
@@ -310,8 +311,9 @@ def student_t_sampler(nu: float, sigma: float = 1.0) -> InputSampler:
     nu = check_real("nu", nu, low=4.0, low_open=True)
     sigma = check_positive("sigma", sigma)
     scale = math.sqrt((nu - 2.0) / nu)
-    return _iid_sampler(lambda rng, shape: scale * rng.standard_t(nu, size=shape),
-                        3.0 + 6.0 / (nu - 4.0), sigma)
+    return _iid_sampler(
+        lambda rng, shape: scale * rng.standard_t(nu, size=shape), 3.0 + 6.0 / (nu - 4.0), sigma
+    )
 
 
 def dataset_sampler(X) -> InputSampler:
@@ -407,8 +409,9 @@ def sgd1d_sampler(eta: float, sigma: float = 1.0, noise: float = 1.0) -> PairSam
     return sample_ab
 
 
-def sgd_multiplier(eta: float, batch_size: int, dim: int,
-                   sample_a: InputSampler | None = None) -> MatrixAction:
+def sgd_multiplier(
+    eta: float, batch_size: int, dim: int, sample_a: InputSampler | None = None
+) -> MatrixAction:
     r"""Return the SGD multiplier :math:`M = I - (\eta/b)\sum_{i\le b} a_ia_i^\top` as a matrix action.
 
     Parameters

@@ -86,8 +86,10 @@ def second_moment_spectral_radius(eta: float, batch_size: int, cov, kurtosis: fl
     kurtosis = check_real("kurtosis", kurtosis, low=1.0)
     arr = check_covariance(cov)
     if arr.ndim == 2 and kurtosis != 3.0:
-        raise ValueError("a full covariance matrix is only supported for Gaussian data (kurtosis=3); "
-                         "give a 1-D spectrum for independent non-Gaussian coordinates")
+        raise ValueError(
+            "a full covariance matrix is only supported for Gaussian data (kurtosis=3); "
+            "give a 1-D spectrum for independent non-Gaussian coordinates"
+        )
     lam = arr if arr.ndim == 1 else np.linalg.eigh(0.5 * (arr + arr.T))[0]
     diag = (1.0 - eta * lam) ** 2 + (eta * eta / b) * (kurtosis - 2.0) * lam * lam
     dmat = np.diag(diag) + (eta * eta / b) * np.outer(lam, lam)
@@ -100,8 +102,15 @@ def second_moment_spectral_radius(eta: float, batch_size: int, cov, kurtosis: fl
     return radius
 
 
-def stationary_second_moment(eta: float, batch_size: int, dim: int, sigma: float = 1.0,
-                             noise: float = 1.0, cov=None, kurtosis: float = 3.0) -> float:
+def stationary_second_moment(
+    eta: float,
+    batch_size: int,
+    dim: int,
+    sigma: float = 1.0,
+    noise: float = 1.0,
+    cov=None,
+    kurtosis: float = 3.0,
+) -> float:
     r"""Return the closed form of ``E||x_inf - x*||^2`` for online SGD on linear regression.
 
     Parameters
@@ -185,8 +194,10 @@ def stationary_second_moment(eta: float, batch_size: int, dim: int, sigma: float
             return math.inf
         return eta * noise**2 * d / denom
     if kappa != 3.0:
-        raise ValueError("kurtosis must be 3 (Gaussian) when cov is given: the anisotropic closed "
-                         "form is derived for Gaussian data")
+        raise ValueError(
+            "kurtosis must be 3 (Gaussian) when cov is given: the anisotropic closed "
+            "form is derived for Gaussian data"
+        )
     lam = sigma**2 * np.linalg.eigvalsh(check_covariance(cov, d, spectrum=False))
     den = 2.0 - eta * (b + 1) * lam / b
     if np.any(den <= 0.0):

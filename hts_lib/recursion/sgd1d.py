@@ -214,8 +214,9 @@ def sgd1d_step_sizes(sigma: float = 1.0) -> StepSizes1D:
     sigma = check_positive("sigma", sigma)
     eta_crit = 2.0 / (3.0 * sigma * sigma)
     # rho(eta) < 0 for small eta, > 0 for large eta; bracket on c = eta sigma^2 in (eta_crit, 100)
-    eta_max = optimize.brentq(lambda e: sgd1d_lyapunov_exponent(e, sigma), eta_crit, 100.0 / sigma**2,
-                              xtol=1e-13, rtol=1e-13)
+    eta_max = optimize.brentq(
+        lambda e: sgd1d_lyapunov_exponent(e, sigma), eta_crit, 100.0 / sigma**2, xtol=1e-13, rtol=1e-13
+    )
     return StepSizes1D(eta_crit=eta_crit, eta_max=eta_max)
 
 
@@ -275,13 +276,16 @@ def sgd1d_mixed_moment(j: int, m: int, eta: float, sigma: float = 1.0, noise: fl
     noise = check_real("noise", noise, low=0.0)
     if m % 2 == 1:
         return 0.0
-    terms = [math.comb(j, i) * (-eta) ** i * sigma ** (m + 2 * i) * _double_factorial_odd(m + 2 * i)
-             for i in range(j + 1)]
+    terms = [
+        math.comb(j, i) * (-eta) ** i * sigma ** (m + 2 * i) * _double_factorial_odd(m + 2 * i)
+        for i in range(j + 1)
+    ]
     return (eta * noise) ** m * _double_factorial_odd(m) * math.fsum(terms)
 
 
-def sgd1d_moment_path(p: int, eta: float, n_steps: int, *, sigma: float = 1.0, noise: float = 1.0,
-                      x0: float = 0.0) -> np.ndarray:
+def sgd1d_moment_path(
+    p: int, eta: float, n_steps: int, *, sigma: float = 1.0, noise: float = 1.0, x0: float = 0.0
+) -> np.ndarray:
     r"""Return the exact even moments ``E e_k^p``, ``k = 0, ..., n_steps``, of 1-D SGD from ``e_0 = x0``.
 
     Parameters
@@ -344,7 +348,7 @@ def sgd1d_moment_path(p: int, eta: float, n_steps: int, *, sigma: float = 1.0, n
     for r, q in enumerate(orders):
         for c, jj in enumerate(orders[: r + 1]):
             T[r, c] = math.comb(q, jj) * sgd1d_mixed_moment(jj, q - jj, eta, sigma, noise)
-    v = np.array([x0 ** q for q in orders], dtype=float)
+    v = np.array([x0**q for q in orders], dtype=float)
     out = np.empty(n_steps + 1)
     out[0] = v[-1]
     with np.errstate(over="ignore", invalid="ignore"):
@@ -360,8 +364,9 @@ def sgd1d_moment_path(p: int, eta: float, n_steps: int, *, sigma: float = 1.0, n
 # ----------------------------------------------------------------------------------------------
 
 
-def simulate_sgd1d(eta: float, n_chains: int, n_steps: int, *, sigma: float = 1.0, noise: float = 1.0,
-                   seed=None) -> np.ndarray:
+def simulate_sgd1d(
+    eta: float, n_chains: int, n_steps: int, *, sigma: float = 1.0, noise: float = 1.0, seed=None
+) -> np.ndarray:
     """Simulate online SGD on one-dimensional linear regression, started at the solution; return ``x_n - x*``.
 
     Each step draws a fresh pair ``a ~ N(0, sigma^2)``, ``y = a x* + noise * eps``; the error

@@ -149,6 +149,7 @@ class SimulationResult:
 # shared helpers (used by hts_lib.simulate.sgd as well)
 # --------------------------------------------------------------------------------------------
 
+
 def default_block_size(row_floats: int) -> int:
     """Return the chains per block for which one block's per-step work array takes about 512 KiB.
 
@@ -300,8 +301,16 @@ class ChainSettings:
     n_jobs: int
 
 
-def chain_settings(n_chains: int, n_steps: int, burn_in: int, dim: int, *, track: Sequence[int] | None = None,
-                   max_norm: float = DEFAULT_MAX_NORM, n_jobs: int = 1) -> ChainSettings:
+def chain_settings(
+    n_chains: int,
+    n_steps: int,
+    burn_in: int,
+    dim: int,
+    *,
+    track: Sequence[int] | None = None,
+    max_norm: float = DEFAULT_MAX_NORM,
+    n_jobs: int = 1,
+) -> ChainSettings:
     """Return the checked settings of a run of ``n_chains`` chains (:class:`ChainSettings`).
 
     Raises
@@ -319,12 +328,20 @@ def chain_settings(n_chains: int, n_steps: int, burn_in: int, dim: int, *, track
     n_steps = check_int("n_steps", n_steps, low=1)
     burn_in = check_int("burn_in", burn_in, low=0)
     if burn_in >= n_steps:
-        raise ValueError(f"burn_in must be < n_steps (got burn_in={burn_in}, n_steps={n_steps}); "
-                         "the average needs at least one iterate after the burn-in")
+        raise ValueError(
+            f"burn_in must be < n_steps (got burn_in={burn_in}, n_steps={n_steps}); "
+            "the average needs at least one iterate after the burn-in"
+        )
     dim = check_int("dim", dim, low=1)
-    return ChainSettings(n_chains=n_chains, n_steps=n_steps, burn_in=burn_in, dim=dim,
-                         track=_check_track(track, dim), max_norm=check_positive("max_norm", max_norm),
-                         n_jobs=check_n_jobs(n_jobs))
+    return ChainSettings(
+        n_chains=n_chains,
+        n_steps=n_steps,
+        burn_in=burn_in,
+        dim=dim,
+        track=_check_track(track, dim),
+        max_norm=check_positive("max_norm", max_norm),
+        n_jobs=check_n_jobs(n_jobs),
+    )
 
 
 class ChainBlock:
@@ -353,8 +370,14 @@ class ChainBlock:
         self.traj = None if track is None else np.full((c, self.n_steps, track.size), np.nan)
 
     @classmethod
-    def start(cls, rng: np.random.Generator, c: int, z0: np.ndarray | None, settings: ChainSettings,
-              init_scale: float = 0.0) -> ChainBlock:
+    def start(
+        cls,
+        rng: np.random.Generator,
+        c: int,
+        z0: np.ndarray | None,
+        settings: ChainSettings,
+        init_scale: float = 0.0,
+    ) -> ChainBlock:
         """Return a block of ``c`` chains started at ``z0`` (zero if None) plus ``init_scale * N(0, I)``."""
         z = np.zeros((c, settings.dim)) if z0 is None else z0.copy()
         if init_scale > 0.0:
@@ -379,13 +402,13 @@ class ChainBlock:
             np.einsum("cd,cd->c", z, z, out=self.sq)
         else:  # threshold above sqrt(float max): squares could overflow, compare norms instead
             self.sq[:] = _safe_norms(z)
-        if not (self.sq.max() <= self.max_sq_or_norm):   # also catches NaN / inf
+        if not (self.sq.max() <= self.max_sq_or_norm):  # also catches NaN / inf
             bad = ~(self.sq <= self.max_sq_or_norm) & self.alive
             if bad.any():
                 self.diverged_at[bad] = k
                 self.alive[bad] = False
                 self.n_alive = int(self.alive.sum())
-            z[~self.alive] = 0.0   # frozen: keeps the arithmetic finite, ignored in the output
+            z[~self.alive] = 0.0  # frozen: keeps the arithmetic finite, ignored in the output
         if self.traj is not None:
             self.traj[:, k - 1, :] = z[:, self.track]
             if self.n_alive < z.shape[0]:
@@ -404,8 +427,9 @@ class ChainBlock:
         return last, avg, self.diverged_at, self.traj
 
 
-def _run_blocks(block_fn: Callable, n_chains: int, block_size: int, seed, n_jobs: int,
-                x0: np.ndarray | None, **kwargs) -> tuple[np.ndarray, ...]:
+def _run_blocks(
+    block_fn: Callable, n_chains: int, block_size: int, seed, n_jobs: int, x0: np.ndarray | None, **kwargs
+) -> tuple[np.ndarray, ...]:
     """Run ``block_fn(rng, c, x0_block, **kwargs)`` over blocks of chains and stack the results.
 
     Block ``j`` always covers chains ``[j*block_size, (j+1)*block_size)`` and uses the stream
@@ -416,7 +440,7 @@ def _run_blocks(block_fn: Callable, n_chains: int, block_size: int, seed, n_jobs
     jobs = []
     for j, s in enumerate(starts):
         c = min(block_size, n_chains - s)
-        xb = None if x0 is None else np.array(x0[s:s + c], dtype=np.float64)
+        xb = None if x0 is None else np.array(x0[s : s + c], dtype=np.float64)
         jobs.append((j, c, xb))
     if n_jobs == 1 or len(jobs) == 1:
         outs = [block_fn(_block_rng(entropy, j), c, xb, **kwargs) for j, c, xb in jobs]
@@ -424,7 +448,8 @@ def _run_blocks(block_fn: Callable, n_chains: int, block_size: int, seed, n_jobs
         from joblib import Parallel, delayed
 
         outs = Parallel(n_jobs=n_jobs)(
-            delayed(_run_one_block)(block_fn, entropy, j, c, xb, kwargs) for j, c, xb in jobs)
+            delayed(_run_one_block)(block_fn, entropy, j, c, xb, kwargs) for j, c, xb in jobs
+        )
     last = np.concatenate([o[0] for o in outs])
     avg = np.concatenate([o[1] for o in outs])
     dat = np.concatenate([o[2] for o in outs])
@@ -436,8 +461,17 @@ def _run_one_block(block_fn, entropy, j, c, xb, kwargs):
     return block_fn(_block_rng(entropy, j), c, xb, **kwargs)
 
 
-def run_chains(block_fn: Callable, settings: ChainSettings, *, seed, block_size: int, centre, config: dict,
-               z0: np.ndarray | None = None, **kwargs) -> SimulationResult:
+def run_chains(
+    block_fn: Callable,
+    settings: ChainSettings,
+    *,
+    seed,
+    block_size: int,
+    centre,
+    config: dict,
+    z0: np.ndarray | None = None,
+    **kwargs,
+) -> SimulationResult:
     """Run a simulator's block function over blocks of chains and collect a :class:`SimulationResult`.
 
     Parameters
@@ -467,11 +501,19 @@ def run_chains(block_fn: Callable, settings: ChainSettings, *, seed, block_size:
         Read-only arrays; ``result.config`` is ``config`` with the shared settings.
     """
     block_size = check_int("block_size", block_size, low=1)
-    last, avg, dat, traj = _run_blocks(block_fn, settings.n_chains, block_size, seed, settings.n_jobs, z0,
-                                       settings=settings, **kwargs)
-    config = dict(config, n_chains=settings.n_chains, n_steps=settings.n_steps, burn_in=settings.burn_in,
-                  seed=_seed_repr(seed), max_norm=settings.max_norm, block_size=block_size,
-                  track=None if settings.track is None else settings.track.tolist())
+    last, avg, dat, traj = _run_blocks(
+        block_fn, settings.n_chains, block_size, seed, settings.n_jobs, z0, settings=settings, **kwargs
+    )
+    config = dict(
+        config,
+        n_chains=settings.n_chains,
+        n_steps=settings.n_steps,
+        burn_in=settings.burn_in,
+        seed=_seed_repr(seed),
+        max_norm=settings.max_norm,
+        block_size=block_size,
+        track=None if settings.track is None else settings.track.tolist(),
+    )
     centre = np.array(centre, dtype=np.float64)
     for a in (last, avg, dat, centre):
         a.setflags(write=False)
@@ -479,13 +521,21 @@ def run_chains(block_fn: Callable, settings: ChainSettings, *, seed, block_size:
         traj.setflags(write=False)
     diverged = dat >= 0
     diverged.setflags(write=False)
-    return SimulationResult(last=last, average=avg, diverged=diverged, diverged_at=dat,
-                            trajectories=traj, config=config, centre=centre)
+    return SimulationResult(
+        last=last,
+        average=avg,
+        diverged=diverged,
+        diverged_at=dat,
+        trajectories=traj,
+        config=config,
+        centre=centre,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # generic affine recursion
 # --------------------------------------------------------------------------------------------
+
 
 def _recursion_block(rng, c, x0b, *, sample_m, sample_q, settings):
     st = ChainBlock.start(rng, c, x0b, settings)
@@ -496,8 +546,9 @@ def _recursion_block(rng, c, x0b, *, sample_m, sample_q, settings):
             q = np.asarray(sample_q(rng, c), dtype=np.float64)
             if k == 1:
                 if m.shape != (c, dim, dim):
-                    raise ValueError(f"sample_m(rng, {c}) must return shape ({c}, {dim}, {dim}), "
-                                     f"got {m.shape}")
+                    raise ValueError(
+                        f"sample_m(rng, {c}) must return shape ({c}, {dim}, {dim}), got {m.shape}"
+                    )
                 if q.shape != (c, dim):
                     raise ValueError(f"sample_q(rng, {c}) must return shape ({c}, {dim}), got {q.shape}")
             z[...] = np.matmul(m, z[:, :, None])[:, :, 0] + q
@@ -582,7 +633,14 @@ def simulate_recursion(
         raise TypeError("sample_q must be callable: sample_q(rng, n) -> (n, dim)")
     dim = check_int("dim", dim, low=1)
     settings = chain_settings(n_chains, n_steps, burn_in, dim, track=track, max_norm=max_norm, n_jobs=n_jobs)
-    return run_chains(_recursion_block, settings, seed=seed,
-                      block_size=default_block_size(dim * dim) if block_size is None else block_size,
-                      centre=np.zeros(dim), config=dict(kind="recursion", dim=dim),
-                      z0=check_start(x0, settings.n_chains, dim), sample_m=sample_m, sample_q=sample_q)
+    return run_chains(
+        _recursion_block,
+        settings,
+        seed=seed,
+        block_size=default_block_size(dim * dim) if block_size is None else block_size,
+        centre=np.zeros(dim),
+        config=dict(kind="recursion", dim=dim),
+        z0=check_start(x0, settings.n_chains, dim),
+        sample_m=sample_m,
+        sample_q=sample_q,
+    )

@@ -72,6 +72,7 @@ _SQRT3 = math.sqrt(3.0)
 # batch sampling
 # --------------------------------------------------------------------------------------------
 
+
 def _draw_indices(rng: np.random.Generator, n: int, b: int, c: int, replace: bool) -> np.ndarray:
     if replace or b == 1:
         return rng.integers(0, n, size=(c, b))
@@ -104,8 +105,9 @@ def _draw_indices(rng: np.random.Generator, n: int, b: int, c: int, replace: boo
     return np.argpartition(keys, b - 1, axis=1)[:, :b]
 
 
-def sample_batch_indices(n: int, batch_size: int, n_chains: int = 1, replace: bool = False,
-                         seed=None) -> np.ndarray:
+def sample_batch_indices(
+    n: int, batch_size: int, n_chains: int = 1, replace: bool = False, seed=None
+) -> np.ndarray:
     r"""Draw one mini-batch of row indices for each of ``n_chains`` chains.
 
     Parameters
@@ -160,6 +162,7 @@ def sample_batch_indices(n: int, batch_size: int, n_chains: int = 1, replace: bo
 # online SGD
 # --------------------------------------------------------------------------------------------
 
+
 def _draw_standard(rng: np.random.Generator, data, out: np.ndarray) -> None:
     if data == "gaussian":
         rng.standard_normal(out=out)
@@ -193,9 +196,9 @@ def _online_block(rng, c, z0b, *, eta, b, sigma, noise, chol_t, data, init_scale
             A = G if chol_t is None else np.matmul(G, chol_t)
             if sigma != 1.0:
                 A *= sigma
-            np.matmul(A, z[:, :, None], out=r)          # A z
-            r[:, :, 0] -= noise * eps                   # A z - noise * eps  (= A x - y, centred)
-            np.matmul(r.transpose(0, 2, 1), A, out=g)   # r^T A = (A^T r)^T
+            np.matmul(A, z[:, :, None], out=r)  # A z
+            r[:, :, 0] -= noise * eps  # A z - noise * eps  (= A x - y, centred)
+            np.matmul(r.transpose(0, 2, 1), A, out=g)  # r^T A = (A^T r)^T
             g *= step
             z -= g[:, 0, :]
     return st.finish()
@@ -217,21 +220,21 @@ def _online_block_projected(rng, c, z0b, *, eta, b, sigma, noise, chol_t, data, 
     chol = None if chol_t is None else chol_t.T
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for k in st.steps():
-            rng.standard_normal(out=h)      # h_i = g_i . u
+            rng.standard_normal(out=h)  # h_i = g_i . u
             rng.standard_normal(out=eps)
-            rng.standard_normal(out=xi)     # direction of the part of sum_i g_i w_i orthogonal to u
-            v = z if chol is None else z @ chol          # L^T z, as rows
+            rng.standard_normal(out=xi)  # direction of the part of sum_i g_i w_i orthogonal to u
+            v = z if chol is None else z @ chol  # L^T z, as rows
             nv = np.sqrt(np.einsum("cd,cd->c", v, v))
             pos = nv > 0.0
             u = np.where(pos[:, None], v / np.where(pos, nv, 1.0)[:, None], e1)
             nv *= sigma
-            w = h * nv[:, None]             # A z = sigma * (g_i . L^T z) = sigma ||L^T z|| h_i
-            w -= noise * eps                # A z - noise * eps
+            w = h * nv[:, None]  # A z = sigma * (g_i . L^T z) = sigma ||L^T z|| h_i
+            w -= noise * eps  # A z - noise * eps
             proj = np.einsum("cd,cd->c", xi, u)
-            xi -= proj[:, None] * u         # xi projected orthogonally to u
+            xi -= proj[:, None] * u  # xi projected orthogonally to u
             xi *= np.sqrt(np.einsum("cb,cb->c", w, w))[:, None]
-            xi += np.einsum("cb,cb->c", h, w)[:, None] * u      # sum_i g_i w_i
-            grad = xi if chol_t is None else xi @ chol_t        # L sum_i g_i w_i, as rows
+            xi += np.einsum("cb,cb->c", h, w)[:, None] * u  # sum_i g_i w_i
+            grad = xi if chol_t is None else xi @ chol_t  # L sum_i g_i w_i, as rows
             z -= (step * sigma) * grad
     return st.finish()
 
@@ -376,18 +379,43 @@ def simulate_online(
     if xs.shape != (d,):
         raise ValueError(f"x_star must have shape ({d},), got {xs.shape}")
     x0_arr = check_start(x0, settings.n_chains, d)
-    config = dict(kind="online", eta=eta, batch_size=b, dim=d, sigma=sigma, noise=noise, data=data_name,
-                  anisotropic=cov is not None, method=method, init_scale=init_scale, x0_given=x0 is not None)
-    return run_chains(_online_block if method == "full" else _online_block_projected, settings, seed=seed,
-                      block_size=default_block_size(b * d if method == "full" else 2 * b + d)
-                      if block_size is None else block_size,
-                      centre=xs, config=config, z0=None if x0_arr is None else x0_arr - xs,
-                      eta=eta, b=b, sigma=sigma, noise=noise, chol_t=chol_t, data=data, init_scale=init_scale)
+    config = dict(
+        kind="online",
+        eta=eta,
+        batch_size=b,
+        dim=d,
+        sigma=sigma,
+        noise=noise,
+        data=data_name,
+        anisotropic=cov is not None,
+        method=method,
+        init_scale=init_scale,
+        x0_given=x0 is not None,
+    )
+    return run_chains(
+        _online_block if method == "full" else _online_block_projected,
+        settings,
+        seed=seed,
+        block_size=default_block_size(b * d if method == "full" else 2 * b + d)
+        if block_size is None
+        else block_size,
+        centre=xs,
+        config=config,
+        z0=None if x0_arr is None else x0_arr - xs,
+        eta=eta,
+        b=b,
+        sigma=sigma,
+        noise=noise,
+        chol_t=chol_t,
+        data=data,
+        init_scale=init_scale,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # offline SGD
 # --------------------------------------------------------------------------------------------
+
 
 def _offline_block(rng, c, z0b, *, X, res, eta, b, init_scale, replace, settings):
     n, d = X.shape
@@ -401,9 +429,9 @@ def _offline_block(rng, c, z0b, *, X, res, eta, b, init_scale, replace, settings
     with np.errstate(over="ignore", invalid="ignore"):
         for k in st.steps():
             idx = _draw_indices(rng, n, b, c, replace)
-            np.take(X, idx.ravel(), axis=0, out=A)     # gather the batch rows: (c*b, d)
-            np.matmul(A3, z[:, :, None], out=r)        # A z
-            r[:, :, 0] -= res[idx]                     # A z - (y - X x_ls)[batch] = A x - y
+            np.take(X, idx.ravel(), axis=0, out=A)  # gather the batch rows: (c*b, d)
+            np.matmul(A3, z[:, :, None], out=r)  # A z
+            r[:, :, 0] -= res[idx]  # A z - (y - X x_ls)[batch] = A x - y
             np.matmul(r.transpose(0, 2, 1), A3, out=g)
             g *= step
             z -= g[:, 0, :]
@@ -503,18 +531,37 @@ def simulate_offline(
     init_scale = check_real("init_scale", init_scale, low=0.0)
     x_ls, _, rank, _ = np.linalg.lstsq(Xa, ya, rcond=None)
     if rank < d:
-        raise ValueError(f"X must have full column rank {d} (got rank {rank}): the least-squares "
-                         "centre is not unique")
+        raise ValueError(
+            f"X must have full column rank {d} (got rank {rank}): the least-squares centre is not unique"
+        )
     res = ya - Xa @ x_ls
     x0_arr = check_start(x0, settings.n_chains, d)
     replace = check_bool("replace", replace)
-    config = dict(kind="offline", eta=eta, batch_size=b, dim=d, n=n, replace=replace,
-                  init_scale=init_scale, x0_given=x0 is not None)
-    return run_chains(_offline_block, settings, seed=seed,
-                      block_size=default_block_size(b * d) if block_size is None else block_size,
-                      centre=x_ls, config=config, z0=None if x0_arr is None else x0_arr - x_ls,
-                      X=np.ascontiguousarray(Xa), res=res, eta=eta, b=b, init_scale=init_scale,
-                      replace=replace)
+    config = dict(
+        kind="offline",
+        eta=eta,
+        batch_size=b,
+        dim=d,
+        n=n,
+        replace=replace,
+        init_scale=init_scale,
+        x0_given=x0 is not None,
+    )
+    return run_chains(
+        _offline_block,
+        settings,
+        seed=seed,
+        block_size=default_block_size(b * d) if block_size is None else block_size,
+        centre=x_ls,
+        config=config,
+        z0=None if x0_arr is None else x0_arr - x_ls,
+        X=np.ascontiguousarray(Xa),
+        res=res,
+        eta=eta,
+        b=b,
+        init_scale=init_scale,
+        replace=replace,
+    )
 
 
 __getattr__ = forward(__name__)

@@ -63,8 +63,9 @@ PAPER_BATCH_SIZES = (1, 2, 3, 4, 5, 10, 20)
 _CACHE_VERSION = 1
 
 
-def make_regression_data(n: int = 10_000, dim: int = 100, sigma: float = 1.0, x_scale: float = 3.0,
-                         noise: float = 3.0, seed=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def make_regression_data(
+    n: int = 10_000, dim: int = 100, sigma: float = 1.0, x_scale: float = 3.0, noise: float = 3.0, seed=0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Return the authors' synthetic regression data.
 
     ``A ~ N(0, sigma^2)``, ``x_0 ~ N(0, x_scale^2 I)``, ``y = A x_0 + noise * N(0, 1)``.
@@ -177,24 +178,31 @@ class ProtocolTable:
         out = []
         for i, b in enumerate(self.batch_sizes):
             for j, eta in enumerate(self.etas):
-                out.append(dict(batch_size=int(b), eta=float(eta),
-                                alpha_hat=float(self.alpha_hat[i, j]),
-                                alpha_hat_ci_low=float(self.alpha_hat_ci_low[i, j]),
-                                alpha_hat_ci_high=float(self.alpha_hat_ci_high[i, j]),
-                                alpha_hat_flags=str(self.alpha_hat_flags[i, j]),
-                                alpha_hat_last=float(self.alpha_hat_last[i, j]),
-                                rho=float(self.rho[i, j]), alpha_exact=float(self.alpha_exact[i, j]),
-                                share_diverged=float(self.share_diverged[i, j]),
-                                median_log10_norm=float(self.median_log10_norm[i, j]),
-                                n_used=int(self.n_used[i, j]),
-                                wall_time_s=float(self.wall_time_s[i, j]),
-                                cpu_time_s=float(self.cpu_time_s[i, j])))
+                out.append(
+                    dict(
+                        batch_size=int(b),
+                        eta=float(eta),
+                        alpha_hat=float(self.alpha_hat[i, j]),
+                        alpha_hat_ci_low=float(self.alpha_hat_ci_low[i, j]),
+                        alpha_hat_ci_high=float(self.alpha_hat_ci_high[i, j]),
+                        alpha_hat_flags=str(self.alpha_hat_flags[i, j]),
+                        alpha_hat_last=float(self.alpha_hat_last[i, j]),
+                        rho=float(self.rho[i, j]),
+                        alpha_exact=float(self.alpha_exact[i, j]),
+                        share_diverged=float(self.share_diverged[i, j]),
+                        median_log10_norm=float(self.median_log10_norm[i, j]),
+                        n_used=int(self.n_used[i, j]),
+                        wall_time_s=float(self.wall_time_s[i, j]),
+                        cpu_time_s=float(self.cpu_time_s[i, j]),
+                    )
+                )
         return out
 
 
 # --------------------------------------------------------------------------------------------
 # per-cell work
 # --------------------------------------------------------------------------------------------
+
 
 def _estimate(x: np.ndarray, ms: tuple[int, ...], n_boot: int, seed) -> tuple[float, float, float, str]:
     """Return the authors' estimate: the median over ``ms`` of the block estimator.
@@ -205,8 +213,7 @@ def _estimate(x: np.ndarray, ms: tuple[int, ...], n_boot: int, seed) -> tuple[fl
 
     if x.shape[0] < 2 * max(ms):
         return math.nan, math.nan, math.nan, "too_few_runs"
-    est = alpha_stable(x, m=ms, ci="bootstrap" if n_boot > 0 else "none", n_boot=max(n_boot, 20),
-                       seed=seed)
+    est = alpha_stable(x, m=ms, ci="bootstrap" if n_boot > 0 else "none", n_boot=max(n_boot, 20), seed=seed)
     return float(est.alpha), float(est.ci_low), float(est.ci_high), ",".join(est.flags)
 
 
@@ -232,18 +239,36 @@ def _run_cell(X, y, b, eta, n_runs, n_steps, burn_in, seed, ms, max_norm, init_s
     t0 = time.perf_counter()
     c0 = time.process_time()
     rng = np.random.default_rng(_cell_seed(seed, b, eta))
-    res = simulate_offline(X, y, eta, b, n_chains=n_runs, n_steps=n_steps - 1, burn_in=burn_in - 1,
-                           seed=rng, x0=np.zeros(X.shape[1]), init_scale=init_scale,
-                           max_norm=max_norm)
+    res = simulate_offline(
+        X,
+        y,
+        eta,
+        b,
+        n_chains=n_runs,
+        n_steps=n_steps - 1,
+        burn_in=burn_in - 1,
+        seed=rng,
+        x0=np.zeros(X.shape[1]),
+        init_scale=init_scale,
+        max_norm=max_norm,
+    )
     with np.errstate(all="ignore"):
         a_avg, lo, hi, flags = _estimate(res.stable_average, ms, n_boot, rng)
         a_last = _estimate(res.stable_last, ms, 0, None)[0]
-    return dict(batch_size=int(b), eta=float(eta), alpha_hat=a_avg, alpha_hat_ci_low=lo,
-                alpha_hat_ci_high=hi, alpha_hat_flags=flags, alpha_hat_last=a_last,
-                share_diverged=res.share_diverged,
-                median_log10_norm=float(np.median(res.log10_norms("average"))),
-                n_used=int(res.n_chains - res.n_diverged),
-                wall_time_s=time.perf_counter() - t0, cpu_time_s=time.process_time() - c0)
+    return dict(
+        batch_size=int(b),
+        eta=float(eta),
+        alpha_hat=a_avg,
+        alpha_hat_ci_low=lo,
+        alpha_hat_ci_high=hi,
+        alpha_hat_flags=flags,
+        alpha_hat_last=a_last,
+        share_diverged=res.share_diverged,
+        median_log10_norm=float(np.median(res.log10_norms("average"))),
+        n_used=int(res.n_chains - res.n_diverged),
+        wall_time_s=time.perf_counter() - t0,
+        cpu_time_s=time.process_time() - c0,
+    )
 
 
 def _cell_key(b: int, eta: float) -> str:
@@ -269,17 +294,23 @@ def _load_cache(path: Path, fingerprint: str) -> dict:
         with open(path) as fh:
             data = json.load(fh)
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cache file {path} is not readable JSON ({exc}); move it away to start "
-                         "afresh") from None
+        raise ValueError(
+            f"cache file {path} is not readable JSON ({exc}); move it away to start afresh"
+        ) from None
     if data.get("fingerprint") != fingerprint:
-        raise ValueError(f"cache file {path} was written for different protocol settings; use another "
-                         "path or delete it")
+        raise ValueError(
+            f"cache file {path} was written for different protocol settings; use another path or delete it"
+        )
     return {k: {kk: _from_json(vv) for kk, vv in cell.items()} for k, cell in data.get("cells", {}).items()}
 
 
 def _write_cache(path: Path, fingerprint: str, config: dict, cells: dict) -> None:
-    payload = dict(version=_CACHE_VERSION, fingerprint=fingerprint, config=config,
-                   cells={k: {kk: _jsonable(vv) for kk, vv in c.items()} for k, c in cells.items()})
+    payload = dict(
+        version=_CACHE_VERSION,
+        fingerprint=fingerprint,
+        config=config,
+        cells={k: {kk: _jsonable(vv) for kk, vv in c.items()} for k, c in cells.items()},
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
@@ -413,20 +444,48 @@ def authors_protocol(
     if 0 < n_boot < 20:
         raise ValueError(f"n_boot must be 0 (no interval) or >= 20, got {n_boot}")
 
-    config = dict(protocol="authors-synthetic", dim=dim, n=n, n_runs=n_runs, n_steps=n_steps,
-                  burn_in=burn_in, sigma=sigma, seed=seed, ms=list(ms_t), max_norm=max_norm,
-                  init_scale=init_scale, n_boot=n_boot, x_scale=3.0, noise=3.0,
-                  sampling="without replacement",
-                  updates=n_steps - 1, averaged_iterates=n_steps - burn_in)
+    config = dict(
+        protocol="authors-synthetic",
+        dim=dim,
+        n=n,
+        n_runs=n_runs,
+        n_steps=n_steps,
+        burn_in=burn_in,
+        sigma=sigma,
+        seed=seed,
+        ms=list(ms_t),
+        max_norm=max_norm,
+        init_scale=init_scale,
+        n_boot=n_boot,
+        x_scale=3.0,
+        noise=3.0,
+        sampling="without replacement",
+        updates=n_steps - 1,
+        averaged_iterates=n_steps - burn_in,
+    )
     fingerprint = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     cache_path = check_path("cache", cache, optional=True)
     cells = {} if cache_path is None else _load_cache(cache_path, fingerprint)
 
-    X, y, _ = make_regression_data(n, dim, sigma=sigma, x_scale=3.0, noise=3.0,
-                                   seed=np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))))
+    X, y, _ = make_regression_data(
+        n,
+        dim,
+        sigma=sigma,
+        x_scale=3.0,
+        noise=3.0,
+        seed=np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))),
+    )
     todo = [(b, float(eta)) for b in bs for eta in etas_a if _cell_key(b, eta) not in cells]
-    args = dict(n_runs=n_runs, n_steps=n_steps, burn_in=burn_in, seed=seed, ms=ms_t,
-                max_norm=max_norm, init_scale=init_scale, n_boot=n_boot)
+    args = dict(
+        n_runs=n_runs,
+        n_steps=n_steps,
+        burn_in=burn_in,
+        seed=seed,
+        ms=ms_t,
+        max_norm=max_norm,
+        init_scale=init_scale,
+        n_boot=n_boot,
+    )
 
     bar = None
     if progress and todo:
@@ -441,7 +500,8 @@ def authors_protocol(
             from joblib import Parallel, delayed
 
             results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                delayed(_run_cell)(X, y, b, eta, **args) for b, eta in todo)
+                delayed(_run_cell)(X, y, b, eta, **args) for b, eta in todo
+            )
         for out in results:
             cells[_cell_key(out["batch_size"], out["eta"])] = out
             if cache_path is not None:
@@ -454,8 +514,16 @@ def authors_protocol(
     elapsed = time.perf_counter() - t_start
 
     shape = (len(bs), etas_a.size)
-    fields = ("alpha_hat", "alpha_hat_ci_low", "alpha_hat_ci_high", "alpha_hat_last",
-              "share_diverged", "median_log10_norm", "wall_time_s", "cpu_time_s")
+    fields = (
+        "alpha_hat",
+        "alpha_hat_ci_low",
+        "alpha_hat_ci_high",
+        "alpha_hat_last",
+        "share_diverged",
+        "median_log10_norm",
+        "wall_time_s",
+        "cpu_time_s",
+    )
     arrs = {f: np.full(shape, np.nan) for f in fields}
     n_used = np.zeros(shape, dtype=np.int64)
     flags = np.empty(shape, dtype=object)
@@ -469,16 +537,31 @@ def authors_protocol(
     rho, alpha = _theory_cells(etas_a, bs, dim, sigma)
     import scipy
 
-    config = dict(config, fingerprint=fingerprint, wall_time_s=elapsed, n_jobs=n_jobs,
-                  numpy=np.__version__, scipy=scipy.__version__,
-                  theory="online model, same (dim, b, eta, sigma)")
-    return ProtocolTable(etas=etas_a.copy(), batch_sizes=np.array(bs), rho=rho, alpha_exact=alpha,
-                         n_used=n_used, alpha_hat_flags=flags, config=config, **arrs)
+    config = dict(
+        config,
+        fingerprint=fingerprint,
+        wall_time_s=elapsed,
+        n_jobs=n_jobs,
+        numpy=np.__version__,
+        scipy=scipy.__version__,
+        theory="online model, same (dim, b, eta, sigma)",
+    )
+    return ProtocolTable(
+        etas=etas_a.copy(),
+        batch_sizes=np.array(bs),
+        rho=rho,
+        alpha_exact=alpha,
+        n_used=n_used,
+        alpha_hat_flags=flags,
+        config=config,
+        **arrs,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # a corrected experiment: small d, step sizes chosen inside the heavy-tailed window
 # --------------------------------------------------------------------------------------------
+
 
 def step_size_for_tail_index(alpha: float, batch_size: int, dim: int, sigma: float = 1.0) -> float:
     r"""Return the step size at which online SGD (isotropic Gaussian data) has tail index ``alpha``.
@@ -524,13 +607,13 @@ def step_size_for_tail_index(alpha: float, batch_size: int, dim: int, sigma: flo
 
     def g(eta):
         a = tail_index(eta, b, d, sigma)
-        if math.isnan(a):          # numerically at the edge: treat as alpha -> 0
+        if math.isnan(a):  # numerically at the edge: treat as alpha -> 0
             return math.inf
         return 1.0 / a - 1.0 / alpha
 
     hi = eta_max * (1.0 - 1e-12)
-    while not g(hi) > 0.0:         # alpha(hi) still above the target: cannot happen for alpha > 0
-        hi = eta_max - 0.5 * (eta_max - hi)   # pragma: no cover - defensive
+    while not g(hi) > 0.0:  # alpha(hi) still above the target: cannot happen for alpha > 0
+        hi = eta_max - 0.5 * (eta_max - hi)  # pragma: no cover - defensive
         if eta_max - hi < 1e-15 * eta_max:
             raise ValueError(f"alpha = {alpha} is below what can be resolved at eta_max")
     lo = eta_max * 1e-6
@@ -568,10 +651,22 @@ class ValidationTable:
     config: dict
 
 
-def validation_experiment(alphas: Sequence[float], batch_size: int = 1, dim: int = 5, model: str = "online",
-                          n: int = 10_000, n_runs: int = 1600, n_steps: int = 1000, burn_in: int = 500,
-                          sigma: float = 1.0, seed: int = 0, *, ms: Sequence[int] = PAPER_M, n_boot: int = 50,
-                          init_scale: float = 5.0) -> ValidationTable:
+def validation_experiment(
+    alphas: Sequence[float],
+    batch_size: int = 1,
+    dim: int = 5,
+    model: str = "online",
+    n: int = 10_000,
+    n_runs: int = 1600,
+    n_steps: int = 1000,
+    burn_in: int = 500,
+    sigma: float = 1.0,
+    seed: int = 0,
+    *,
+    ms: Sequence[int] = PAPER_M,
+    n_boot: int = 50,
+    init_scale: float = 5.0,
+) -> ValidationTable:
     r"""Run the authors' protocol where a heavy tail really exists.
 
     Small ``d``, and ``eta`` inside the heavy-tailed window, chosen so that the exact tail index takes the
@@ -638,26 +733,58 @@ def validation_experiment(alphas: Sequence[float], batch_size: int = 1, dim: int
         X, y, _ = make_regression_data(n, d, sigma=sigma, seed=data_rng)
     else:
         x_star = 3.0 * check_rng(data_rng).standard_normal(d)
-    out = {k: np.empty(targets.size) for k in ("alpha_hat", "alpha_hat_ci_low", "alpha_hat_ci_high",
-                                               "hill", "hill_ci_low", "hill_ci_high", "share_diverged")}
+    out = {
+        k: np.empty(targets.size)
+        for k in (
+            "alpha_hat",
+            "alpha_hat_ci_low",
+            "alpha_hat_ci_high",
+            "hill",
+            "hill_ci_low",
+            "hill_ci_high",
+            "share_diverged",
+        )
+    }
     for i, eta in enumerate(etas):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, i)))
-        common = dict(n_chains=n_runs, n_steps=n_steps - 1, burn_in=burn_in - 1, seed=rng,
-                      x0=np.zeros(d), init_scale=init_scale)
+        common = dict(
+            n_chains=n_runs,
+            n_steps=n_steps - 1,
+            burn_in=burn_in - 1,
+            seed=rng,
+            x0=np.zeros(d),
+            init_scale=init_scale,
+        )
         if model == "offline":
             res = simulate_offline(X, y, float(eta), b, **common)
         else:
             res = simulate_online(float(eta), b, d, sigma=sigma, noise=3.0, x_star=x_star, **common)
         est = alpha_stable(res.stable_average, m=ms_t, n_boot=n_boot, seed=rng)
         h = hill(np.linalg.norm(res.stable_last, axis=1))
-        for key, val in (("alpha_hat", est.alpha), ("alpha_hat_ci_low", est.ci_low),
-                         ("alpha_hat_ci_high", est.ci_high), ("hill", h.alpha),
-                         ("hill_ci_low", h.ci_low), ("hill_ci_high", h.ci_high),
-                         ("share_diverged", res.share_diverged)):
+        for key, val in (
+            ("alpha_hat", est.alpha),
+            ("alpha_hat_ci_low", est.ci_low),
+            ("alpha_hat_ci_high", est.ci_high),
+            ("hill", h.alpha),
+            ("hill_ci_low", h.ci_low),
+            ("hill_ci_high", h.ci_high),
+            ("share_diverged", res.share_diverged),
+        ):
             out[key][i] = val
-    config = dict(model=model, batch_size=b, dim=d, n=n if model == "offline" else None,
-                  n_runs=n_runs, n_steps=n_steps, burn_in=burn_in, sigma=sigma, seed=seed,
-                  ms=list(ms_t), n_boot=n_boot, init_scale=init_scale)
+    config = dict(
+        model=model,
+        batch_size=b,
+        dim=d,
+        n=n if model == "offline" else None,
+        n_runs=n_runs,
+        n_steps=n_steps,
+        burn_in=burn_in,
+        sigma=sigma,
+        seed=seed,
+        ms=list(ms_t),
+        n_boot=n_boot,
+        init_scale=init_scale,
+    )
     return ValidationTable(alpha_exact=targets.copy(), etas=etas, rho=rho, config=config, **out)
 
 

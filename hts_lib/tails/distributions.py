@@ -23,8 +23,13 @@ import numpy as np
 
 from hts_lib.validation import check_int, check_positive, check_real, check_rng
 
-__all__ = ["sample_pareto", "sample_symmetric_stable", "sample_elliptical_stable",
-           "symmetric_stable_tail_constant", "student_t_tail_constant"]
+__all__ = [
+    "sample_pareto",
+    "sample_symmetric_stable",
+    "sample_elliptical_stable",
+    "symmetric_stable_tail_constant",
+    "student_t_tail_constant",
+]
 
 
 def _check_size(size) -> tuple[int, ...]:
@@ -117,8 +122,11 @@ def sample_symmetric_stable(alpha: float, size, seed=None) -> np.ndarray:
     if alpha == 1.0:
         return np.tan(v)
     with np.errstate(over="ignore", divide="ignore"):
-        return (np.sin(alpha * v) / np.cos(v) ** (1.0 / alpha)
-                * (np.cos((1.0 - alpha) * v) / w) ** ((1.0 - alpha) / alpha))
+        return (
+            np.sin(alpha * v)
+            / np.cos(v) ** (1.0 / alpha)
+            * (np.cos((1.0 - alpha) * v) / w) ** ((1.0 - alpha) / alpha)
+        )
 
 
 def _positive_stable(a: float, shape, rng) -> np.ndarray:
@@ -128,8 +136,7 @@ def _positive_stable(a: float, shape, rng) -> np.ndarray:
     """
     u = rng.uniform(0.0, math.pi, shape)
     e = rng.standard_exponential(shape)
-    return (np.sin(a * u) / np.sin(u) ** (1.0 / a)
-            * (np.sin((1.0 - a) * u) / e) ** ((1.0 - a) / a))
+    return np.sin(a * u) / np.sin(u) ** (1.0 / a) * (np.sin((1.0 - a) * u) / e) ** ((1.0 - a) / a)
 
 
 def sample_elliptical_stable(alpha: float, size: int, dim: int, seed=None) -> np.ndarray:
@@ -173,7 +180,7 @@ def sample_elliptical_stable(alpha: float, size: int, dim: int, seed=None) -> np
 
 
 def symmetric_stable_tail_constant(alpha: float) -> float:
-    r"""The constant ``C`` in ``P(|X| > x) ~ C x^(-alpha)`` for the standard SaS law (``exp(-|t|^alpha)``).
+    r"""Return ``C`` in ``P(|X| > x) ~ C x^(-alpha)`` for the standard SaS law (``exp(-|t|^alpha)``).
 
     Parameters
     ----------
@@ -201,7 +208,7 @@ def symmetric_stable_tail_constant(alpha: float) -> float:
 
 
 def student_t_tail_constant(nu: float) -> float:
-    r"""The constant ``C`` in ``P(|T| > x) ~ C x^(-nu)`` for Student's t with ``nu`` degrees of freedom.
+    r"""Return ``C`` in ``P(|T| > x) ~ C x^(-nu)`` for Student's t with ``nu`` degrees of freedom.
 
     Parameters
     ----------
@@ -225,5 +232,8 @@ def student_t_tail_constant(nu: float) -> float:
     0.63662
     """
     nu = check_positive("nu", nu)
-    return 2.0 * math.exp(math.lgamma((nu + 1.0) / 2.0) - math.lgamma(nu / 2.0)
-                          + (nu / 2.0 - 1.0) * math.log(nu)) / math.sqrt(math.pi)
+    return (
+        2.0
+        * math.exp(math.lgamma((nu + 1.0) / 2.0) - math.lgamma(nu / 2.0) + (nu / 2.0 - 1.0) * math.log(nu))
+        / math.sqrt(math.pi)
+    )

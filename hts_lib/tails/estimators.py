@@ -64,7 +64,7 @@ CEILING_MARGIN = 0.05
 UNDERSMOOTH = 4
 #: ``alpha_stable``'s storage-order check compares with this many rows in a random order (all rows when
 #: fewer; more when ``10 * max(m)`` is more).
-ORDER_CHECK_ROWS = 2 ** 18
+ORDER_CHECK_ROWS = 2**18
 #: Two-sided 1 % normal quantile of the storage-order test of ``alpha_stable`` (flag ``"serial_dependence"``).
 _Z_ORDER = 2.5758293035489004
 
@@ -74,6 +74,7 @@ _Z95 = 1.6448536269514722  # one-sided 95 % normal quantile
 # ----------------------------------------------------------------------------------------------
 # Result types
 # ----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TailEstimate:
@@ -133,8 +134,10 @@ class TailEstimate:
         if self.m is not None:
             tune.append("m=" + ",".join(str(v) for v in self.m))
         flags = ", ".join(self.flags) if self.flags else "none"
-        return (f"{self.method}: alpha = {self.alpha:.3g} [{self.ci_low:.3g}, {self.ci_high:.3g}] "
-                f"({100 * self.level:.0f}%), {' '.join(tune)}, flags: {flags}")
+        return (
+            f"{self.method}: alpha = {self.alpha:.3g} [{self.ci_low:.3g}, {self.ci_high:.3g}] "
+            f"({100 * self.level:.0f}%), {' '.join(tune)}, flags: {flags}"
+        )
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ class HillPath:
 # ----------------------------------------------------------------------------------------------
 # Input handling
 # ----------------------------------------------------------------------------------------------
+
 
 def _check_level(level) -> float:
     return check_probability("level", level)
@@ -194,8 +198,9 @@ def _magnitudes(x, direction=None, name: str = "x") -> np.ndarray:
         else:
             u = check_array("direction", direction, ndim=1)
             if u.size != arr.shape[1]:
-                raise ValueError(f"direction must have length {arr.shape[1]} (the number of columns), "
-                                 f"got {u.size}")
+                raise ValueError(
+                    f"direction must have length {arr.shape[1]} (the number of columns), got {u.size}"
+                )
             nu = float(np.linalg.norm(u))
             if nu == 0.0:
                 raise ValueError("direction must be a non-zero vector")
@@ -224,6 +229,7 @@ def _sorted_logs(a: np.ndarray) -> np.ndarray:
 # Hill: path, second-order parameters, choice of k
 # ----------------------------------------------------------------------------------------------
 
+
 def _hill_gammas(y: np.ndarray) -> np.ndarray:
     """``gamma_H(k)`` for ``k = 1..len(y)-1`` from decreasing logs ``y``."""
     k = np.arange(1, y.size, dtype=float)
@@ -237,7 +243,7 @@ def _second_order(y: np.ndarray) -> tuple[float, float]:
     Returns ``(nan, nan)`` when the statistics are degenerate.
     """
     n = y.size
-    k1 = min(int(n ** 0.995), n - 1)
+    k1 = min(int(n**0.995), n - 1)
     d = y[:k1] - y[k1]
     m1, m2, m3 = d.mean(), (d * d).mean(), (d * d * d).mean()
     if not (m1 > 0 and m2 > 0 and m3 > 0):
@@ -251,7 +257,7 @@ def _second_order(y: np.ndarray) -> tuple[float, float]:
         return math.nan, math.nan
     with np.errstate(all="ignore"):
         i = np.arange(1, k1 + 1, dtype=float)
-        u = i * (y[:k1] - y[1:k1 + 1])  # scaled log-spacings
+        u = i * (y[:k1] - y[1 : k1 + 1])  # scaled log-spacings
         w1 = np.exp(-rho * np.log(i / k1))  # weights (i/k1)^(-rho); (i/k1)^(-2 rho) = w1^2
         d_rho = float(w1.mean())
         wu = w1 * u
@@ -269,8 +275,9 @@ def _k_amse(n: int, rho: float, beta: float) -> int:
     if not (math.isfinite(rho) and math.isfinite(beta)) or beta == 0.0:
         return n - 1  # no detectable second-order bias: use the whole sample
     # in logs: (1-rho)^2 n^(-2 rho) / (-2 rho beta^2) overflows a float for rho << -1
-    log_k0 = (2.0 * math.log(1.0 - rho) - 2.0 * rho * math.log(n) - math.log(-2.0 * rho)
-              - 2.0 * math.log(abs(beta))) / (1.0 - 2.0 * rho)
+    log_k0 = (
+        2.0 * math.log(1.0 - rho) - 2.0 * rho * math.log(n) - math.log(-2.0 * rho) - 2.0 * math.log(abs(beta))
+    ) / (1.0 - 2.0 * rho)
     if log_k0 >= math.log(n - 1):
         return n - 1
     return int(max(math.exp(log_k0), 10))
@@ -319,8 +326,9 @@ def _light_tail_test(d: np.ndarray) -> bool:
     return g - _Z95 * _moment_se(g) / math.sqrt(d.size) <= 0.0
 
 
-def _bootstrap(n_units: int, statistic, n_boot, rng: np.random.Generator, *,
-               batched: bool = False) -> np.ndarray:
+def _bootstrap(
+    n_units: int, statistic, n_boot, rng: np.random.Generator, *, batched: bool = False
+) -> np.ndarray:
     """``statistic(counts)`` over ``n_boot`` resamples of ``n_units`` units drawn with replacement.
 
     ``counts[i]`` is how often unit ``i`` was drawn (a multinomial vector summing to ``n_units``).
@@ -362,8 +370,16 @@ def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(np.quantile(v, lo_q, method="lower")), float(np.quantile(v, hi_q, method="higher"))
 
 
-def hill(x, k: int | None = None, *, level: float = 0.9, ci: str = "undersmooth", n_boot: int = 200,
-         seed=None, direction=None) -> TailEstimate:
+def hill(
+    x,
+    k: int | None = None,
+    *,
+    level: float = 0.9,
+    ci: str = "undersmooth",
+    n_boot: int = 200,
+    seed=None,
+    direction=None,
+) -> TailEstimate:
     r"""Hill estimator of the tail index of ``|X|``, with a data-driven ``k`` and an honest interval.
 
     Parameters
@@ -458,7 +474,7 @@ def hill(x, k: int | None = None, *, level: float = 0.9, ci: str = "undersmooth"
         if n_pos < MIN_SAMPLES:
             raise ValueError(f"x must hold at least {MIN_SAMPLES} non-zero magnitudes, got {n_pos}")
         k = check_int("k", k, low=1, high=n_pos - 1)
-        top = np.partition(a, n - k - 1)[n - k - 1:]
+        top = np.partition(a, n - k - 1)[n - k - 1 :]
         y = np.log(np.sort(top))[::-1]
         if y[0] == y[-1]:
             raise ValueError("the k + 1 largest |x| are all equal: choose a larger k")
@@ -489,6 +505,7 @@ def hill(x, k: int | None = None, *, level: float = 0.9, ci: str = "undersmooth"
         lo, hi = min(lo, alpha), max(hi, alpha)
         ci_method = f"exact Pareto-tail (Gamma) interval at k={k_ci} (undersmoothed, k // {UNDERSMOOTH})"
     elif ci == "bootstrap":
+
         def rep(counts):
             yb = np.repeat(y, counts)
             kb = _select_k(yb) if k_user is None else k
@@ -496,10 +513,23 @@ def hill(x, k: int | None = None, *, level: float = 0.9, ci: str = "undersmooth"
             return kb / sb if sb > 0 else math.inf
 
         lo, hi = _percentile(_bootstrap(y.size, rep, n_boot, check_rng(seed)), level)
-        ci_method = f"percentile bootstrap, {n_boot} resamples, k re-selected" if k_user is None else \
-            f"percentile bootstrap, {n_boot} resamples, k={k} fixed"
-    return TailEstimate(alpha=float(alpha), ci_low=lo, ci_high=hi, level=level, method="hill", n=n,
-                        k=int(k), x_min=x_min, flags=tuple(flags), ci_method=ci_method)
+        ci_method = (
+            f"percentile bootstrap, {n_boot} resamples, k re-selected"
+            if k_user is None
+            else f"percentile bootstrap, {n_boot} resamples, k={k} fixed"
+        )
+    return TailEstimate(
+        alpha=float(alpha),
+        ci_low=lo,
+        ci_high=hi,
+        level=level,
+        method="hill",
+        n=n,
+        k=int(k),
+        x_min=x_min,
+        flags=tuple(flags),
+        ci_method=ci_method,
+    )
 
 
 def hill_path(x, k_values=None, *, level: float = 0.9, direction=None) -> HillPath:
@@ -558,6 +588,7 @@ def hill_path(x, k_values=None, *, level: float = 0.9, direction=None) -> HillPa
 # Pickands and moment estimators (estimate gamma = 1/alpha, any sign)
 # ----------------------------------------------------------------------------------------------
 
+
 def _gamma_to_alpha_interval(g: float, se: float, level: float) -> tuple[float, float]:
     """Map the normal interval ``g +- z se`` of ``gamma`` to ``alpha = 1/gamma`` (inf at ``gamma <= 0``)."""
     z = float(stats.norm.ppf(0.5 + level / 2.0))
@@ -571,11 +602,19 @@ def _pickands_se(g: float) -> float:
     """Asymptotic standard deviation of ``sqrt(k)(gamma_P - gamma)`` (Dekkers & de Haan 1989)."""
     if abs(g) < 1e-8:
         return math.sqrt(3.0) / (2.0 * math.log(2.0) ** 2)
-    return abs(g) * math.sqrt(2.0 ** (2.0 * g + 1.0) + 1.0) / (2.0 * abs(2.0 ** g - 1.0) * math.log(2.0))
+    return abs(g) * math.sqrt(2.0 ** (2.0 * g + 1.0) + 1.0) / (2.0 * abs(2.0**g - 1.0) * math.log(2.0))
 
 
-def pickands(x, k: int | None = None, *, level: float = 0.9, ci: str = "asymptotic", n_boot: int = 200,
-             seed=None, direction=None) -> TailEstimate:
+def pickands(
+    x,
+    k: int | None = None,
+    *,
+    level: float = 0.9,
+    ci: str = "asymptotic",
+    n_boot: int = 200,
+    seed=None,
+    direction=None,
+) -> TailEstimate:
     r"""Pickands estimator of ``gamma = 1/alpha``, reported as ``alpha``.
 
     Parameters
@@ -644,8 +683,9 @@ def pickands(x, k: int | None = None, *, level: float = 0.9, ci: str = "asymptot
 
     g = est(z)
     if not math.isfinite(g):
-        raise ValueError(f"tied order statistics at k={k}: the Pickands estimate is undefined; "
-                         "choose another k")
+        raise ValueError(
+            f"tied order statistics at k={k}: the Pickands estimate is undefined; choose another k"
+        )
     flags = []
     if k < MIN_TAIL:
         flags.append("too_few_tail_samples")
@@ -659,15 +699,35 @@ def pickands(x, k: int | None = None, *, level: float = 0.9, ci: str = "asymptot
         lo, hi = _gamma_to_alpha_interval(g, se, level)
         ci_method = "asymptotic normal interval for gamma, mapped to alpha"
     elif ci == "bootstrap":
-        lo, hi = _percentile(_bootstrap(n, lambda counts: _alpha_of_gamma(est(np.repeat(z, counts))), n_boot,
-                                        check_rng(seed)), level)
+        lo, hi = _percentile(
+            _bootstrap(n, lambda counts: _alpha_of_gamma(est(np.repeat(z, counts))), n_boot, check_rng(seed)),
+            level,
+        )
         ci_method = f"percentile bootstrap, {n_boot} resamples, k={k} fixed"
-    return TailEstimate(alpha=float(alpha), ci_low=lo, ci_high=hi, level=level, method="pickands", n=n,
-                        k=int(k), x_min=float(z[4 * k - 1]), flags=tuple(flags), ci_method=ci_method)
+    return TailEstimate(
+        alpha=float(alpha),
+        ci_low=lo,
+        ci_high=hi,
+        level=level,
+        method="pickands",
+        n=n,
+        k=int(k),
+        x_min=float(z[4 * k - 1]),
+        flags=tuple(flags),
+        ci_method=ci_method,
+    )
 
 
-def moment_estimator(x, k: int | None = None, *, level: float = 0.9, ci: str = "asymptotic",
-                     n_boot: int = 200, seed=None, direction=None) -> TailEstimate:
+def moment_estimator(
+    x,
+    k: int | None = None,
+    *,
+    level: float = 0.9,
+    ci: str = "asymptotic",
+    n_boot: int = 200,
+    seed=None,
+    direction=None,
+) -> TailEstimate:
     r"""Moment estimator of Dekkers, Einmahl & de Haan (1989), reported as ``alpha = 1/gamma``.
 
     Parameters
@@ -736,19 +796,31 @@ def moment_estimator(x, k: int | None = None, *, level: float = 0.9, ci: str = "
         lo, hi = _gamma_to_alpha_interval(g, se, level) if math.isfinite(g) else (math.inf, math.inf)
         ci_method = "asymptotic normal interval for gamma, mapped to alpha"
     elif ci == "bootstrap":
+
         def rep(counts):
             yb = np.repeat(y, counts)
             return _alpha_of_gamma(_moment_gamma(yb[:k] - yb[k]))
 
         lo, hi = _percentile(_bootstrap(y.size, rep, n_boot, check_rng(seed)), level)
         ci_method = f"percentile bootstrap, {n_boot} resamples, k={k} fixed"
-    return TailEstimate(alpha=float(alpha), ci_low=lo, ci_high=hi, level=level, method="moment", n=n,
-                        k=int(k), x_min=float(math.exp(y[k])), flags=tuple(flags), ci_method=ci_method)
+    return TailEstimate(
+        alpha=float(alpha),
+        ci_low=lo,
+        ci_high=hi,
+        level=level,
+        method="moment",
+        n=n,
+        k=int(k),
+        x_min=float(math.exp(y[k])),
+        flags=tuple(flags),
+        ci_method=ci_method,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # The authors' estimator: block sums of stable vectors
 # ----------------------------------------------------------------------------------------------
+
 
 def _block_sums(v: np.ndarray, m: int, done: dict) -> np.ndarray:
     """Return the sums of the ``len(v) // m`` consecutive blocks of ``m`` rows of ``v``.
@@ -762,17 +834,18 @@ def _block_sums(v: np.ndarray, m: int, done: dict) -> np.ndarray:
     k = m // base_m
     nb = len(v) // m
     if k > 16:
-        out = base[:nb * k].reshape(nb, k, *base.shape[1:]).sum(axis=1)
+        out = base[: nb * k].reshape(nb, k, *base.shape[1:]).sum(axis=1)
     else:
-        out = base[0:nb * k:k].copy()
+        out = base[0 : nb * k : k].copy()
         for r in range(1, k):
-            out += base[r:nb * k:k]
+            out += base[r : nb * k : k]
     done[m] = out
     return out
 
 
-def _block_statistics(arr: np.ndarray, ms: Sequence[int], length: int) -> tuple[np.ndarray, np.ndarray,
-                                                                                  np.ndarray]:
+def _block_statistics(
+    arr: np.ndarray, ms: Sequence[int], length: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-``m`` estimates (Corollary 2.4) and the per-block statistics the bootstrap needs.
 
     The rows of ``arr`` (shape ``(N, d)``) are taken in their given order. Returns
@@ -815,8 +888,9 @@ def _block_statistics(arr: np.ndarray, ms: Sequence[int], length: int) -> tuple[
     return alpha_m, sums, counts
 
 
-def _block_replicates(counts: np.ndarray, sums: np.ndarray, n_blocks: np.ndarray,
-                      log_m: np.ndarray) -> np.ndarray:
+def _block_replicates(
+    counts: np.ndarray, sums: np.ndarray, n_blocks: np.ndarray, log_m: np.ndarray
+) -> np.ndarray:
     """Evaluate the estimator (median over ``m``) on resamples drawing block ``b`` ``counts[r, b]`` times."""
     den = counts @ n_blocks
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -826,13 +900,15 @@ def _block_replicates(counts: np.ndarray, sums: np.ndarray, n_blocks: np.ndarray
     return np.median(a, axis=1)
 
 
-def _block_bootstrap_se(arr: np.ndarray, ms: Sequence[int], length: int, n_boot: int,
-                        rng: np.random.Generator) -> tuple[float, float, int]:
+def _block_bootstrap_se(
+    arr: np.ndarray, ms: Sequence[int], length: int, n_boot: int, rng: np.random.Generator
+) -> tuple[float, float, int]:
     """``(alpha, se, B)``: the estimate and its block-bootstrap standard error over ``B`` blocks."""
     alpha_m, sums, n_blocks = _block_statistics(arr, ms, length)
     log_m = np.log(np.asarray(ms, dtype=float))
-    reps = _bootstrap(sums.shape[0], lambda c: _block_replicates(c, sums, n_blocks, log_m), n_boot, rng,
-                      batched=True)
+    reps = _bootstrap(
+        sums.shape[0], lambda c: _block_replicates(c, sums, n_blocks, log_m), n_boot, rng, batched=True
+    )
     finite = reps[np.isfinite(reps)]
     se = float(np.std(finite, ddof=1)) if finite.size > 1 else math.inf
     return float(np.median(alpha_m)), se, sums.shape[0]
@@ -851,9 +927,20 @@ def _default_block_length(n: int, ms: Sequence[int]) -> int:
     """
     lcm = math.lcm(*ms)
     return int(lcm if n // lcm >= MIN_BLOCKS else max(ms))
-def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = False, level: float = 0.9,
-                 ci: str = "bootstrap", n_boot: int = 200, seed=None, block_length: int | None = None,
-                 order_check: bool = True) -> TailEstimate:
+
+
+def alpha_stable(
+    x,
+    m: int | Sequence[int] | None = None,
+    *,
+    center: bool = False,
+    level: float = 0.9,
+    ci: str = "bootstrap",
+    n_boot: int = 200,
+    seed=None,
+    block_length: int | None = None,
+    order_check: bool = True,
+) -> TailEstimate:
     r"""Block-sum estimator of the stability index (Mohammadi, Mohammadpour & Ogata 2015, Cor. 2.4).
 
     The estimator used by Gurbuzbalaban, Simsekli & Zhu (2021) for SGD iterates and network weights.
@@ -999,8 +1086,9 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
     if m is None:
         ms = tuple(v for v in DEFAULT_M if n // v >= MIN_BLOCKS)
     else:
-        if isinstance(m, (str, bytes)) or not (isinstance(m, (numbers.Integral, np.integer))
-                                                or hasattr(m, "__iter__")):
+        if isinstance(m, (str, bytes)) or not (
+            isinstance(m, (numbers.Integral, np.integer)) or hasattr(m, "__iter__")
+        ):
             raise TypeError(f"m must be an integer or a sequence of integers, got {type(m).__name__}")
         vals = [m] if isinstance(m, (numbers.Integral, np.integer)) else list(m)
         if len(vals) == 0:
@@ -1021,8 +1109,11 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
         flags.append("few_blocks")
     if np.any(np.all(arr == 0, axis=1)):
         flags.append("exact_zeros")
-    length = _default_block_length(n, ms) if block_length is None else check_int("block_length", block_length,
-                                                                                  low=1, high=n)
+    length = (
+        _default_block_length(n, ms)
+        if block_length is None
+        else check_int("block_length", block_length, low=1, high=n)
+    )
     lo = hi = math.nan
     se = 0.0
     ci_method = "none"
@@ -1037,25 +1128,40 @@ def alpha_stable(x, m: int | Sequence[int] | None = None, *, center: bool = Fals
         lo, hi = alpha - t * se, alpha + t * se
         if n_blocks < MIN_BLOCKS:
             flags.append("few_bootstrap_blocks")
-        ci_method = (f"alpha +- t(B-1) se, se from {n_boot} block-bootstrap resamples of B = {n_blocks} "
-                     f"blocks of {length} consecutive rows")
+        ci_method = (
+            f"alpha +- t(B-1) se, se from {n_boot} block-bootstrap resamples of B = {n_blocks} "
+            f"blocks of {length} consecutive rows"
+        )
         if order_check:
             n_ref = min(n, max(ORDER_CHECK_ROWS, MIN_BLOCKS * max(ms)))  # every m keeps its blocks
             ref = arr[rng.choice(n, n_ref, replace=False)]  # rows in a random order (a random subset if many)
             alpha_p, se_p, _ = _block_bootstrap_se(ref, ms, _default_block_length(n_ref, ms), n_boot, rng)
             ci_method += f"; {n_ref} rows in a random order: {alpha_p:.3g} (se {se_p:.2g})"
-            if math.isfinite(alpha) and math.isfinite(alpha_p) and \
-                    abs(alpha - alpha_p) > _Z_ORDER * math.hypot(se, se_p):
+            if (
+                math.isfinite(alpha)
+                and math.isfinite(alpha_p)
+                and abs(alpha - alpha_p) > _Z_ORDER * math.hypot(se, se_p)
+            ):
                 flags.append("serial_dependence")
     if alpha >= 2.0 - max(CEILING_MARGIN, _Z95 * se):
         flags.append("at_ceiling")
-    return TailEstimate(alpha=float(alpha), ci_low=lo, ci_high=hi, level=level, method="alpha_stable", n=n,
-                        m=ms, flags=tuple(flags), ci_method=ci_method)
+    return TailEstimate(
+        alpha=float(alpha),
+        ci_low=lo,
+        ci_high=hi,
+        level=level,
+        method="alpha_stable",
+        n=n,
+        m=ms,
+        flags=tuple(flags),
+        ci_method=ci_method,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # Clauset-Shalizi-Newman power-law fit
 # ----------------------------------------------------------------------------------------------
+
 
 def _powerlaw_fit(z: np.ndarray, ks: np.ndarray) -> tuple[int, float, float]:
     """KS-optimal tail size over the candidates ``ks`` for decreasing magnitudes ``z``: ``(k, alpha, D)``."""
@@ -1076,8 +1182,17 @@ def _powerlaw_fit(z: np.ndarray, ks: np.ndarray) -> tuple[int, float, float]:
     return best[1], best[2], best[0]
 
 
-def powerlaw_mle(x, *, k_min: int = 10, n_candidates: int = 100, level: float = 0.9, ci: str = "gamma",
-                 n_boot: int = 200, seed=None, direction=None) -> TailEstimate:
+def powerlaw_mle(
+    x,
+    *,
+    k_min: int = 10,
+    n_candidates: int = 100,
+    level: float = 0.9,
+    ci: str = "gamma",
+    n_boot: int = 200,
+    seed=None,
+    direction=None,
+) -> TailEstimate:
     r"""Continuous power-law MLE with the KS-optimal ``x_min`` (Clauset, Shalizi & Newman 2009).
 
     Parameters
@@ -1138,7 +1253,7 @@ def powerlaw_mle(x, *, k_min: int = 10, n_candidates: int = 100, level: float = 
     flags = []
     if k < MIN_TAIL:
         flags.append("too_few_tail_samples")
-    if _light_tail_test(y[:k - 1] - y[k - 1]):
+    if _light_tail_test(y[: k - 1] - y[k - 1]):
         flags.append("light_tailed")
     lo = hi = math.nan
     ci_method = "none"
@@ -1149,11 +1264,22 @@ def powerlaw_mle(x, *, k_min: int = 10, n_candidates: int = 100, level: float = 
         lo, hi = _gamma_interval(s, k - 1, level)
         ci_method = f"exact Pareto-tail (Gamma) interval given x_min (k={k})"
     elif ci == "bootstrap":
+
         def rep(counts):
             kb, ab, _ = _powerlaw_fit(np.repeat(z, counts), ks)
             return ab if kb > 0 else math.nan
 
         lo, hi = _percentile(_bootstrap(n_pos, rep, n_boot, check_rng(seed)), level)
         ci_method = f"percentile bootstrap, {n_boot} resamples, x_min re-selected"
-    return TailEstimate(alpha=float(alpha), ci_low=lo, ci_high=hi, level=level, method="powerlaw_mle", n=n,
-                        k=int(k), x_min=float(z[k - 1]), flags=tuple(flags), ci_method=ci_method)
+    return TailEstimate(
+        alpha=float(alpha),
+        ci_low=lo,
+        ci_high=hi,
+        level=level,
+        method="powerlaw_mle",
+        n=n,
+        k=int(k),
+        x_min=float(z[k - 1]),
+        flags=tuple(flags),
+        ci_method=ci_method,
+    )

@@ -1,17 +1,18 @@
 """Predicted (linearised) against measured tail indices of SGD near a verified minimum, for two networks.
 
-For each network: find and verify a minimum (L-BFGS; gradient norm; lowest Hessian eigenvalue by Lanczos), scan
-the step size at two batch sizes with a small population to place the grid, then at each grid cell predict alpha
-(:func:`hts_lib.nn.linearised.linearised_tail_index`) and measure it on many SGD chains of the network started at
-the minimum (:func:`hts_lib.nn.linearised.sgd_chains_from_minimum`): Hill and the moment estimator on projections of
-theta_k - theta* (a random direction, the top Hessian eigenvector, two single weights), after a burn-in, thinned.
+For each network: find and verify a minimum (L-BFGS; gradient norm; lowest Hessian eigenvalue by Lanczos),
+scan the step size at two batch sizes with a small population to place the grid, then at each grid cell
+predict alpha (:func:`hts_lib.nn.linearised.linearised_tail_index`) and measure it on many SGD chains of the
+network started at the minimum (:func:`hts_lib.nn.linearised.sgd_chains_from_minimum`): Hill and the moment
+estimator on projections of theta_k - theta* (a random direction, the top Hessian eigenvector, two single
+weights), after a burn-in, thinned.
 
 Run (the Makefile target ``linearised-results`` runs both):
     python results/linearised/reproduce.py --network teacher_student --device cpu
     python results/linearised/reproduce.py --network mnist_fc --device cuda
 
-Writes ``results/linearised/<network>.json`` (config, provenance, minimum check, scan, rows) and, for mnist_fc,
-``mnist_fc_minimum.npz`` (the minimum, float32, used by the chapter and the benchmark).
+Writes ``results/linearised/<network>.json`` (config, provenance, minimum check, scan, rows) and, for
+mnist_fc, ``mnist_fc_minimum.npz`` (the minimum, float32, used by the chapter and the benchmark).
 """
 
 from __future__ import annotations
@@ -35,28 +36,71 @@ sys.path.insert(0, str(ROOT))
 
 import hts_lib  # noqa: E402
 from hts_lib.nn.linearised import (  # noqa: E402
-    check_minimum, find_minimum, linearised_tail_index, mnist_fc, sgd_chains_from_minimum, teacher_student,
+    check_minimum,
+    find_minimum,
+    linearised_tail_index,
+    mnist_fc,
+    sgd_chains_from_minimum,
+    teacher_student,
 )
 from hts_lib.tails import hill, moment_estimator  # noqa: E402
 
 CONFIGS = {
-    "teacher_student": dict(problem={}, batch_sizes=(1, 4),
-                            scan={1: np.linspace(0.06, 0.13, 9).tolist(), 4: np.linspace(0.18, 0.40, 9).tolist()},
-                            linear_chains=True,
-                            targets=(0.8, 1.5, 2.5, 4.0, 6.0), walkers=64, replicas=8, steps=150, burn=100,
-                            chains=512, chain_steps=12_000, chain_burn=4_000, thin=20, max_norm=50.0,
-                            dense_limit=100, dtype="float64"),
-    "mnist_fc": dict(problem=dict(n_train=1000, weight_decay=5e-2), batch_sizes=(4, 16),
-                     scan={4: np.geomspace(0.04, 0.4, 10).tolist(), 16: np.geomspace(0.1, 1.0, 10).tolist()},
-                     linear_chains=False, targets=(0.8, 1.5, 2.5, 4.0, 6.0), walkers=32,
-                     replicas=8, steps=80, burn=40, chains=512, chain_steps=3000, chain_burn=1000, thin=10,
-                     max_norm=1e3, dense_limit=0, dtype="float64"),
+    "teacher_student": dict(
+        problem={},
+        batch_sizes=(1, 4),
+        scan={1: np.linspace(0.06, 0.13, 9).tolist(), 4: np.linspace(0.18, 0.40, 9).tolist()},
+        linear_chains=True,
+        targets=(0.8, 1.5, 2.5, 4.0, 6.0),
+        walkers=64,
+        replicas=8,
+        steps=150,
+        burn=100,
+        chains=512,
+        chain_steps=12_000,
+        chain_burn=4_000,
+        thin=20,
+        max_norm=50.0,
+        dense_limit=100,
+        dtype="float64",
+    ),
+    "mnist_fc": dict(
+        problem=dict(n_train=1000, weight_decay=5e-2),
+        batch_sizes=(4, 16),
+        scan={4: np.geomspace(0.04, 0.4, 10).tolist(), 16: np.geomspace(0.1, 1.0, 10).tolist()},
+        linear_chains=False,
+        targets=(0.8, 1.5, 2.5, 4.0, 6.0),
+        walkers=32,
+        replicas=8,
+        steps=80,
+        burn=40,
+        chains=512,
+        chain_steps=3000,
+        chain_burn=1000,
+        thin=10,
+        max_norm=1e3,
+        dense_limit=0,
+        dtype="float64",
+    ),
 }
-QUICK = dict(walkers=8, replicas=2, steps=10, burn=5, chains=8, chain_steps=300, chain_burn=100, thin=5,
-             scan={1: [0.05, 0.2], 4: [0.05, 0.2, 0.8], 16: [0.05, 0.8]})
+QUICK = dict(
+    walkers=8,
+    replicas=2,
+    steps=10,
+    burn=5,
+    chains=8,
+    chain_steps=300,
+    chain_burn=100,
+    thin=5,
+    scan={1: [0.05, 0.2], 4: [0.05, 0.2, 0.8], 16: [0.05, 0.8]},
+)
 
 
 def jsonable(x):
+    """Return ``x`` with numpy scalars and arrays made plain Python, for ``json.dumps``.
+
+    Dict keys become strings, tuples lists, and non-finite floats None.
+    """
     if isinstance(x, dict):
         return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -73,40 +117,102 @@ def jsonable(x):
 
 
 def problem(name, cfg, device):
+    """Build the network ``name`` from its config ``cfg``, with parameters and data on ``device``.
+
+    Returns
+    -------
+    (loss_fn, params, data)
+        As :func:`hts_lib.nn.linearised.teacher_student` or :func:`hts_lib.nn.linearised.mnist_fc`.
+    """
     dtype = getattr(torch, cfg["dtype"])
-    loss, p0, (x, y) = (teacher_student if name == "teacher_student" else mnist_fc)(dtype=dtype, **cfg["problem"])
+    loss, p0, (x, y) = (teacher_student if name == "teacher_student" else mnist_fc)(
+        dtype=dtype, **cfg["problem"]
+    )
     move = {k: v.to(device) for k, v in p0.items()}
     return loss, move, (x.to(device), y.to(device))
 
 
 def tail(x):
+    """Estimate the tail index of the sample ``x`` with Hill and with the moment estimator.
+
+    Returns
+    -------
+    dict
+        For each of ``"hill"`` and ``"moment"``: alpha, ci_low, ci_high, k and flags (all None, and the
+        error message as flag, when the estimator raised ``ValueError``).
+    """
     out = {}
     for est_name, est in (("hill", hill), ("moment", moment_estimator)):
         try:
             r = est(x)
-            out[est_name] = dict(alpha=r.alpha, ci_low=r.ci_low, ci_high=r.ci_high, k=r.k, flags=list(r.flags))
+            out[est_name] = dict(
+                alpha=r.alpha, ci_low=r.ci_low, ci_high=r.ci_high, k=r.k, flags=list(r.flags)
+            )
         except ValueError as exc:
             out[est_name] = dict(alpha=None, ci_low=None, ci_high=None, k=None, flags=[str(exc)])
     return out
 
 
 def predict(loss, pm, data, eta, b, cfg, seed, check=True):
-    est = linearised_tail_index(loss, pm, data, eta, b, seed=seed, n_walkers=cfg["walkers"],
-                                n_replicas=cfg["replicas"], n_steps=cfg["steps"], burn_in=cfg["burn"], n_grid=4,
-                                population_check=check)
-    keep = ("alpha", "alpha_se", "rho", "rho_se", "h2", "h2_se", "s_grid", "h", "h_se", "alpha_halves",
-            "alpha_half_population", "population_bias", "population_bias_se", "n_walkers", "n_replicas",
-            "n_steps", "burn_in", "resampling_steps", "ess_fraction", "unique_fraction", "hvp_count", "searched",
-            "flags", "wall_s")
+    """Predict the tail index at step size ``eta`` and batch size ``b`` from the minimum ``pm``.
+
+    Returns
+    -------
+    dict
+        The fields of :func:`hts_lib.nn.linearised.linearised_tail_index`'s result that the output keeps.
+    """
+    est = linearised_tail_index(
+        loss,
+        pm,
+        data,
+        eta,
+        b,
+        seed=seed,
+        n_walkers=cfg["walkers"],
+        n_replicas=cfg["replicas"],
+        n_steps=cfg["steps"],
+        burn_in=cfg["burn"],
+        n_grid=4,
+        population_check=check,
+    )
+    keep = (
+        "alpha",
+        "alpha_se",
+        "rho",
+        "rho_se",
+        "h2",
+        "h2_se",
+        "s_grid",
+        "h",
+        "h_se",
+        "alpha_halves",
+        "alpha_half_population",
+        "population_bias",
+        "population_bias_se",
+        "n_walkers",
+        "n_replicas",
+        "n_steps",
+        "burn_in",
+        "resampling_steps",
+        "ess_fraction",
+        "unique_fraction",
+        "hvp_count",
+        "searched",
+        "flags",
+        "wall_s",
+    )
     return {k: getattr(est, k) for k in keep}
 
 
 def place_grid(scan_rows, targets):
-    """Step sizes whose scanned alpha is nearest each target (log-linear interpolation), plus the smallest
-    scanned step with rho >= 0 (a predicted-divergence cell)."""
+    """Return the step sizes whose scanned alpha is nearest each target (log-linear interpolation).
+
+    The smallest scanned step with rho >= 0 (a predicted-divergence cell) is appended to them.
+    """
     etas = np.array([r["eta"] for r in scan_rows])
-    alphas = np.array([r["alpha"] if r["alpha"] is not None and math.isfinite(r["alpha"]) else np.nan
-                       for r in scan_rows])
+    alphas = np.array(
+        [r["alpha"] if r["alpha"] is not None and math.isfinite(r["alpha"]) else np.nan for r in scan_rows]
+    )
     ok = np.isfinite(alphas) & (alphas > 0)
     chosen = []
     if ok.sum() >= 2:
@@ -122,18 +228,29 @@ def place_grid(scan_rows, targets):
 
 
 def main():
+    """Run the study for the network named on the command line and write its results (see above)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--network", choices=sorted(CONFIGS), required=True)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(HERE))
     ap.add_argument("--quick", action="store_true", help="tiny populations and chains (a smoke test)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch-sizes", type=int, nargs="*", help="only these batch sizes (default: the config's)")
-    ap.add_argument("--save-minimum", help="also save the minimum (torch.save, full precision) here, then stop")
-    ap.add_argument("--load-minimum", help="start from a minimum saved by --save-minimum (it is checked again)")
+    ap.add_argument(
+        "--batch-sizes", type=int, nargs="*", help="only these batch sizes (default: the config's)"
+    )
+    ap.add_argument(
+        "--save-minimum", help="also save the minimum (torch.save, full precision) here, then stop"
+    )
+    ap.add_argument(
+        "--load-minimum", help="start from a minimum saved by --save-minimum (it is checked again)"
+    )
     ap.add_argument("--git-revision", help="the revision to record (default: git rev-parse HEAD)")
-    ap.add_argument("--deadline", type=float, default=math.inf,
-                    help="seconds after which no new grid cell is started (the file then holds the cells done)")
+    ap.add_argument(
+        "--deadline",
+        type=float,
+        default=math.inf,
+        help="seconds after which no new grid cell is started (the file then holds the cells done)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(int(torch.get_num_threads()))
     cfg = dict(CONFIGS[args.network])
@@ -159,21 +276,48 @@ def main():
     if args.save_minimum:
         torch.save({k: v.cpu() for k, v in pm.items()}, args.save_minimum)
         if args.network == "mnist_fc" and not args.quick:
-            np.savez_compressed(out / "mnist_fc_minimum.npz",
-                                **{k: v.cpu().numpy().astype(np.float32) for k, v in pm.items()})
-        (out / f"{args.network}_minimum.json").write_text(json.dumps(jsonable(dict(
-            loss=chk.loss, grad_norm=chk.grad_norm, lowest_eigenvalue=chk.lowest_eigenvalue,
-            top_eigenvalue=chk.top_eigenvalue, converged=chk.converged, n_params=chk.n_params)), indent=1) + "\n")
+            np.savez_compressed(
+                out / "mnist_fc_minimum.npz", **{k: v.cpu().numpy().astype(np.float32) for k, v in pm.items()}
+            )
+        (out / f"{args.network}_minimum.json").write_text(
+            json.dumps(
+                jsonable(
+                    dict(
+                        loss=chk.loss,
+                        grad_norm=chk.grad_norm,
+                        lowest_eigenvalue=chk.lowest_eigenvalue,
+                        top_eigenvalue=chk.top_eigenvalue,
+                        converged=chk.converged,
+                        n_params=chk.n_params,
+                    )
+                ),
+                indent=1,
+            )
+            + "\n"
+        )
         return
     p = chk.n_params
     gen = torch.Generator().manual_seed(args.seed)
     rand = torch.randn(p, generator=gen, dtype=torch.float64)
-    dirs = {"random": (rand / rand.norm()), "top_eigenvector": torch.as_tensor(chk.top_eigenvector),
-            "weight_first": 0, "weight_last": p - 1}
-    dirs = {k: (v.to(device=args.device, dtype=getattr(torch, cfg["dtype"])) if isinstance(v, torch.Tensor)
-                else v) for k, v in dirs.items()}
-    scan_cfg = dict(cfg, walkers=max(4, cfg["walkers"] // 4), replicas=4, steps=max(4, cfg["steps"] // 3),
-                    burn=max(2, cfg["burn"] // 2))
+    dirs = {
+        "random": (rand / rand.norm()),
+        "top_eigenvector": torch.as_tensor(chk.top_eigenvector),
+        "weight_first": 0,
+        "weight_last": p - 1,
+    }
+    dirs = {
+        k: (
+            v.to(device=args.device, dtype=getattr(torch, cfg["dtype"])) if isinstance(v, torch.Tensor) else v
+        )
+        for k, v in dirs.items()
+    }
+    scan_cfg = dict(
+        cfg,
+        walkers=max(4, cfg["walkers"] // 4),
+        replicas=4,
+        steps=max(4, cfg["steps"] // 3),
+        burn=max(2, cfg["burn"] // 2),
+    )
     scan, grid = [], []
     for b in cfg["batch_sizes"]:
         rows_b = []
@@ -189,8 +333,11 @@ def main():
                 break
         # refine between the last stable and the first divergent step size: alpha falls from large values to
         # 0 over a narrow range of eta there
-        stable = [r["eta"] for r in rows_b if r["rho"] < 0 and not (r["alpha"] is not None and
-                                                                    math.isnan(r["alpha"]))]
+        stable = [
+            r["eta"]
+            for r in rows_b
+            if r["rho"] < 0 and not (r["alpha"] is not None and math.isnan(r["alpha"]))
+        ]
         div = [r["eta"] for r in rows_b if r["rho"] >= 0]
         if stable and div and max(stable) < min(div):
             for eta in np.linspace(max(stable), min(div), 7)[1:-1]:
@@ -203,27 +350,59 @@ def main():
     rev = args.git_revision
     if rev is None:
         try:
-            rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                                 text=True).stdout.strip() or None
+            rev = (
+                subprocess.run(
+                    ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+                ).stdout.strip()
+                or None
+            )
         except OSError:
             rev = None
+
     def write(rows, complete):
-        payload = dict(network=args.network, quick=args.quick, config=cfg, seed=args.seed,
-                       minimum=dict(loss=chk.loss, grad_norm=chk.grad_norm, lowest_eigenvalue=chk.lowest_eigenvalue,
-                                    top_eigenvalue=chk.top_eigenvalue, converged=chk.converged, method=chk.method,
-                                    lanczos_lowest_eigenvalue=lanczos.lowest_eigenvalue,
-                                    lanczos_converged=lanczos.converged, n_params=chk.n_params,
-                                    n_rows=int(data[0].shape[0])),
-                       scan=scan, rows=rows,
-                       provenance=dict(hts_lib_version=hts_lib.__version__, git_revision=rev, torch=torch.__version__,
-                                       numpy=np.__version__, python=platform.python_version(),
-                                       platform=platform.platform(), device=str(args.device),
-                                       device_name=(torch.cuda.get_device_name() if str(args.device).startswith("cuda")
-                                                    else platform.processor()),
-                                       started=started, wall_time_s=time.perf_counter() - t_all,
-                                       command=" ".join(sys.argv)), complete=complete)
-        name = args.network + ("_quick" if args.quick else "") + (
-          "_b" + "_".join(map(str, args.batch_sizes)) if args.batch_sizes else "")
+        payload = dict(
+            network=args.network,
+            quick=args.quick,
+            config=cfg,
+            seed=args.seed,
+            minimum=dict(
+                loss=chk.loss,
+                grad_norm=chk.grad_norm,
+                lowest_eigenvalue=chk.lowest_eigenvalue,
+                top_eigenvalue=chk.top_eigenvalue,
+                converged=chk.converged,
+                method=chk.method,
+                lanczos_lowest_eigenvalue=lanczos.lowest_eigenvalue,
+                lanczos_converged=lanczos.converged,
+                n_params=chk.n_params,
+                n_rows=int(data[0].shape[0]),
+            ),
+            scan=scan,
+            rows=rows,
+            provenance=dict(
+                hts_lib_version=hts_lib.__version__,
+                git_revision=rev,
+                torch=torch.__version__,
+                numpy=np.__version__,
+                python=platform.python_version(),
+                platform=platform.platform(),
+                device=str(args.device),
+                device_name=(
+                    torch.cuda.get_device_name()
+                    if str(args.device).startswith("cuda")
+                    else platform.processor()
+                ),
+                started=started,
+                wall_time_s=time.perf_counter() - t_all,
+                command=" ".join(sys.argv),
+            ),
+            complete=complete,
+        )
+        name = (
+            args.network
+            + ("_quick" if args.quick else "")
+            + ("_b" + "_".join(map(str, args.batch_sizes)) if args.batch_sizes else "")
+        )
         (out / f"{name}.json").write_text(json.dumps(jsonable(payload), indent=1) + "\n")
         return out / f"{name}.json"
 
@@ -234,40 +413,97 @@ def main():
             break
         t0 = time.perf_counter()
         pr = predict(loss, pm, data, eta, b, cfg, args.seed + 1 + i)
-        ch = sgd_chains_from_minimum(loss, pm, data, eta, b, dirs, n_chains=cfg["chains"],
-                                     n_steps=cfg["chain_steps"], burn_in=cfg["chain_burn"], thin=cfg["thin"],
-                                     seed=args.seed + 100 + i, max_norm=cfg["max_norm"])
+        ch = sgd_chains_from_minimum(
+            loss,
+            pm,
+            data,
+            eta,
+            b,
+            dirs,
+            n_chains=cfg["chains"],
+            n_steps=cfg["chain_steps"],
+            burn_in=cfg["chain_burn"],
+            thin=cfg["thin"],
+            seed=args.seed + 100 + i,
+            max_norm=cfg["max_norm"],
+        )
         half = ch.steps.size // 2
         lin = None
         if cfg["linear_chains"]:
-            cl = sgd_chains_from_minimum(loss, pm, data, eta, b, dirs, n_chains=cfg["chains"],
-                                         n_steps=cfg["chain_steps"], burn_in=cfg["chain_burn"], thin=cfg["thin"],
-                                         seed=args.seed + 100 + i, max_norm=cfg["max_norm"], linearised=True)
-            lin = {name: dict(all=tail(cl.samples(name)) if cl.samples(name).size > 100 else None,
-                              std=float(np.nanstd(cl.projections[name]))) for name in dirs}
+            cl = sgd_chains_from_minimum(
+                loss,
+                pm,
+                data,
+                eta,
+                b,
+                dirs,
+                n_chains=cfg["chains"],
+                n_steps=cfg["chain_steps"],
+                burn_in=cfg["chain_burn"],
+                thin=cfg["thin"],
+                seed=args.seed + 100 + i,
+                max_norm=cfg["max_norm"],
+                linearised=True,
+            )
+            lin = {
+                name: dict(
+                    all=tail(cl.samples(name)) if cl.samples(name).size > 100 else None,
+                    std=float(np.nanstd(cl.projections[name])),
+                )
+                for name in dirs
+            }
             lin["diverged_fraction"] = float(cl.diverged.mean())
-            lin["norm_quantiles"] = {q: float(np.nanquantile(cl.norms, q)) if np.isfinite(cl.norms).any() else None
-                                     for q in (0.5, 0.9, 0.99, 0.999)}
+            lin["norm_quantiles"] = {
+                q: float(np.nanquantile(cl.norms, q)) if np.isfinite(cl.norms).any() else None
+                for q in (0.5, 0.9, 0.99, 0.999)
+            }
         meas = {}
         for name in dirs:
             x = ch.projections[name]
-            meas[name] = dict(all=tail(x[np.isfinite(x)]) if np.isfinite(x).sum() > 100 else None,
-                              first_half=tail(x[:half][np.isfinite(x[:half])]) if np.isfinite(x[:half]).sum() > 100
-                              else None,
-                              second_half=tail(x[half:][np.isfinite(x[half:])]) if np.isfinite(x[half:]).sum() > 100
-                              else None,
-                              std=float(np.nanstd(x)))
+            meas[name] = dict(
+                all=tail(x[np.isfinite(x)]) if np.isfinite(x).sum() > 100 else None,
+                first_half=tail(x[:half][np.isfinite(x[:half])])
+                if np.isfinite(x[:half]).sum() > 100
+                else None,
+                second_half=tail(x[half:][np.isfinite(x[half:])])
+                if np.isfinite(x[half:]).sum() > 100
+                else None,
+                std=float(np.nanstd(x)),
+            )
         nr = ch.norms
-        row = dict(eta=eta, batch_size=b, predicted=pr, measured=meas, linearised_chains=lin,
-                   diverged_fraction=float(ch.diverged.mean()),
-                   norm_quantiles={q: float(np.nanquantile(nr, q)) if np.isfinite(nr).any() else None
-                                   for q in (0.5, 0.9, 0.99, 0.999)},
-                   norm_max=float(np.nanmax(nr)) if np.isfinite(nr).any() else None,
-                   chain_wall_s=ch.wall_s, wall_s=time.perf_counter() - t0)
+        row = dict(
+            eta=eta,
+            batch_size=b,
+            predicted=pr,
+            measured=meas,
+            linearised_chains=lin,
+            diverged_fraction=float(ch.diverged.mean()),
+            norm_quantiles={
+                q: float(np.nanquantile(nr, q)) if np.isfinite(nr).any() else None
+                for q in (0.5, 0.9, 0.99, 0.999)
+            },
+            norm_max=float(np.nanmax(nr)) if np.isfinite(nr).any() else None,
+            chain_wall_s=ch.wall_s,
+            wall_s=time.perf_counter() - t0,
+        )
         rows.append(row)
-        print("cell", i, b, round(eta, 4), "pred", pr["alpha"], pr["alpha_se"], "rho", pr["rho"], "hill",
-              meas["top_eigenvector"]["all"]["hill"]["alpha"] if meas["top_eigenvector"]["all"] else None,
-              "div", row["diverged_fraction"], f"{row['wall_s']:.0f}s", flush=True)
+        print(
+            "cell",
+            i,
+            b,
+            round(eta, 4),
+            "pred",
+            pr["alpha"],
+            pr["alpha_se"],
+            "rho",
+            pr["rho"],
+            "hill",
+            meas["top_eigenvector"]["all"]["hill"]["alpha"] if meas["top_eigenvector"]["all"] else None,
+            "div",
+            row["diverged_fraction"],
+            f"{row['wall_s']:.0f}s",
+            flush=True,
+        )
         write(rows, False)
     path = write(rows, len(rows) == len(grid))
     print("wrote", path, f"{time.perf_counter() - t_all:.0f}s")

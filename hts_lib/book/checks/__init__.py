@@ -30,8 +30,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Case", "CaseResult", "CheckReport", "CheckFailedError", "STRICT_ENV", "strict_mode", "register",
-           "check", "exercises", "exercises_by_chapter", "reference_answer"]
+__all__ = [
+    "Case",
+    "CaseResult",
+    "CheckReport",
+    "CheckFailedError",
+    "STRICT_ENV",
+    "strict_mode",
+    "register",
+    "check",
+    "exercises",
+    "exercises_by_chapter",
+    "reference_answer",
+]
 
 STRICT_ENV = "HTS_STRICT_CHECKS"
 """Name of the environment variable that turns strict mode on (value ``1``, ``true`` or ``yes``)."""
@@ -83,8 +94,10 @@ class CheckReport:
         for r in self.results:
             lines.append(f"[{'PASS' if r.passed else 'FAIL'}] {r.description}: {r.message}")
         n_ok = sum(r.passed for r in self.results)
-        lines.append(f"{n_ok} of {len(self.results)} cases right"
-                     + (" - well done." if self.passed else " - see the failing cases above."))
+        lines.append(
+            f"{n_ok} of {len(self.results)} cases right"
+            + (" - well done." if self.passed else " - see the failing cases above.")
+        )
         return "\n".join(lines)
 
     def _repr_pretty_(self, p, cycle):  # IPython display
@@ -97,24 +110,35 @@ class CheckReport:
         >>> CheckReport.from_dict(r.to_dict()) == r
         True
         """
-        return {"exercise": self.exercise, "title": self.title,
-                "results": [{"description": r.description, "passed": bool(r.passed), "message": r.message}
-                            for r in self.results]}
+        return {
+            "exercise": self.exercise,
+            "title": self.title,
+            "results": [
+                {"description": r.description, "passed": bool(r.passed), "message": r.message}
+                for r in self.results
+            ],
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "CheckReport":
         """Inverse of :meth:`to_dict`."""
-        return cls(str(data["exercise"]), str(data["title"]),
-                   tuple(CaseResult(str(r["description"]), bool(r["passed"]), str(r["message"]))
-                         for r in data["results"]))
+        return cls(
+            str(data["exercise"]),
+            str(data["title"]),
+            tuple(
+                CaseResult(str(r["description"]), bool(r["passed"]), str(r["message"]))
+                for r in data["results"]
+            ),
+        )
 
 
 class CheckFailedError(AssertionError):
     """Raised by :func:`check` in strict mode when an answer fails; ``report`` holds the check's report."""
 
     def __init__(self, report: CheckReport):
-        super().__init__(f"the answer check {report.exercise!r} failed (strict mode, {STRICT_ENV}=1):"
-                         f"\n{report}")
+        super().__init__(
+            f"the answer check {report.exercise!r} failed (strict mode, {STRICT_ENV}=1):\n{report}"
+        )
         self.report = report
 
 
@@ -145,12 +169,14 @@ def register(exercise: str, title: str, reference: Callable):
     ``reference`` is a right answer (usually built from the library); the test-suite checks that it
     passes every case and that perturbed answers fail.
     """
+
     def deco(make_cases):
         if exercise in _REGISTRY:
             raise ValueError(f"exercise {exercise!r} is registered twice")
         chapter = make_cases.__module__.rpartition(".")[2]
         _REGISTRY[exercise] = _Exercise(exercise, title, make_cases, reference, chapter)
         return make_cases
+
     return deco
 
 
@@ -195,22 +221,27 @@ def _default_compare(case: Case, got) -> tuple[bool, str]:
     if g.shape != e.shape:
         return False, f"expected shape {e.shape}, got shape {g.shape}"
     if not np.all(np.isfinite(g) == np.isfinite(e)):
-        return False, (f"expected {np.round(e, 6).tolist()}, got {np.round(g, 6).tolist()} "
-                       "(non-finite mismatch)")
+        return False, (
+            f"expected {np.round(e, 6).tolist()}, got {np.round(g, 6).tolist()} (non-finite mismatch)"
+        )
     ok = bool(np.all(np.isclose(g, e, rtol=case.rtol, atol=case.atol, equal_nan=True)))
     with np.errstate(divide="ignore", invalid="ignore"):
         err = np.nanmax(np.abs(g - e)) if g.size else 0.0
         # a relative error only where it means something: expected values well away from zero
         meaningful = g.size and np.all(np.abs(e) > max(case.atol, 1e-12))
         rel = np.nanmax(np.abs(g - e) / np.abs(e)) if meaningful else math.nan
-    msg = (f"expected {np.round(e, 6).tolist()}, got {np.round(g, 6).tolist()}; "
-           f"error {err:.3g}" + ("" if math.isnan(rel) else f" ({rel:.2%} relative)")
-           + f"; tolerance rtol={case.rtol:g}, atol={case.atol:g} ({case.reason})")
+    msg = (
+        f"expected {np.round(e, 6).tolist()}, got {np.round(g, 6).tolist()}; "
+        f"error {err:.3g}"
+        + ("" if math.isnan(rel) else f" ({rel:.2%} relative)")
+        + f"; tolerance rtol={case.rtol:g}, atol={case.atol:g} ({case.reason})"
+    )
     return ok, msg
 
 
-def check(exercise: str, answer: Callable, *, verbose: bool = True,
-          strict: bool | None = None) -> CheckReport:
+def check(
+    exercise: str, answer: Callable, *, verbose: bool = True, strict: bool | None = None
+) -> CheckReport:
     """Run ``answer`` on the fixed cases of ``exercise`` and report what is right and what is off.
 
     Parameters

@@ -17,8 +17,11 @@ def _mc_log_moment_reference(s: float, eta: float, n: int, seed: int) -> float:
     return float(np.log(np.mean(np.abs(1.0 - eta * a * a) ** s)))
 
 
-@register("ch01-mc-moment", "Monte Carlo estimate of h(s) = log E|1 - eta a^2|^s",
-          reference=_mc_log_moment_reference)
+@register(
+    "ch01-mc-moment",
+    "Monte Carlo estimate of h(s) = log E|1 - eta a^2|^s",
+    reference=_mc_log_moment_reference,
+)
 def _cases_mc_moment():
     cases = []
     n = 400_000
@@ -29,9 +32,16 @@ def _cases_mc_moment():
         rng = np.random.default_rng(12345)
         v = np.abs(1.0 - eta * rng.standard_normal(1_000_000) ** 2) ** s
         se = float(v.std() / (math.sqrt(n) * v.mean()))
-        cases.append(Case(f"s={s:g}, eta={eta:.4g}, n={n}", args=(s, eta, n, 2026), expected=exact,
-                          atol=5 * se, rtol=0.0,
-                          reason=f"Monte Carlo with n={n}: 5 standard errors of the log-mean"))
+        cases.append(
+            Case(
+                f"s={s:g}, eta={eta:.4g}, n={n}",
+                args=(s, eta, n, 2026),
+                expected=exact,
+                atol=5 * se,
+                rtol=0.0,
+                reason=f"Monte Carlo with n={n}: 5 standard errors of the log-mean",
+            )
+        )
     return cases
 
 
@@ -39,9 +49,17 @@ def _tail_index_reference(eta: float) -> float:
     return sgd1d_tail_index(eta)
 
 
-@register("ch01-tail-index", "Tail index of one-dimensional SGD by root finding",
-          reference=_tail_index_reference)
+@register(
+    "ch01-tail-index", "Tail index of one-dimensional SGD by root finding", reference=_tail_index_reference
+)
 def _cases_tail_index():
-    return [Case(f"eta={eta:g}", args=(eta,), expected=sgd1d_tail_index(eta), rtol=1e-3,
-                 reason="a root finder stopped at 1e-4 and a quadrature to 1e-6 are enough")
-            for eta in (0.3, 2 / 3, 1.0, 1.8)]
+    return [
+        Case(
+            f"eta={eta:g}",
+            args=(eta,),
+            expected=sgd1d_tail_index(eta),
+            rtol=1e-3,
+            reason="a root finder stopped at 1e-4 and a quadrature to 1e-6 are enough",
+        )
+        for eta in (0.3, 2 / 3, 1.0, 1.8)
+    ]

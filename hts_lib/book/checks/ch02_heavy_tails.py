@@ -16,14 +16,24 @@ def _pareto_quantile_reference(u, alpha):
     return (1.0 - np.asarray(u, dtype=float)) ** (-1.0 / alpha)
 
 
-@register("ch02-pareto-quantile", "Quantile function of the Pareto law (sampling by inversion)",
-          reference=_pareto_quantile_reference)
+@register(
+    "ch02-pareto-quantile",
+    "Quantile function of the Pareto law (sampling by inversion)",
+    reference=_pareto_quantile_reference,
+)
 def _cases_pareto_quantile():
     u = np.array([0.0, 0.1, 0.5, 0.9, 0.99, 0.999])
     # expected values from scipy's Pareto law (an independent implementation of the same closed form)
-    return [Case(f"alpha={a:g}, u={u.tolist()}", args=(u, a), expected=stats.pareto(a).ppf(u), rtol=1e-10,
-                 reason="closed form: only floating-point rounding")
-            for a in (0.5, 1.5, 3.0)]
+    return [
+        Case(
+            f"alpha={a:g}, u={u.tolist()}",
+            args=(u, a),
+            expected=stats.pareto(a).ppf(u),
+            rtol=1e-10,
+            reason="closed form: only floating-point rounding",
+        )
+        for a in (0.5, 1.5, 3.0)
+    ]
 
 
 def _normalised_sums_reference(x, alpha):
@@ -41,23 +51,38 @@ def _ecf_compare(alpha: float, n_rows: int):
     def compare(expected, got):
         g = np.asarray(got, dtype=float)
         if g.shape != (n_rows,):
-            return False, f"expected an array of shape ({n_rows},) (one normalised sum per row), got {g.shape}"
+            return (
+                False,
+                f"expected an array of shape ({n_rows},) (one normalised sum per row), got {g.shape}",
+            )
         if not np.all(np.isfinite(g)):
             return False, "the result contains NaN or inf"
-        errs = [abs(float(np.mean(np.cos(t * g))) - math.exp(-t ** alpha)) for t in ts]
+        errs = [abs(float(np.mean(np.cos(t * g))) - math.exp(-(t**alpha))) for t in ts]
         ok = max(errs) < tol
-        return ok, (f"empirical characteristic function vs exp(-|t|^alpha) at t = {ts}: errors "
-                    f"{', '.join(f'{e:.4f}' for e in errs)}; tolerance {tol:.4f} (4.5 Monte Carlo standard errors)")
+        return ok, (
+            f"empirical characteristic function vs exp(-|t|^alpha) at t = {ts}: errors "
+            f"{', '.join(f'{e:.4f}' for e in errs)}; tolerance {tol:.4f} (4.5 Monte Carlo standard errors)"
+        )
+
     return compare
 
 
-@register("ch02-normalised-sums", "Normalised sums of stable variables (generalized CLT scaling)",
-          reference=_normalised_sums_reference)
+@register(
+    "ch02-normalised-sums",
+    "Normalised sums of stable variables (generalized CLT scaling)",
+    reference=_normalised_sums_reference,
+)
 def _cases_normalised_sums():
     cases = []
     n_rows = 20_000
     for alpha, n, seed in ((1.5, 50, 1), (1.0, 100, 2), (0.7, 20, 3), (2.0, 30, 4)):
         x = sample_symmetric_stable(alpha, (n_rows, n), seed=seed)
-        cases.append(Case(f"alpha={alpha:g}: {n_rows} rows of n={n} standard SaS draws", args=(x, alpha),
-                          expected=alpha, compare=_ecf_compare(alpha, n_rows)))
+        cases.append(
+            Case(
+                f"alpha={alpha:g}: {n_rows} rows of n={n} standard SaS draws",
+                args=(x, alpha),
+                expected=alpha,
+                compare=_ecf_compare(alpha, n_rows),
+            )
+        )
     return cases

@@ -24,9 +24,17 @@ def _hill_reference(x, k):
 
 @register("ch03-hill", "The Hill estimator at a given k", reference=_hill_reference)
 def _cases_hill():
-    return [Case(f"{name}, k={k}", args=(x, k), expected=hill(x, k=k, ci="none").alpha, rtol=1e-9,
-                 reason="deterministic: only floating-point rounding")
-            for name, x in _data().items() for k in (50, 500)]
+    return [
+        Case(
+            f"{name}, k={k}",
+            args=(x, k),
+            expected=hill(x, k=k, ci="none").alpha,
+            rtol=1e-9,
+            reason="deterministic: only floating-point rounding",
+        )
+        for name, x in _data().items()
+        for k in (50, 500)
+    ]
 
 
 def _interval_reference(x, k, level):
@@ -34,15 +42,24 @@ def _interval_reference(x, k, level):
     return np.array([e.ci_low, e.ci_high])
 
 
-@register("ch03-gamma-interval", "Exact interval for alpha from the Gamma law of the Hill sum",
-          reference=_interval_reference)
+@register(
+    "ch03-gamma-interval",
+    "Exact interval for alpha from the Gamma law of the Hill sum",
+    reference=_interval_reference,
+)
 def _cases_interval():
     cases = []
     for (name, x), (k, level) in zip(_data().items(), ((100, 0.9), (400, 0.95), (30, 0.8))):
         e = hill(x, k=k, ci="gamma", level=level)
-        cases.append(Case(f"{name}, k={k}, level={level}", args=(x, k, level),
-                          expected=np.array([e.ci_low, e.ci_high]), rtol=1e-8,
-                          reason="deterministic: Gamma quantiles from scipy, rounding only"))
+        cases.append(
+            Case(
+                f"{name}, k={k}, level={level}",
+                args=(x, k, level),
+                expected=np.array([e.ci_low, e.ci_high]),
+                rtol=1e-8,
+                reason="deterministic: Gamma quantiles from scipy, rounding only",
+            )
+        )
     return cases
 
 
@@ -56,7 +73,13 @@ def _cases_block():
     rng = np.random.default_rng(7)
     for alpha, n, m in ((1.5, 4000, 10), (0.8, 3001, 7), (1.8, 10_000, 100)):
         x = sample_symmetric_stable(alpha, n, seed=rng)
-        cases.append(Case(f"SaS({alpha:g}), N={n}, m={m}", args=(x, m),
-                          expected=alpha_stable(x, m=m, ci="none").alpha, rtol=1e-9,
-                          reason="deterministic: only floating-point rounding"))
+        cases.append(
+            Case(
+                f"SaS({alpha:g}), N={n}, m={m}",
+                args=(x, m),
+                expected=alpha_stable(x, m=m, ci="none").alpha,
+                rtol=1e-9,
+                reason="deterministic: only floating-point rounding",
+            )
+        )
     return cases

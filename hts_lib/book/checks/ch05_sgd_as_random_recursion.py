@@ -19,8 +19,11 @@ def _two_scalar_reference(s: float, eta: float, batch_size: int, dim: int, n: in
     return float(np.log(np.mean(((1 - c * S) ** 2 + c * c * S * Q) ** (s / 2))))
 
 
-@register("ch05-two-scalar", "Monte Carlo moment function from the two-scalar representation",
-          reference=_two_scalar_reference)
+@register(
+    "ch05-two-scalar",
+    "Monte Carlo moment function from the two-scalar representation",
+    reference=_two_scalar_reference,
+)
 def _cases_two_scalar():
     cases = []
     n = 400_000
@@ -34,9 +37,16 @@ def _cases_two_scalar():
         Q = rng.chisquare(d - 1, 1_000_000) if d > 1 else np.zeros(1_000_000)
         w = ((1 - c * S) ** 2 + c * c * S * Q) ** (s / 2)
         se = float(w.std() / (math.sqrt(n) * w.mean()))
-        cases.append(Case(f"s={s:g}, eta={eta:g}, b={b}, d={d}, n={n}", args=(s, eta, b, d, n, 2105),
-                          expected=exact, atol=5 * se, rtol=0.0,
-                          reason=f"Monte Carlo with n={n}: 5 standard errors of the log-mean"))
+        cases.append(
+            Case(
+                f"s={s:g}, eta={eta:g}, b={b}, d={d}, n={n}",
+                args=(s, eta, b, d, n, 2105),
+                expected=exact,
+                atol=5 * se,
+                rtol=0.0,
+                reason=f"Monte Carlo with n={n}: 5 standard errors of the log-mean",
+            )
+        )
     return cases
 
 
@@ -44,9 +54,19 @@ def _alpha_four_reference(batch_size: int, dim: int) -> float:
     return even_moment_step_size(2, batch_size, dim)
 
 
-@register("ch05-alpha-four", "Step size where alpha = 4, from the fourth moment of ||M e_1||",
-          reference=_alpha_four_reference)
+@register(
+    "ch05-alpha-four",
+    "Step size where alpha = 4, from the fourth moment of ||M e_1||",
+    reference=_alpha_four_reference,
+)
 def _cases_alpha_four():
-    return [Case(f"b={b}, d={d}", args=(b, d), expected=even_moment_step_size(2, b, d), rtol=1e-8,
-                 reason="a root of an explicit cubic: float rounding and brentq's xtol only")
-            for b, d in [(1, 1), (1, 10), (5, 10), (20, 100)]]
+    return [
+        Case(
+            f"b={b}, d={d}",
+            args=(b, d),
+            expected=even_moment_step_size(2, b, d),
+            rtol=1e-8,
+            reason="a root of an explicit cubic: float rounding and brentq's xtol only",
+        )
+        for b, d in [(1, 1), (1, 10), (5, 10), (20, 100)]
+    ]

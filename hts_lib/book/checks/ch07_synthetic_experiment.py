@@ -15,15 +15,25 @@ def _expected_draws_reference(n: int, batch_size: int) -> float:
     return 1.0 / math.prod(1.0 - j / n for j in range(batch_size))
 
 
-@register("ch07-expected-draws", "Expected number of i.i.d. draws until b indices are distinct",
-          reference=_expected_draws_reference)
+@register(
+    "ch07-expected-draws",
+    "Expected number of i.i.d. draws until b indices are distinct",
+    reference=_expected_draws_reference,
+)
 def _cases_expected_draws():
     # expected values in exact integer arithmetic: n^b / (n (n-1) ... (n-b+1)); a float product of
     # b <= 100 factors loses at most ~1e-13 relative
     cases = [(10_000, 20), (10_000, 1), (5, 2), (100, 10), (1000, 100)]
-    return [Case(f"n={n}, b={b}", args=(n, b), expected=n ** b / math.perm(n, b), rtol=1e-10,
-                 reason="exact rational value; a float product of b factors is accurate to ~1e-13")
-            for n, b in cases]
+    return [
+        Case(
+            f"n={n}, b={b}",
+            args=(n, b),
+            expected=n**b / math.perm(n, b),
+            rtol=1e-10,
+            reason="exact rational value; a float product of b factors is accurate to ~1e-13",
+        )
+        for n, b in cases
+    ]
 
 
 def _in_window_reference(etas, batch_size: int, dim: int) -> np.ndarray:
@@ -39,15 +49,30 @@ def _in_window_expected(etas, batch_size: int, dim: int) -> np.ndarray:
     return np.isfinite(alphas) & (alphas < 2)
 
 
-@register("ch07-in-window", "Which step sizes of a grid give a stationary law with infinite variance",
-          reference=_in_window_reference)
+@register(
+    "ch07-in-window",
+    "Which step sizes of a grid give a stationary law with infinite variance",
+    reference=_in_window_reference,
+)
 def _cases_in_window():
     paper = [0.02 * k for k in range(1, 11)]
     # grids that do and do not hit the window; no grid point lies within 1e-6 of an end point,
     # so the answer is a clean yes/no for each step size
-    cases = [(paper, 1, 100), (paper, 5, 100), (list(np.linspace(0.1, 2.2, 15)), 1, 2),
-             (list(np.linspace(0.6, 0.7, 11)), 5, 10), ([0.3, 0.9, 1.2, 1.5], 2, 3)]
-    return [Case(f"{len(e)} step sizes, b={b}, d={d}", args=(e, b, d), expected=_in_window_expected(e, b, d),
-                 rtol=0.0, atol=0.0,
-                 reason="a yes/no answer per step size (grid points are far from the edges)")
-            for e, b, d in cases]
+    cases = [
+        (paper, 1, 100),
+        (paper, 5, 100),
+        (list(np.linspace(0.1, 2.2, 15)), 1, 2),
+        (list(np.linspace(0.6, 0.7, 11)), 5, 10),
+        ([0.3, 0.9, 1.2, 1.5], 2, 3),
+    ]
+    return [
+        Case(
+            f"{len(e)} step sizes, b={b}, d={d}",
+            args=(e, b, d),
+            expected=_in_window_expected(e, b, d),
+            rtol=0.0,
+            atol=0.0,
+            reason="a yes/no answer per step size (grid points are far from the edges)",
+        )
+        for e, b, d in cases
+    ]

@@ -13,8 +13,9 @@ def _radius_reference(eta: float, batch_size: int, lam) -> float:
     return second_moment_spectral_radius(eta, batch_size, np.asarray(lam, dtype=float))
 
 
-@register("ch08-radius", "Spectral radius of E[M (x) M] for anisotropic Gaussian data",
-          reference=_radius_reference)
+@register(
+    "ch08-radius", "Spectral radius of E[M (x) M] for anisotropic Gaussian data", reference=_radius_reference
+)
 def _cases_radius():
     geometric = np.geomspace(1.0, 0.1, 10)
     geometric *= 10 / geometric.sum()
@@ -24,9 +25,16 @@ def _cases_radius():
         ("d=3, b=2, spectrum (3, 1, 0.5), eta=0.4", 0.4, 2, np.array([3.0, 1.0, 0.5])),
         ("d=4, b=5, one large direction, eta=0.5", 0.5, 5, np.array([4.0, 0.2, 0.2, 0.2])),
     ]
-    return [Case(desc, args=(eta, b, lam), expected=_radius_reference(eta, b, lam), rtol=1e-9,
-                 reason="deterministic: an eigenvalue solver on a d x d or d^2 x d^2 matrix")
-            for desc, eta, b, lam in settings]
+    return [
+        Case(
+            desc,
+            args=(eta, b, lam),
+            expected=_radius_reference(eta, b, lam),
+            rtol=1e-9,
+            reason="deterministic: an eigenvalue solver on a d x d or d^2 x d^2 matrix",
+        )
+        for desc, eta, b, lam in settings
+    ]
 
 
 def _same_special_value(expected: float, got) -> tuple[bool, str]:
@@ -43,21 +51,42 @@ def _offline_reference(x, eta: float) -> float:
     return offline1d_tail_index(x, eta)
 
 
-@register("ch08-offline-alpha", "Exact tail index alpha_n of one-dimensional offline SGD",
-          reference=_offline_reference)
+@register(
+    "ch08-offline-alpha",
+    "Exact tail index alpha_n of one-dimensional offline SGD",
+    reference=_offline_reference,
+)
 def _cases_offline():
     cases = []
     for n, seed in [(50, 1), (500, 2), (5000, 3)]:
         x = np.random.default_rng(seed).standard_normal(n)
-        cases.append(Case(f"n={n} Gaussian inputs (seed {seed}), eta=1", args=(x, 1.0),
-                          expected=offline1d_tail_index(x, 1.0), rtol=1e-6,
-                          reason="a root of a smooth function found to 1e-8 by any bracketing method"))
+        cases.append(
+            Case(
+                f"n={n} Gaussian inputs (seed {seed}), eta=1",
+                args=(x, 1.0),
+                expected=offline1d_tail_index(x, 1.0),
+                rtol=1e-6,
+                reason="a root of a smooth function found to 1e-8 by any bracketing method",
+            )
+        )
     small = np.array([0.2, -0.5, 0.9, 1.1])
-    cases.append(Case("no input with eta x^2 > 2: nothing expands (expect inf)", args=(small, 1.0),
-                      expected=offline1d_tail_index(small, 1.0), reason="special value: no positive root",
-                      compare=_same_special_value))
+    cases.append(
+        Case(
+            "no input with eta x^2 > 2: nothing expands (expect inf)",
+            args=(small, 1.0),
+            expected=offline1d_tail_index(small, 1.0),
+            reason="special value: no positive root",
+            compare=_same_special_value,
+        )
+    )
     big = np.array([0.5, 3.0])
-    cases.append(Case("rho_n > 0: no stationary law (expect nan)", args=(big, 1.0),
-                      expected=offline1d_tail_index(big, 1.0), reason="special value: no stationary law",
-                      compare=_same_special_value))
+    cases.append(
+        Case(
+            "rho_n > 0: no stationary law (expect nan)",
+            args=(big, 1.0),
+            expected=offline1d_tail_index(big, 1.0),
+            reason="special value: no stationary law",
+            compare=_same_special_value,
+        )
+    )
     return cases

@@ -15,14 +15,25 @@ def _fourth_moment_reference(eta: float, n_steps: int) -> np.ndarray:
     return sgd1d_moment_path(4, eta, n_steps)
 
 
-@register("ch09-fourth-moment", "Exact fourth moment of one-dimensional SGD along the run",
-          reference=_fourth_moment_reference)
+@register(
+    "ch09-fourth-moment",
+    "Exact fourth moment of one-dimensional SGD along the run",
+    reference=_fourth_moment_reference,
+)
 def _cases_fourth_moment():
     # Deterministic: a hand-written recursion and the library's triangular system add the same few terms in a
     # different order; 1e-9 relative leaves room for that rounding over tens of steps of growth.
-    return [Case(f"eta={eta:.4g}, n_steps={n}", args=(eta, n), expected=sgd1d_moment_path(4, eta, n),
-                 rtol=1e-9, atol=1e-15, reason="exact recursion: only floating-point rounding")
-            for eta, n in [(0.3, 12), (2 / 3, 15), (0.8, 10), (0.1, 5)]]
+    return [
+        Case(
+            f"eta={eta:.4g}, n_steps={n}",
+            args=(eta, n),
+            expected=sgd1d_moment_path(4, eta, n),
+            rtol=1e-9,
+            atol=1e-15,
+            reason="exact recursion: only floating-point rounding",
+        )
+        for eta, n in [(0.3, 12), (2 / 3, 15), (0.8, 10), (0.1, 5)]
+    ]
 
 
 def _w1_reference(u, v) -> float:
@@ -35,12 +46,23 @@ def _cases_w1():
     pairs = [
         ("normal vs shifted normal, n=1000", rng.standard_normal(1000), rng.standard_normal(1000) + 0.7),
         ("uniform vs exponential, n=500", rng.uniform(0, 2, 500), rng.exponential(1.0, 500)),
-        ("two stable samples, alpha=1.5, n=2000", sample_symmetric_stable(1.5, 2000, seed=1),
-         sample_symmetric_stable(1.5, 2000, seed=2) * 1.5),
+        (
+            "two stable samples, alpha=1.5, n=2000",
+            sample_symmetric_stable(1.5, 2000, seed=1),
+            sample_symmetric_stable(1.5, 2000, seed=2) * 1.5,
+        ),
         ("five points", np.array([3.0, -1.0, 2.0, 0.5, 4.0]), np.array([0.0, 1.0, 1.0, 2.0, -2.0])),
     ]
     # Deterministic: scipy integrates |F_u - F_v| over the merged support, the quantile form averages sorted
     # differences; the two agree up to floating-point rounding (1e-9 relative).
-    return [Case(desc, args=(u, v), expected=float(stats.wasserstein_distance(u, v)), rtol=1e-9, atol=1e-12,
-                 reason="exact identity between the CDF and quantile forms: only rounding")
-            for desc, u, v in pairs]
+    return [
+        Case(
+            desc,
+            args=(u, v),
+            expected=float(stats.wasserstein_distance(u, v)),
+            rtol=1e-9,
+            atol=1e-12,
+            reason="exact identity between the CDF and quantile forms: only rounding",
+        )
+        for desc, u, v in pairs
+    ]
