@@ -867,7 +867,7 @@ def run_sweep(
             parse_cluster(cluster)  # bad input fails before any work
         elif not (hasattr(cluster, "submit") or hasattr(cluster, "scheduler_address")):
             raise TypeError(
-                "cluster must be 'local:N', 'tcp://HOST:PORT', a dask.distributed.Client or a cluster object, "
+                "cluster must be 'local:N' or 'tcp://HOST:PORT', a dask.distributed Client or a cluster object, "
                 f"got {type(cluster).__name__}"
             )
     if run_fn is None:
