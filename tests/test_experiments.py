@@ -23,8 +23,19 @@ import numpy as np
 import pytest
 
 from hts_lib.nn import experiments as ex
-from hts_lib.nn.experiments import (GRIDS, RESULT_SCHEMA, grid_configs, load_results, main, results_table, run_id,
-                                 run_sweep, sweep_grid, sweep_status, validate_result)
+from hts_lib.nn.experiments import (
+    GRIDS,
+    RESULT_SCHEMA,
+    grid_configs,
+    load_results,
+    main,
+    results_table,
+    run_id,
+    run_sweep,
+    sweep_grid,
+    sweep_status,
+    validate_result,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 THIS_FILE = Path(__file__).resolve()
@@ -48,22 +59,51 @@ def fake_run(config: dict) -> dict:
         metrics = None
         alpha = {}
     else:
-        metrics = {"train_loss": 0.1 + ratio, "train_acc": 0.99, "test_loss": 0.2 + ratio, "test_acc": 0.9,
-                   "gen_gap": 0.1}
+        metrics = {
+            "train_loss": 0.1 + ratio,
+            "train_acc": 0.99,
+            "test_loss": 0.2 + ratio,
+            "test_acc": 0.9,
+            "gen_gap": 0.1,
+        }
         a = 2.0 - 10 * ratio
-        alpha = {f"layer{i}": {"alpha_stable": {"alpha": a, "ci_low": a - 0.1, "ci_high": a + 0.1,
-                                                "method": "alpha_stable", "flags": []},
-                               "hill": {"alpha": a + 0.5, "ci_low": a + 0.3, "ci_high": a + 0.7, "method": "hill",
-                                        "flags": [], "k": 100}}
-                 for i in (1, 2, 3)}
+        alpha = {
+            f"layer{i}": {
+                "alpha_stable": {
+                    "alpha": a,
+                    "ci_low": a - 0.1,
+                    "ci_high": a + 0.1,
+                    "method": "alpha_stable",
+                    "flags": [],
+                },
+                "hill": {
+                    "alpha": a + 0.5,
+                    "ci_low": a + 0.3,
+                    "ci_high": a + 0.7,
+                    "method": "hill",
+                    "flags": [],
+                    "k": 100,
+                },
+            }
+            for i in (1, 2, 3)
+        }
     return {
-        "config": dict(config), "diverged": diverged, "diverged_at": 123 if diverged else None,
-        "metrics": metrics, "metrics_average": copy.deepcopy(metrics), "alpha": alpha,
-        "sharpness": None if diverged else {"top_eigenvalue": 1 / config["eta"], "converged": True, "n_iter": 7,
-                                            "trace": None},
-        "history": [{"step": s, "train_loss": (math.nan if diverged and s > 100 else 1.0 / (s + 1)),
-                     "test_acc": 0.5} for s in (0, 100, 200)],
-        "device": "cpu", "n_params": 42, "wall_time_s": 0.01,
+        "config": dict(config),
+        "diverged": diverged,
+        "diverged_at": 123 if diverged else None,
+        "metrics": metrics,
+        "metrics_average": copy.deepcopy(metrics),
+        "alpha": alpha,
+        "sharpness": None
+        if diverged
+        else {"top_eigenvalue": 1 / config["eta"], "converged": True, "n_iter": 7, "trace": None},
+        "history": [
+            {"step": s, "train_loss": (math.nan if diverged and s > 100 else 1.0 / (s + 1)), "test_acc": 0.5}
+            for s in (0, 100, 200)
+        ],
+        "device": "cpu",
+        "n_params": 42,
+        "wall_time_s": 0.01,
     }
 
 
@@ -98,9 +138,16 @@ def good_record() -> dict:
     r = fake_run(base_config(eta=0.01, batch_size=5))
     r = ex._to_jsonable(r)
     r["run_id"] = "x"
-    r["provenance"] = {"hts_lib_version": "0.1.0", "git_revision": None, "python": "3.11", "numpy": "2.4",
-                       "torch": None, "platform": "Linux", "started": "2025-01-01T00:00:00+00:00",
-                       "finished": "2025-01-01T00:00:01+00:00"}
+    r["provenance"] = {
+        "hts_lib_version": "0.1.0",
+        "git_revision": None,
+        "python": "3.11",
+        "numpy": "2.4",
+        "torch": None,
+        "platform": "Linux",
+        "started": "2025-01-01T00:00:00+00:00",
+        "finished": "2025-01-01T00:00:01+00:00",
+    }
     return r
 
 
@@ -121,19 +168,40 @@ def test_good_record_validates(good_record):
     validate_result(diverged)
 
 
-@pytest.mark.parametrize("mutate, match", [
-    (lambda d: d.pop("metrics"), r"at <root>: 'metrics' is a required property"),
-    (lambda d: d["config"].update(eta=-1), r"at config\.eta: -1 is less than or equal to the minimum of 0"),
-    (lambda d: d["config"].update(batch_size=2.5), r"at config\.batch_size: 2\.5 is not of type 'integer'"),
-    (lambda d: d.update(metrics=None), r"at metrics: None is not of type 'object' \(a run that did not diverge"),
-    (lambda d: d.update(diverged=True), r"at alpha: .* is expected to be empty \(a diverged run has no alpha"),
-    (lambda d: d["alpha"]["layer1"].pop("hill"), r"at alpha\.layer1: 'hill' is a required property"),
-    (lambda d: d["metrics"].update(test_acc="high"), r"at metrics\.test_acc: 'high' is not of type"),
-    (lambda d: d["metrics"].update(test_acc=float("nan")), r"at metrics\.test_acc: non-finite number"),
-    (lambda d: d.update(run_id="a/b"), r"at run_id: 'a/b' does not match"),
-    (lambda d: d["provenance"].pop("git_revision"), r"at provenance: 'git_revision' is a required property"),
-    (lambda d: d.update(sharpness={"top_eigenvalue": 3.0}), r"at sharpness: 'converged' is a required property"),
-])
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda d: d.pop("metrics"), r"at <root>: 'metrics' is a required property"),
+        (
+            lambda d: d["config"].update(eta=-1),
+            r"at config\.eta: -1 is less than or equal to the minimum of 0",
+        ),
+        (
+            lambda d: d["config"].update(batch_size=2.5),
+            r"at config\.batch_size: 2\.5 is not of type 'integer'",
+        ),
+        (
+            lambda d: d.update(metrics=None),
+            r"at metrics: None is not of type 'object' \(a run that did not diverge",
+        ),
+        (
+            lambda d: d.update(diverged=True),
+            r"at alpha: .* is expected to be empty \(a diverged run has no alpha",
+        ),
+        (lambda d: d["alpha"]["layer1"].pop("hill"), r"at alpha\.layer1: 'hill' is a required property"),
+        (lambda d: d["metrics"].update(test_acc="high"), r"at metrics\.test_acc: 'high' is not of type"),
+        (lambda d: d["metrics"].update(test_acc=float("nan")), r"at metrics\.test_acc: non-finite number"),
+        (lambda d: d.update(run_id="a/b"), r"at run_id: 'a/b' does not match"),
+        (
+            lambda d: d["provenance"].pop("git_revision"),
+            r"at provenance: 'git_revision' is a required property",
+        ),
+        (
+            lambda d: d.update(sharpness={"top_eigenvalue": 3.0}),
+            r"at sharpness: 'converged' is a required property",
+        ),
+    ],
+)
 def test_broken_record_fails_with_clear_message(good_record, mutate, match):
     mutate(good_record)
     with pytest.raises(ValueError, match=r"invalid result r\.json: \d+ problems?\n  [\s\S]*" + match):
@@ -158,12 +226,15 @@ def test_sweep_grid_product_and_copies():
     assert sweep_grid(base) == [base]
 
 
-@pytest.mark.parametrize("axes, match", [
-    (dict(eta=[]), "axis 'eta' is empty"),
-    (dict(dataset="digits"), "axis 'dataset' must be a list of values"),
-    (dict(eta=0.1), "axis 'eta' must be a list of values"),
-    (dict(eta={"a": 1}), "axis 'eta' must be a list of values"),
-])
+@pytest.mark.parametrize(
+    "axes, match",
+    [
+        (dict(eta=[]), "axis 'eta' is empty"),
+        (dict(dataset="digits"), "axis 'dataset' must be a list of values"),
+        (dict(eta=0.1), "axis 'eta' must be a list of values"),
+        (dict(eta={"a": 1}), "axis 'eta' must be a list of values"),
+    ],
+)
 def test_sweep_grid_bad_input(axes, match):
     with pytest.raises(ValueError, match=match):
         sweep_grid({}, **axes)
@@ -176,8 +247,13 @@ def test_named_grids():
     assert len(fc) == 48
     assert sorted({c["eta"] for c in fc}) == sorted(ex.PAPER_ETAS) and len(ex.PAPER_ETAS) == 16
     assert {c["batch_size"] for c in fc} == {1, 5, 10}
-    assert all(c["n_steps"] == 10_000 and c["n_average"] == 1000 and c["dataset"] == "mnist_subset"
-               and c["data_order"] == "cycle" for c in fc)
+    assert all(
+        c["n_steps"] == 10_000
+        and c["n_average"] == 1000
+        and c["dataset"] == "mnist_subset"
+        and c["data_order"] == "cycle"
+        for c in fc
+    )
     etas = [c["eta"] for c in fc]
     assert min(etas) / 10 == pytest.approx(1e-5) and max(etas) / 1 == pytest.approx(0.1)  # eta/b 1e-5 .. 0.1
     over = grid_configs("paper-fc", {"n_steps": 100, "batch_size": 5, "seed": [0, 1]})
@@ -223,7 +299,9 @@ def test_run_sweep_writes_valid_files_with_provenance(tmp_path):
         prov = r["provenance"]
         assert prov["numpy"] == np.__version__ and prov["python"] == sys.version.split()[0]
         assert prov["started"] <= prov["finished"] and prov["schema_version"] == ex.SCHEMA_VERSION
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
     if head:  # running inside the repository's git checkout
         assert results[0]["provenance"]["git_revision"].split("+")[0] == head
     assert sum(r["diverged"] for r in results) == 2  # eta/b = 0.1 and 0.2 exceed fake_run's 0.05
@@ -241,7 +319,9 @@ def test_git_revision_and_dirty_flag(tmp_path):
     (repo / "notes.md").write_text("n\n")
     for cmd in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "c"]):
         subprocess.run(git + cmd, cwd=repo, check=True, capture_output=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
     assert ex._git_revision_of(lib) == head
     (repo / "notes.md").write_text("changed\n")  # outside the library folder: still clean
     assert ex._git_revision_of(lib) == head
@@ -292,8 +372,11 @@ def test_duplicates_run_once_and_invalid_files_are_redone(tmp_path):
 
 
 def test_failed_runs_leave_no_result_and_the_sweep_goes_on(tmp_path):
-    cfgs = [base_config(eta=0.01, batch_size=1), base_config(eta=0.02, batch_size=1, fail=True),
-            base_config(eta=0.03, batch_size=1)]
+    cfgs = [
+        base_config(eta=0.01, batch_size=1),
+        base_config(eta=0.02, batch_size=1, fail=True),
+        base_config(eta=0.03, batch_size=1),
+    ]
     rep = run_sweep(cfgs, tmp_path, progress=False, run_fn=fake_run)
     bad = run_id(cfgs[1])
     assert rep.n_done == 2 and [r for r, _ in rep.failed] == [bad] and not rep.complete
@@ -302,9 +385,13 @@ def test_failed_runs_leave_no_result_and_the_sweep_goes_on(tmp_path):
     assert "Traceback" in (tmp_path / f"{bad}.error.txt").read_text()
     assert len(load_results(tmp_path)) == 2
     # an invalid record from run_fn is a failure too, with the schema message
-    rep2 = run_sweep([base_config(eta=0.05, batch_size=1)], tmp_path / "b", progress=False, run_fn=bad_record_run)
-    assert "at n_params: -1 is less than the minimum of 0" in (tmp_path / "b" / f"{rep2.failed[0][0]}.error.txt"
-                                                                ).read_text()
+    rep2 = run_sweep(
+        [base_config(eta=0.05, batch_size=1)], tmp_path / "b", progress=False, run_fn=bad_record_run
+    )
+    assert (
+        "at n_params: -1 is less than the minimum of 0"
+        in (tmp_path / "b" / f"{rep2.failed[0][0]}.error.txt").read_text()
+    )
     assert list((tmp_path / "b").glob("*.json")) == []
 
 
@@ -337,13 +424,18 @@ def test_parallel_equals_serial(tmp_path):
     try:
         cfgs = small_grid()
         outs = {}
-        for label, kw in {"serial": dict(n_jobs=1), "loky": dict(n_jobs=2),
-                          "threading": dict(n_jobs=2, backend="threading")}.items():
+        for label, kw in {
+            "serial": dict(n_jobs=1),
+            "loky": dict(n_jobs=2),
+            "threading": dict(n_jobs=2, backend="threading"),
+        }.items():
             rep = run_sweep(cfgs, tmp_path / label, progress=False, run_fn=fake_run, **kw)
             assert rep.n_done == 6
             outs[label] = {r["run_id"]: strip_provenance(r) for r in load_results(tmp_path / label)}
         assert outs["serial"] == outs["loky"] == outs["threading"]
-        assert {p.name for p in (tmp_path / "serial").iterdir()} == {p.name for p in (tmp_path / "loky").iterdir()}
+        assert {p.name for p in (tmp_path / "serial").iterdir()} == {
+            p.name for p in (tmp_path / "loky").iterdir()
+        }
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
@@ -371,8 +463,11 @@ def test_backend_argument_reaches_joblib(tmp_path):
 
 def test_dask_backend_points_to_cluster(tmp_path):
     # the joblib hook of version 0.1 is gone: Dask sweeps go through cluster= (tests/test_cluster.py)
-    with pytest.raises(ValueError, match=r"backend='dask' was replaced by cluster= .*'local:N' or "
-                                         r"'tcp://HOST:PORT'"):
+    with pytest.raises(
+        ValueError,
+        match=r"backend='dask' was replaced by cluster= .*'local:N' or "
+        r"'tcp://HOST:PORT'",
+    ):
         run_sweep(small_grid(), tmp_path, n_jobs=2, backend="dask", progress=False, run_fn=fake_run)
     assert list(tmp_path.glob("*.json")) == []
 
@@ -392,15 +487,18 @@ def test_retries_without_a_cluster(tmp_path):
     assert rep.failed == ((run_id(cfgs[1]), "RuntimeError: attempt 3 (tried 3 times)"),)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(configs=[]), "configs is empty"),
-    (dict(configs={"eta": 0.1}), "configs must be a list of config dicts"),
-    (dict(configs=[1]), r"configs\[0\] must be a mapping"),
-    (dict(n_jobs=0), "n_jobs must be a non-zero integer"),
-    (dict(n_jobs=True), "n_jobs must be a non-zero integer"),
-    (dict(n_jobs="2"), "n_jobs must be a non-zero integer"),
-    (dict(backend=3), "backend must be a joblib backend name"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(configs=[]), "configs is empty"),
+        (dict(configs={"eta": 0.1}), "configs must be a list of config dicts"),
+        (dict(configs=[1]), r"configs\[0\] must be a mapping"),
+        (dict(n_jobs=0), "n_jobs must be a non-zero integer"),
+        (dict(n_jobs=True), "n_jobs must be a non-zero integer"),
+        (dict(n_jobs="2"), "n_jobs must be a non-zero integer"),
+        (dict(backend=3), "backend must be a joblib backend name"),
+    ],
+)
 def test_run_sweep_bad_input(tmp_path, kwargs, match):
     kw = dict(configs=small_grid(), out_dir=tmp_path, progress=False, run_fn=fake_run)
     kw.update(kwargs)
@@ -470,11 +568,21 @@ def cli(*args, env_extra=None, **popen_kw):
 
 def test_cli_resume_after_sigkill(tmp_path):
     log = tmp_path / "calls.log"
-    configs = [base_config(eta=round(0.01 * (i + 1), 2), batch_size=1, sleep=0.4, log=str(log)) for i in range(8)]
+    configs = [
+        base_config(eta=round(0.01 * (i + 1), 2), batch_size=1, sleep=0.4, log=str(log)) for i in range(8)
+    ]
     (tmp_path / "sweep.json").write_text(json.dumps(configs))
     out = tmp_path / "out"
-    argv, kw = cli("run", "--config", str(tmp_path / "sweep.json"), "--out", str(out),
-                   "--run-fn", f"{THIS_FILE}:fake_run", "--no-progress")
+    argv, kw = cli(
+        "run",
+        "--config",
+        str(tmp_path / "sweep.json"),
+        "--out",
+        str(out),
+        "--run-fn",
+        f"{THIS_FILE}:fake_run",
+        "--no-progress",
+    )
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list(out.glob("*.json"))) < 3:
@@ -490,8 +598,15 @@ def test_cli_resume_after_sigkill(tmp_path):
     calls_before = log.read_text().split()
 
     # second time through the environment variable instead of --run-fn
-    argv, kw = cli("run", "--config", str(tmp_path / "sweep.json"), "--out", str(out), "--no-progress",
-                   env_extra={ex.RUN_FN_ENV: f"{THIS_FILE}:fake_run"})
+    argv, kw = cli(
+        "run",
+        "--config",
+        str(tmp_path / "sweep.json"),
+        "--out",
+        str(out),
+        "--no-progress",
+        env_extra={ex.RUN_FN_ENV: f"{THIS_FILE}:fake_run"},
+    )
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, **kw)
     assert done.returncode == 0, done.stderr
     assert f"{8 - len(finished)} run, {len(finished)} already done, 0 failed of 8" in done.stdout
@@ -500,7 +615,7 @@ def test_cli_resume_after_sigkill(tmp_path):
         assert (out / name).stat().st_mtime_ns == mtime and (out / name).read_bytes() == content
     calls_after = log.read_text().split()
     finished_etas = {str(json.loads(c)["config"]["eta"]) for _, c in finished.values()}
-    new_calls = calls_after[len(calls_before):]
+    new_calls = calls_after[len(calls_before) :]
     assert not finished_etas & set(new_calls)  # nothing finished was redone
     assert sorted(set(calls_after)) == sorted(str(c["eta"]) for c in configs)
 
@@ -510,8 +625,20 @@ def test_cli_parallel_in_subprocess(tmp_path, backend):
     # `python -m` makes the module __main__: worker processes must still find the task functions
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"base": base_config(batch_size=1), "axes": {"eta": [0.01, 0.02, 0.03, 0.04]}}))
-    argv, kw = cli("run", "--config", str(cfg), "--out", str(tmp_path / "o"), "--jobs", "2", "--backend", backend,
-                   "--run-fn", f"{THIS_FILE}:fake_run", "--no-progress")
+    argv, kw = cli(
+        "run",
+        "--config",
+        str(cfg),
+        "--out",
+        str(tmp_path / "o"),
+        "--jobs",
+        "2",
+        "--backend",
+        backend,
+        "--run-fn",
+        f"{THIS_FILE}:fake_run",
+        "--no-progress",
+    )
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, **kw)
     assert done.returncode == 0, done.stderr
     assert "4 run, 0 already done, 0 failed of 4" in done.stdout
@@ -520,19 +647,50 @@ def test_cli_parallel_in_subprocess(tmp_path, backend):
 
 def test_cli_grid_set_dry_run_status(tmp_path, capsys):
     out = tmp_path / "smoke"
-    args = ["--grid", "smoke", "--set", "n_steps=50", "--set", "eta=[0.05]", "--set", "dataset=digits",
-            "--out", str(out), "--run-fn", f"{THIS_FILE}:fake_run"]
+    args = [
+        "--grid",
+        "smoke",
+        "--set",
+        "n_steps=50",
+        "--set",
+        "eta=[0.05]",
+        "--set",
+        "dataset=digits",
+        "--out",
+        str(out),
+        "--run-fn",
+        f"{THIS_FILE}:fake_run",
+    ]
     assert main(["run", *args, "--dry-run"]) == 0
     lines = capsys.readouterr().out.split("\n")
     assert len([ln for ln in lines if ln.startswith("todo  fc_digits_eta0.05_b")]) == 2
     assert main(["run", *args, "--no-progress"]) == 0
     assert "smoke: 2 run, 0 already done, 0 failed of 2" in capsys.readouterr().out
     res = load_results(out)
-    assert {r["config"]["n_steps"] for r in res} == {50} and {r["config"]["batch_size"] for r in res} == {1, 10}
+    assert {r["config"]["n_steps"] for r in res} == {50} and {r["config"]["batch_size"] for r in res} == {
+        1,
+        10,
+    }
     assert main(["run", *args, "--dry-run"]) == 0
     assert capsys.readouterr().out.count("done  fc_digits") == 2
-    assert main(["status", "--out", str(out), "--grid", "smoke", "--set", "n_steps=50", "--set", "eta=[0.05]",
-                 "--run-fn", f"{THIS_FILE}:fake_run"]) == 0
+    assert (
+        main(
+            [
+                "status",
+                "--out",
+                str(out),
+                "--grid",
+                "smoke",
+                "--set",
+                "n_steps=50",
+                "--set",
+                "eta=[0.05]",
+                "--run-fn",
+                f"{THIS_FILE}:fake_run",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "2 valid results (0 diverged), 0 invalid, 0 failed runs" in text and "smoke: 2 of 2 done" in text
     assert main(["grids"]) == 0
@@ -544,22 +702,48 @@ def test_cli_failures_and_errors(tmp_path, capsys):
     cfg.write_text(json.dumps({"base": base_config(batch_size=1), "axes": {"eta": [0.01, 0.02]}}))
     bad_json = tmp_path / "bad.json"
     bad_json.write_text("{eta: 0.1")
-    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "o"), "--set", "fail=true",
-                 "--run-fn", f"{THIS_FILE}:fake_run", "--no-progress"]) == 1
+    assert (
+        main(
+            [
+                "run",
+                "--config",
+                str(cfg),
+                "--out",
+                str(tmp_path / "o"),
+                "--set",
+                "fail=true",
+                "--run-fn",
+                f"{THIS_FILE}:fake_run",
+                "--no-progress",
+            ]
+        )
+        == 1
+    )
     assert capsys.readouterr().err.count("FAILED") == 2
     for argv, match in [
         (["run", "--grid", "nope", "--out", str(tmp_path)], "unknown grid 'nope'"),
         (["run", "--grid", "smoke", "--set", "n_steps", "--out", str(tmp_path)], "--set expects key=value"),
-        (["run", "--grid", "smoke", "--config", str(cfg), "--out", str(tmp_path)], "either --grid or --config"),
+        (
+            ["run", "--grid", "smoke", "--config", str(cfg), "--out", str(tmp_path)],
+            "either --grid or --config",
+        ),
         (["run", "--out", str(tmp_path)], "give --grid NAME"),
         (["run", "--grid", "smoke", "--out", str(tmp_path), "--run-fn", "nocolon"], "module:function"),
         (["run", "--grid", "smoke", "--out", str(tmp_path), "--run-fn", "json:nothing"], "has no function"),
         (["status", "--out", str(tmp_path / "absent")], "no results folder"),
         (["download", "fashion", "--dir", str(tmp_path)], "no download for dataset 'fashion'"),
-        (["run", "--grid", "smoke", "--set", "eta=abc", "--out", str(tmp_path), "--dry-run"], "eta must be a real"),
-        (["run", "--grid", "smoke", "--set", "eta=NaN", "--out", str(tmp_path), "--dry-run"], "eta must be finite"),
-        (["run", "--grid", "smoke", "--set", "batch_size=2.5", "--out", str(tmp_path), "--dry-run"],
-         "batch_size must be a whole number"),
+        (
+            ["run", "--grid", "smoke", "--set", "eta=abc", "--out", str(tmp_path), "--dry-run"],
+            "eta must be a real",
+        ),
+        (
+            ["run", "--grid", "smoke", "--set", "eta=NaN", "--out", str(tmp_path), "--dry-run"],
+            "eta must be finite",
+        ),
+        (
+            ["run", "--grid", "smoke", "--set", "batch_size=2.5", "--out", str(tmp_path), "--dry-run"],
+            "batch_size must be a whole number",
+        ),
         (["run", "--config", str(bad_json), "--out", str(tmp_path)], f"--config {bad_json}: not a JSON file"),
     ]:
         assert main(argv) == 2, argv
@@ -601,8 +785,13 @@ def test_cli_download_checks_sha(tmp_path, capsys, monkeypatch):
 
 def test_import_does_not_need_torch():
     code = "import sys, hts_lib.nn.experiments; print('torch' in sys.modules)"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert r.stdout.strip() == "False", r.stderr
 
 
@@ -615,8 +804,20 @@ def real_sweeps(tmp_path_factory):
     pytest.importorskip("torch")
     pytest.importorskip("hts_lib.tails.estimators")  # training estimates alpha with it
     training = pytest.importorskip("hts_lib.nn.training")
-    cfgs = grid_configs("smoke", {"n_steps": 60, "n_average": 20, "eval_every": 30, "n_train": 300, "n_test": 100,
-                                  "width": 16, "sharpness": True, "eta": [0.05], "batch_size": [1, 10]})
+    cfgs = grid_configs(
+        "smoke",
+        {
+            "n_steps": 60,
+            "n_average": 20,
+            "eval_every": 30,
+            "n_train": 300,
+            "n_test": 100,
+            "width": 16,
+            "sharpness": True,
+            "eta": [0.05],
+            "batch_size": [1, 10],
+        },
+    )
     first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
     reps = [run_sweep(cfgs, d, progress=False) for d in (first, second)]
     return training, cfgs, first, reps, load_results(first), {r["run_id"]: r for r in load_results(second)}
@@ -633,8 +834,11 @@ def test_end_to_end_real_training(real_sweeps):
         assert r["alpha"] and all(set(v) == {"alpha_stable", "hill"} for v in r["alpha"].values())
         # deterministic on CPU: a fresh run reproduces metrics, history and the point estimates
         b = again[r["run_id"]]
-        assert (r["metrics"], r["metrics_average"], r["history"]) == (b["metrics"], b["metrics_average"],
-                                                                      b["history"])
+        assert (r["metrics"], r["metrics_average"], r["history"]) == (
+            b["metrics"],
+            b["metrics_average"],
+            b["history"],
+        )
         for layer, ests in r["alpha"].items():
             for name, est in ests.items():
                 assert est["alpha"] == b["alpha"][layer][name]["alpha"]

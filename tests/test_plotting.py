@@ -103,7 +103,7 @@ def test_bad_input(ax):
 
 
 def test_reference_slope_has_slope_minus_alpha_and_sits_on_the_tail(ax):
-    x = -sample_pareto(1.7, 20_000, seed=6)          # negative values: |x| is used
+    x = -sample_pareto(1.7, 20_000, seed=6)  # negative values: |x| is used
     plot_survival(ax, x)
     line = reference_slope(ax, x, 1.7, color="red")
     t, p = line.get_xdata(), line.get_ydata()
@@ -144,8 +144,12 @@ def test_reference_slope_bad_input(ax):
 @pytest.mark.parametrize("bad_ax", [0, "axes", np.ones(3), None])
 def test_plots_name_a_bad_ax(bad_ax):
     x = sample_pareto(1.5, 300, seed=9)
-    for call in (lambda: reference_slope(bad_ax, x, 1.5), lambda: plot_survival(bad_ax, x),
-                 lambda: hill_plot(bad_ax, x), lambda: survival_fit_plot(bad_ax, x, hill(x))):
+    for call in (
+        lambda: reference_slope(bad_ax, x, 1.5),
+        lambda: plot_survival(bad_ax, x),
+        lambda: hill_plot(bad_ax, x),
+        lambda: survival_fit_plot(bad_ax, x, hill(x)),
+    ):
         with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
             call()
 
@@ -160,6 +164,7 @@ def _animated_figure():
         calls.append(i)
         line.set_data([0, 1], [0, i])
         return [line]
+
     return fig, update, calls
 
 
@@ -167,12 +172,12 @@ def test_animation_html_is_self_contained_with_alt_text():
     fig, update, calls = _animated_figure()
     out = animation_html(fig, update, 3, alt='Three "frames" of a line', interval=100)
     html = out.data
-    assert 'alt="Three &quot;frames&quot; of a line"' in html   # escaped, on the player image
+    assert 'alt="Three &quot;frames&quot; of a line"' in html  # escaped, on the player image
     assert html.count("<img ") == 1 and html.index("alt=") < html.index(">", html.index("<img "))
-    assert "font-awesome" not in html and "<link" not in html      # nothing fetched from a CDN
-    assert html.count("data:image/png;base64") == 3                # one embedded PNG per frame
+    assert "font-awesome" not in html and "<link" not in html  # nothing fetched from a CDN
+    assert html.count("data:image/png;base64") == 3  # one embedded PNG per frame
     assert {0, 1, 2} <= set(calls)
-    assert not plt.fignum_exists(fig.number)                       # closed: not shown twice
+    assert not plt.fignum_exists(fig.number)  # closed: not shown twice
 
 
 def test_animation_html_bad_input():
@@ -193,16 +198,16 @@ def test_animation_html_bad_input():
 
 
 def test_pareto_qq_plot_draws_log_order_statistics_and_a_slope_one_over_alpha_line(ax):
-    x = -sample_pareto(2.0, 1000, seed=10)            # negative values: |x| is used
+    x = -sample_pareto(2.0, 1000, seed=10)  # negative values: |x| is used
     points = pareto_qq_plot(ax, x, alpha=2.0, n_top=100, label="Pareto")
     # independent computation: the i-th largest of |x| against log(n / i), i = 1..100
     top = sorted(abs(v) for v in x.tolist())[::-1][:100]
-    assert np.allclose(np.exp(points.get_ydata()), top, rtol=1e-12)        # floating-point log/exp only
+    assert np.allclose(np.exp(points.get_ydata()), top, rtol=1e-12)  # floating-point log/exp only
     assert np.allclose(points.get_xdata(), [math.log(1000 / i) for i in range(1, 101)], rtol=1e-12)
     assert points.get_label() == "Pareto"
     ref = ax.get_lines()[1]
     slope = np.polyfit(ref.get_xdata(), ref.get_ydata(), 1)[0]
-    assert slope == pytest.approx(0.5, rel=1e-10)      # exact: a straight line of slope 1/alpha
+    assert slope == pytest.approx(0.5, rel=1e-10)  # exact: a straight line of slope 1/alpha
     assert ref.get_ydata()[10] == pytest.approx(math.log(top[10]))  # through the (n_top // 10)-th largest
     assert ax.get_xlabel() == r"$\log(n/i)$" and ax.get_ylabel() == r"$\log X_{(i)}$"
 
@@ -227,8 +232,9 @@ def test_pareto_qq_plot_bad_input(ax):
 def test_plot_phase_diagram_draws_the_grid_and_critical_curves(ax):
     x, y = np.array([0.1, 0.5, 1.0, 1.5]), np.array([1.0, 2.0, 3.0])
     alpha = np.array([[9.0, 2.5, 1.2, np.nan], [np.inf, 4.0, 1.9, 0.7], [30.0, 6.0, 2.2, 1.1]])
-    mesh = plot_phase_diagram(ax, x, y, alpha, eta_crit=[0.4, 0.9, 1.2], eta_max=[1.2, 1.6, 1.9],
-                              label="my label")
+    mesh = plot_phase_diagram(
+        ax, x, y, alpha, eta_crit=[0.4, 0.9, 1.2], eta_max=[1.2, 1.6, 1.9], label="my label"
+    )
     shown = mesh.get_array()
     # finite tail indices coloured as given; nan (no stationary law) and inf (light tail) not coloured
     assert np.array_equal(shown.mask, ~np.isfinite(alpha))
@@ -242,7 +248,7 @@ def test_plot_phase_diagram_draws_the_grid_and_critical_curves(ax):
     assert np.array_equal(top.get_xdata(), [1.2, 1.6, 1.9])
     assert "crit" in crit.get_label() and "max" in top.get_label()
     assert ax.get_xlabel() == r"step size $\eta$"
-    assert ax.figure.axes[-1].get_ylabel() == "my label"    # the colour bar
+    assert ax.figure.axes[-1].get_ylabel() == "my label"  # the colour bar
 
 
 def test_plot_phase_diagram_bad_input(ax):
@@ -265,7 +271,7 @@ def test_plot_tail_index_curves_draws_each_curve_in_palette_order(ax):
     assert [ln.get_label() for ln in lines] == ["$b = 1$", "$b = 2$"]
     assert np.array_equal(lines[1].get_xdata(), [0.2, 0.4])
     assert np.array_equal(lines[1].get_ydata(), [9.0, 1.5])
-    assert np.isnan(lines[0].get_ydata()[2])                 # no stationary law: a gap, kept as nan
+    assert np.isnan(lines[0].get_ydata()[2])  # no stationary law: a gap, kept as nan
     assert [ln.get_color() for ln in lines] == list(PALETTE[:2]) and lines[0].get_marker() == "o"
     ref = ax.get_lines()[2]
     assert np.array_equal(ref.get_ydata(), [2, 2]) and ref.get_linestyle() == "--"
@@ -274,8 +280,9 @@ def test_plot_tail_index_curves_draws_each_curve_in_palette_order(ax):
 
 
 def test_plot_tail_index_curves_options_and_bad_input(ax):
-    plot_tail_index_curves(ax, {"a": ([1, 2], [3, 4])}, reference=1, reference_style={"ls": ":"},
-                           ylabel=None, legend=False)
+    plot_tail_index_curves(
+        ax, {"a": ([1, 2], [3, 4])}, reference=1, reference_style={"ls": ":"}, ylabel=None, legend=False
+    )
     assert ax.get_lines()[1].get_linestyle() == ":" and ax.get_ylabel() == "" and ax.get_legend() is None
     with pytest.raises(ValueError, match="empty"):
         plot_tail_index_curves(ax, {})
@@ -289,10 +296,10 @@ def test_plot_moment_function_draws_h_and_titles_its_numbers(ax):
     from hts_lib.recursion import CriticalStepSizes
 
     s = np.linspace(0.0, 3.0, 7)
-    h = s * (s - 2.0) / 4                        # a convex h with h(0) = 0, root 2, h'(0) = -0.5
+    h = s * (s - 2.0) / 4  # a convex h with h(0) = 0, root 2, h'(0) = -0.5
     line = plot_moment_function(ax, s, h, alpha=2.0, rho=-0.5, steps=CriticalStepSizes(0.123, 0.4567))
     assert np.array_equal(line.get_xdata(), s) and np.array_equal(line.get_ydata(), h)
-    assert np.array_equal(ax.get_lines()[1].get_ydata(), [0, 0])           # the zero line
+    assert np.array_equal(ax.get_lines()[1].get_ydata(), [0, 0])  # the zero line
     assert ax.get_title() == (r"$\alpha$ = 2, $\rho$ = -0.5; $\eta_{crit}$ = 0.123, $\eta_{max}$ = 0.4567")
     assert ax.get_xlabel() == "$s$" and ax.get_ylabel() == "$h(s)$"
 
@@ -314,8 +321,11 @@ def test_plot_moment_paths_draws_means_bands_and_exact_curves(ax):
     mean = np.array([steps * 1.0, steps * 2.0, steps * 3.0])
     se = np.array([np.full(5, 0.1), np.full(5, 5.0), np.full(5, 0.3)])
     lines = plot_moment_paths(ax, steps, powers, mean, se, alpha=1.5, exact={2.0: steps * 3.1})
-    assert [ln.get_label() for ln in lines] == [r"$p = 1$ (below $\alpha$)", r"$p = 1.5$ (at $\alpha$)",
-                                                r"$p = 2$ (above $\alpha$)"]
+    assert [ln.get_label() for ln in lines] == [
+        r"$p = 1$ (below $\alpha$)",
+        r"$p = 1.5$ (at $\alpha$)",
+        r"$p = 2$ (above $\alpha$)",
+    ]
     for line, m in zip(lines, mean):
         assert np.array_equal(line.get_xdata(), steps) and np.array_equal(line.get_ydata(), m)
     # each band spans mean -+ 2 se, cut at the floor 1e-3 where mean - 2 se <= 0 (the second order)
@@ -326,7 +336,7 @@ def test_plot_moment_paths_draws_means_bands_and_exact_curves(ax):
     dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
     assert np.array_equal(dashed[0].get_ydata(), steps * 3.1)
     assert dashed[0].get_color() == lines[2].get_color()
-    assert dashed[-1].get_label() == "exact (moment recursion)"             # the legend entry, no data
+    assert dashed[-1].get_label() == "exact (moment recursion)"  # the legend entry, no data
     assert ax.get_yscale() == "log" and ax.get_xlabel() == "step $k$"
 
 

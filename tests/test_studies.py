@@ -41,7 +41,7 @@ def test_mc_sweep_matches_the_exact_isotropic_engine():
     assert np.all(np.abs(sweep.alpha - exact_a) <= 5 * sweep.alpha_se + 0.02 * exact_a)
     assert np.all(np.abs(sweep.rho - exact_r) <= 5 * sweep.rho_se)
     no_rho = mc_sweep(etas[:1], 1, 2, gaussian_sampler(np.ones(2)), seed=11, with_rho=False, **SMALL_MC)
-    assert np.isnan(no_rho.rho).all() and no_rho.alpha[0] == sweep.alpha[0]   # same seed, same alpha
+    assert np.isnan(no_rho.rho).all() and no_rho.alpha[0] == sweep.alpha[0]  # same seed, same alpha
 
 
 @pytest.mark.parametrize("kappa, b, d", [(1.0, 2, 2), (1.8, 2, 2), (3.0, 1, 10), (4.0, 5, 3)])
@@ -73,8 +73,9 @@ def test_rademacher_plane_tail_index_against_direct_root_and_monte_carlo():
 def test_product_bound_path_in_one_dimension_is_exact():
     # in d = 1 the norm of a product is the product of |A_i|, so E|Pi_k|^s = (E|A|^s)^k and every bound
     # equals the tail index itself
-    path = product_bound_path(1.0, 1, 1, gaussian_sampler(np.ones(1)), [1, 4], n_samples=20_000,
-                              n_replicas=8, seed=3)
+    path = product_bound_path(
+        1.0, 1, 1, gaussian_sampler(np.ones(1)), [1, 4], n_samples=20_000, n_replicas=8, seed=3
+    )
     assert path.ks.tolist() == [1, 4]
     target = sgd1d_tail_index(1.0)
     # seeded Monte Carlo: 5 standard errors plus 2 % for the root finder's grid
@@ -82,7 +83,7 @@ def test_product_bound_path_in_one_dimension_is_exact():
 
 
 def test_online_norm_tail_hill_tracks_exact_alpha():
-    eta = 0.6553   # alpha = 1 for d = 2, b = 1
+    eta = 0.6553  # alpha = 1 for d = 2, b = 1
     tail = online_norm_tail(eta, 1, 2, n_chains=20_000, n_steps=300, burn_in=150, seed=2)
     assert tail.norms.shape == (20_000,)
     # Hill's 90% interval, with 0.1 of slack for the bias of a 300-step chain started at 0
@@ -96,7 +97,7 @@ def test_offline_study_in_one_dimension_matches_the_exact_offline_index():
     # regenerate the data set exactly as documented: one generator seeded with `seed`
     rng = np.random.default_rng(4)
     x = rng.standard_normal((n, 1))[:, 0]
-    assert case.expand == pytest.approx(eta * np.max(x ** 2), rel=1e-12)
+    assert case.expand == pytest.approx(eta * np.max(x**2), rel=1e-12)
     exact = offline_tail_index_1d(x, eta)
     # engine (Monte Carlo on the empirical law) vs the exact root: 5 standard errors plus 2 % grid bias
     assert abs(case.alpha_n.value - exact) <= 5 * case.alpha_n.stderr + 0.02 * exact
@@ -109,7 +110,7 @@ def test_offline_spread_counts_and_convergence():
     assert spread.alphas.shape == (2, 40)
     # alpha_n = inf exactly for the data sets in which no point expands (eta x_i^2 <= 2 for all i)
     data = np.random.default_rng([7, 10]).standard_normal((40, 10))
-    assert spread.n_inf[0] == int(np.sum(np.all(eta * data ** 2 <= 2, axis=1)))
+    assert spread.n_inf[0] == int(np.sum(np.all(eta * data**2 <= 2, axis=1)))
     # at n = 10^4 the median is near the online alpha: the spread of an average of 10^4 terms is ~0.02,
     # so 0.1 is several of its widths
     assert spread.quantiles[1, 1] == pytest.approx(sgd1d_tail_index(eta), abs=0.1)

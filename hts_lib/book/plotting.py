@@ -13,10 +13,24 @@ import numpy as np
 
 from hts_lib.validation import check_array, check_bool, check_choice, check_mapping, check_real, check_str
 
-__all__ = ["PALETTE", "use_book_style", "survival_function", "plot_survival", "reference_slope", "hill_plot",
-           "survival_fit_plot", "plot_protocol_table", "plot_tail_index_sweep", "animation_html",
-           "plot_seed_spread", "pareto_qq_plot", "plot_phase_diagram", "plot_tail_index_curves",
-           "plot_moment_function", "plot_moment_paths"]
+__all__ = [
+    "PALETTE",
+    "use_book_style",
+    "survival_function",
+    "plot_survival",
+    "reference_slope",
+    "hill_plot",
+    "survival_fit_plot",
+    "plot_protocol_table",
+    "plot_tail_index_sweep",
+    "animation_html",
+    "plot_seed_spread",
+    "pareto_qq_plot",
+    "plot_phase_diagram",
+    "plot_tail_index_curves",
+    "plot_moment_function",
+    "plot_moment_paths",
+]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order the book uses it.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -27,24 +41,26 @@ def use_book_style() -> None:
     import matplotlib as mpl
     from cycler import cycler
 
-    mpl.rcParams.update({
-        "figure.facecolor": "white",
-        "axes.facecolor": "white",
-        "savefig.facecolor": "white",
-        "figure.dpi": 110,
-        "figure.figsize": (6.4, 4.0),
-        "font.size": 11,
-        "axes.titlesize": 12,
-        "axes.labelsize": 11,
-        "legend.fontsize": 9.5,
-        "legend.frameon": False,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.grid": True,
-        "grid.alpha": 0.25,
-        "lines.linewidth": 1.8,
-        "axes.prop_cycle": cycler(color=list(PALETTE)),
-    })
+    mpl.rcParams.update(
+        {
+            "figure.facecolor": "white",
+            "axes.facecolor": "white",
+            "savefig.facecolor": "white",
+            "figure.dpi": 110,
+            "figure.figsize": (6.4, 4.0),
+            "font.size": 11,
+            "axes.titlesize": 12,
+            "axes.labelsize": 11,
+            "legend.fontsize": 9.5,
+            "legend.frameon": False,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.25,
+            "lines.linewidth": 1.8,
+            "axes.prop_cycle": cycler(color=list(PALETTE)),
+        }
+    )
 
 
 def survival_function(x) -> tuple[np.ndarray, np.ndarray]:
@@ -91,8 +107,17 @@ def plot_survival(ax, x, *, label: str | None = None, color=None, max_points: in
     return line
 
 
-def reference_slope(ax, x, alpha: float, *, tail_fraction: float = 0.01, color="black",
-                    label: str | bool | None = True, n_points: int = 20, **kwargs):
+def reference_slope(
+    ax,
+    x,
+    alpha: float,
+    *,
+    tail_fraction: float = 0.01,
+    color="black",
+    label: str | bool | None = True,
+    n_points: int = 20,
+    **kwargs,
+):
     r"""Draw a reference power law of slope ``-alpha`` over the top of the empirical survival of ``|x|``.
 
     The line starts at the ``1 - tail_fraction`` quantile :math:`t_0` of ``|x|``, at height
@@ -165,8 +190,9 @@ def reference_slope(ax, x, alpha: float, *, tail_fraction: float = 0.01, color="
     if label is True:
         label = rf"slope $-\alpha = {-alpha:.2f}$"
     style = {"ls": "--", "lw": 1.2, **kwargs}
-    (line,) = ax.loglog(t, p0 * (t / t0) ** (-alpha), color=color,
-                        label=label if label else "_nolegend_", **style)
+    (line,) = ax.loglog(
+        t, p0 * (t / t0) ** (-alpha), color=color, label=label if label else "_nolegend_", **style
+    )
     return line
 
 
@@ -242,6 +268,7 @@ def animation_html(fig, update, frames: int, *, alt: str, interval: int = 600, d
 # Tail-index diagnostics (chapter "Estimating a tail index")
 # ----------------------------------------------------------------------------------------------
 
+
 def _check_estimate(estimate):
     from hts_lib.tails.estimators import TailEstimate
 
@@ -250,8 +277,18 @@ def _check_estimate(estimate):
     return estimate
 
 
-def hill_plot(ax, x, *, estimate=None, k_values=None, level: float = 0.9, true_alpha: float | None = None,
-              direction=None, color=None, label: str | None = None):
+def hill_plot(
+    ax,
+    x,
+    *,
+    estimate=None,
+    k_values=None,
+    level: float = 0.9,
+    true_alpha: float | None = None,
+    direction=None,
+    color=None,
+    label: str | None = None,
+):
     r"""Hill plot: the Hill estimate against ``k`` with its pointwise interval band and the chosen ``k``.
 
     Parameters
@@ -299,8 +336,15 @@ def hill_plot(ax, x, *, estimate=None, k_values=None, level: float = 0.9, true_a
     _check_ax(ax, "fill_between")
     path = hill_path(x, k_values, level=level, direction=direction)
     color = PALETTE[0] if color is None else color
-    ax.fill_between(path.k, path.ci_low, path.ci_high, color=color, alpha=0.2, lw=0,
-                    label=f"{100 * level:.0f}% pointwise band")
+    ax.fill_between(
+        path.k,
+        path.ci_low,
+        path.ci_high,
+        color=color,
+        alpha=0.2,
+        lw=0,
+        label=f"{100 * level:.0f}% pointwise band",
+    )
     (line,) = ax.plot(path.k, path.alpha, color=color, label=label or r"Hill $\hat\alpha(k)$")
     ax.set_xscale("log")
     ax.set_xlabel(r"$k$ (upper order statistics used)")
@@ -314,8 +358,15 @@ def hill_plot(ax, x, *, estimate=None, k_values=None, level: float = 0.9, true_a
         ax.axvline(est.k, color=PALETTE[1], ls="--", lw=1.2, label=f"chosen $k$ = {est.k}")
         if np.isfinite(est.ci_low):
             hi = est.ci_high if np.isfinite(est.ci_high) else est.alpha
-            ax.errorbar([est.k], [est.alpha], yerr=[[est.alpha - est.ci_low], [hi - est.alpha]], fmt="o",
-                        color=PALETTE[1], capsize=4, label=rf"$\hat\alpha$ = {est.alpha:.2f} ({est.method})")
+            ax.errorbar(
+                [est.k],
+                [est.alpha],
+                yerr=[[est.alpha - est.ci_low], [hi - est.alpha]],
+                fmt="o",
+                color=PALETTE[1],
+                capsize=4,
+                label=rf"$\hat\alpha$ = {est.alpha:.2f} ({est.method})",
+            )
     if true_alpha is not None:
         ax.axhline(true_alpha, color=PALETTE[7], ls=":", lw=1.2, label=rf"true $\alpha$ = {true_alpha:g}")
     finite = path.alpha[np.isfinite(path.alpha) & (path.k >= 10)]
@@ -327,8 +378,9 @@ def hill_plot(ax, x, *, estimate=None, k_values=None, level: float = 0.9, true_a
     return line
 
 
-def survival_fit_plot(ax, x, estimate, *, direction=None, color=None, label: str | None = "data",
-                      max_points: int = 4000):
+def survival_fit_plot(
+    ax, x, estimate, *, direction=None, color=None, label: str | None = "data", max_points: int = 4000
+):
     r"""Log-log empirical survival function of ``|x|`` with the fitted tail ``C x^(-alpha)``.
 
     Parameters
@@ -382,8 +434,14 @@ def survival_fit_plot(ax, x, estimate, *, direction=None, color=None, label: str
         where = "anchored at the top 1%"
     p0 = float(np.mean(mags >= x0))
     grid = np.geomspace(x0, float(mags.max()), 50)
-    (line,) = ax.loglog(grid, p0 * (grid / x0) ** (-est.alpha), color=PALETTE[1], lw=2.2, ls="--",
-                        label=rf"fit: slope $-\hat\alpha$ = $-${est.alpha:.2f} ({est.method}, {where})")
+    (line,) = ax.loglog(
+        grid,
+        p0 * (grid / x0) ** (-est.alpha),
+        color=PALETTE[1],
+        lw=2.2,
+        ls="--",
+        label=rf"fit: slope $-\hat\alpha$ = $-${est.alpha:.2f} ({est.method}, {where})",
+    )
     return line
 
 
@@ -408,16 +466,20 @@ def plot_protocol_table(ax, table, *, vmin: float = 0.0, vmax: float = 2.1, cmap
     for i in range(nb):
         for j in range(ne):
             a_hat, a_ex, rho = vals[i, j], table.alpha_exact[i, j], table.rho[i, j]
-            line2 = (r"$\rho>0$" if rho >= 0
-                     else (r"$\alpha$>50" if np.isinf(a_ex) else rf"$\alpha$={a_ex:.2g}"))
+            line2 = (
+                r"$\rho>0$" if rho >= 0 else (r"$\alpha$>50" if np.isinf(a_ex) else rf"$\alpha$={a_ex:.2g}")
+            )
             text = ("n/a" if np.isnan(a_hat) else f"{a_hat:.2f}") + "\n" + line2
             if table.share_diverged[i, j] > 0:
                 text += f"\n{100 * table.share_diverged[i, j]:.0f}% div."
-            dark = (not np.isnan(a_hat)) and a_hat < 0.5 * (vmin + vmax)   # NaN cells are white
+            dark = (not np.isnan(a_hat)) and a_hat < 0.5 * (vmin + vmax)  # NaN cells are white
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
             if rho >= 0:
-                ax.add_patch(mpatches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
-                                                edgecolor="0.6", lw=0))
+                ax.add_patch(
+                    mpatches.Rectangle(
+                        (j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.6", lw=0
+                    )
+                )
     ax.set_xticks(range(ne), [f"{e:.2f}" for e in table.etas])
     ax.set_yticks(range(nb), [str(int(b)) for b in table.batch_sizes])
     ax.set_xlabel(r"step size $\eta$")
@@ -446,8 +508,15 @@ def _sweep_columns(results, layer: str, estimator: str):
     return ratio, batch, diverged, vals, ceiling, train_acc
 
 
-def plot_tail_index_sweep(ax, results, layer: str, estimator: str = "alpha_stable", *, legend: bool = True,
-                          min_train_acc: float | None = None):
+def plot_tail_index_sweep(
+    ax,
+    results,
+    layer: str,
+    estimator: str = "alpha_stable",
+    *,
+    legend: bool = True,
+    min_train_acc: float | None = None,
+):
     """Tail index of one layer against eta/b for a sweep of training runs, one colour per batch size.
 
     Parameters
@@ -531,14 +600,29 @@ def plot_tail_index_sweep(ax, results, layer: str, estimator: str = "alpha_stabl
         if sel.any():
             lo = np.clip(vals[sel, 0] - vals[sel, 1], 0, None)
             hi = np.clip(vals[sel, 2] - vals[sel, 0], 0, None)
-            ax.errorbar(ratio[sel], vals[sel, 0], yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="none",
-                        ecolor=color, alpha=0.5, lw=1)
+            ax.errorbar(
+                ratio[sel],
+                vals[sel, 0],
+                yerr=[np.nan_to_num(lo), np.nan_to_num(hi)],
+                fmt="none",
+                ecolor=color,
+                alpha=0.5,
+                lw=1,
+            )
         labelled = False
         for hollow in (False, True):
             s = sel & (ceiling == hollow)
             if s.any():
-                ax.plot(ratio[s], vals[s, 0], marker, color=color, mfc="white" if hollow else color, ms=5,
-                        ls="none", label=None if labelled else f"$b = {bb}$")
+                ax.plot(
+                    ratio[s],
+                    vals[s, 0],
+                    marker,
+                    color=color,
+                    mfc="white" if hollow else color,
+                    ms=5,
+                    ls="none",
+                    label=None if labelled else f"$b = {bb}$",
+                )
                 labelled = True
     if collapsed.any():
         ax.plot(ratio[collapsed], vals[collapsed, 0], "P", color="0.5", ms=6, ls="none", label="collapsed")
@@ -547,19 +631,39 @@ def plot_tail_index_sweep(ax, results, layer: str, estimator: str = "alpha_stabl
         lo, hi = ax.get_ylim()
         ax.set_ylim(max(lo, 0.0), min(hi, 4.0))
     if diverged.any():
-        ax.plot(ratio[diverged], np.full(int(diverged.sum()), ax.get_ylim()[0]), "x", color="black", ms=6,
-                clip_on=False, label="diverged")
+        ax.plot(
+            ratio[diverged],
+            np.full(int(diverged.sum()), ax.get_ylim()[0]),
+            "x",
+            color="black",
+            ms=6,
+            clip_on=False,
+            label="diverged",
+        )
     ax.set_xlabel(r"$\eta / b$")
     ax.set_ylabel(r"$\hat\alpha$ (" + ("block estimator" if estimator == "alpha_stable" else "Hill") + ")")
     if legend:
         ax.legend(fontsize=8)
-    return {"n_plotted": int(has.sum()), "n_diverged": int(diverged.sum()),
-            "n_at_ceiling": int(ceiling[has].sum()),
-            "n_collapsed": int(collapsed.sum())}
+    return {
+        "n_plotted": int(has.sum()),
+        "n_diverged": int(diverged.sum()),
+        "n_at_ceiling": int(ceiling[has].sum()),
+        "n_collapsed": int(collapsed.sum()),
+    }
 
 
-def plot_seed_spread(ax, x, y, group, *, labels=None, markers: str = "osD^v", xlog: bool = True,
-                     offset: float = 0.04, min_seeds: int = 1) -> dict:
+def plot_seed_spread(
+    ax,
+    x,
+    y,
+    group,
+    *,
+    labels=None,
+    markers: str = "osD^v",
+    xlog: bool = True,
+    offset: float = 0.04,
+    min_seeds: int = 1,
+) -> dict:
     r"""Per-cell median over seeds with a bar from the smallest to the largest seed, one series per group.
 
     Parameters
@@ -614,9 +718,17 @@ def plot_seed_spread(ax, x, y, group, *, labels=None, markers: str = "osD^v", xl
         if not xs:
             continue
         med_a = np.array(med)
-        ax.errorbar(xs, med_a, yerr=[med_a - np.array(lo), np.array(hi) - med_a],
-                    fmt=markers[k % len(markers)], color=PALETTE[k % len(PALETTE)], ms=4.5, lw=1, capsize=2,
-                    label=labels(g))
+        ax.errorbar(
+            xs,
+            med_a,
+            yerr=[med_a - np.array(lo), np.array(hi) - med_a],
+            fmt=markers[k % len(markers)],
+            color=PALETTE[k % len(PALETTE)],
+            ms=4.5,
+            lw=1,
+            capsize=2,
+            label=labels(g),
+        )
     if xlog:
         ax.set_xscale("log")
     return {"n_cells": n_cells, "n_runs": n_runs}
@@ -626,8 +738,17 @@ def plot_seed_spread(ax, x, y, group, *, labels=None, markers: str = "osD^v", xl
 # Tail diagnostics and the exact engine's pictures (chapters "Heavy tails", "What controls the tails")
 # ----------------------------------------------------------------------------------------------
 
-def pareto_qq_plot(ax, x, *, alpha: float | None = None, n_top: int | None = None, color=None,
-                   label: str | None = None, ms: float = 3.0):
+
+def pareto_qq_plot(
+    ax,
+    x,
+    *,
+    alpha: float | None = None,
+    n_top: int | None = None,
+    color=None,
+    label: str | None = None,
+    ms: float = 3.0,
+):
     r"""Pareto QQ plot of ``|x|``: :math:`\log X_{(i)}` against :math:`\log(n/i)` for the largest values.
 
     Parameters
@@ -699,8 +820,9 @@ def pareto_qq_plot(ax, x, *, alpha: float | None = None, n_top: int | None = Non
     return points
 
 
-def plot_phase_diagram(ax, x, y, alpha, *, eta_crit=None, eta_max=None, label: str = r"tail index $\alpha$",
-                       vmax: float = 50.0):
+def plot_phase_diagram(
+    ax, x, y, alpha, *, eta_crit=None, eta_max=None, label: str = r"tail index $\alpha$", vmax: float = 50.0
+):
     r"""Phase diagram of the tail index over a grid, with the two critical step sizes as curves.
 
     Parameters
@@ -776,8 +898,9 @@ def plot_phase_diagram(ax, x, y, alpha, *, eta_crit=None, eta_max=None, label: s
             if curves[name].size != y.size:
                 raise ValueError(f"{name} must have one value per y ({y.size}), got {curves[name].size}")
     shown = np.where(np.isinf(alpha), np.nan, alpha)
-    mesh = ax.pcolormesh(x, y, np.ma.masked_invalid(shown), norm=LogNorm(0.1, vmax), cmap="viridis",
-                         shading="nearest")
+    mesh = ax.pcolormesh(
+        x, y, np.ma.masked_invalid(shown), norm=LogNorm(0.1, vmax), cmap="viridis", shading="nearest"
+    )
     grey = np.where(np.isnan(alpha), 1.0, np.nan)
     ax.pcolormesh(x, y, grey, cmap="Greys", vmin=0, vmax=4, shading="nearest")
     plt.colorbar(mesh, ax=ax, label=label)
@@ -789,8 +912,16 @@ def plot_phase_diagram(ax, x, y, alpha, *, eta_crit=None, eta_max=None, label: s
     return mesh
 
 
-def plot_tail_index_curves(ax, curves, *, reference: float | None = None, reference_style=None,
-                           ylabel: str | None = r"$\alpha$", legend: bool = True, **kwargs) -> list:
+def plot_tail_index_curves(
+    ax,
+    curves,
+    *,
+    reference: float | None = None,
+    reference_style=None,
+    ylabel: str | None = r"$\alpha$",
+    legend: bool = True,
+    **kwargs,
+) -> list:
     r"""Tail index against a parameter on a logarithmic axis, one curve per entry, in the palette's order.
 
     Parameters
@@ -863,8 +994,9 @@ def plot_tail_index_curves(ax, curves, *, reference: float | None = None, refere
     return lines
 
 
-def plot_moment_function(ax, s, h, *, alpha: float | None = None, rho: float | None = None, steps=None,
-                         color=None):
+def plot_moment_function(
+    ax, s, h, *, alpha: float | None = None, rho: float | None = None, steps=None, color=None
+):
     r"""Draw the moment function :math:`h(s) = \log E\|M e_1\|^s` on a grid of orders, with its key numbers.
 
     Parameters
@@ -927,16 +1059,19 @@ def plot_moment_function(ax, s, h, *, alpha: float | None = None, rho: float | N
     if steps is not None:
         if not (hasattr(steps, "eta_crit") and hasattr(steps, "eta_max")):
             raise TypeError(f"steps must be a CriticalStepSizes, got {type(steps).__name__}")
-        title += ("; " if title else "") + (rf"$\eta_{{crit}}$ = {steps.eta_crit:.4g}, "
-                                            rf"$\eta_{{max}}$ = {steps.eta_max:.4g}")
+        title += ("; " if title else "") + (
+            rf"$\eta_{{crit}}$ = {steps.eta_crit:.4g}, "
+            rf"$\eta_{{max}}$ = {steps.eta_max:.4g}"
+        )
     (line,) = ax.plot(s, h, color=PALETTE[0] if color is None else color)
     ax.axhline(0, color="black", lw=0.8)
     ax.set(xlabel="$s$", ylabel="$h(s)$", title=title)
     return line
 
 
-def plot_moment_paths(ax, steps, powers, mean, se, *, alpha: float | None = None, exact=None,
-                      floor: float = 1e-3) -> list:
+def plot_moment_paths(
+    ax, steps, powers, mean, se, *, alpha: float | None = None, exact=None, floor: float = 1e-3
+) -> list:
     r"""Monte Carlo moments :math:`E|e_k|^p` along the run, one curve per order, with a band of two errors.
 
     Parameters
@@ -995,8 +1130,10 @@ def plot_moment_paths(ax, steps, powers, mean, se, *, alpha: float | None = None
     mean = check_array("mean", mean, ndim=2, finite=False)
     se = check_array("se", se, ndim=2, finite=False)
     if mean.shape != (powers.size, steps.size) or se.shape != mean.shape:
-        raise ValueError(f"mean {mean.shape} and se {se.shape} must have shape (len(powers), len(steps)) = "
-                         f"{(powers.size, steps.size)}")
+        raise ValueError(
+            f"mean {mean.shape} and se {se.shape} must have shape (len(powers), len(steps)) = "
+            f"{(powers.size, steps.size)}"
+        )
     exact = check_mapping("exact", {} if exact is None else exact)
     if not set(exact) <= set(powers.tolist()):
         extra = sorted(set(exact) - set(powers.tolist()))
@@ -1005,11 +1142,19 @@ def plot_moment_paths(ax, steps, powers, mean, se, *, alpha: float | None = None
     lines = []
     for i, p in enumerate(powers):
         color = PALETTE[i % len(PALETTE)]
-        where = "" if alpha is None else (" (at $\\alpha$)" if abs(p - alpha) < 1e-9
-                                          else (" (below $\\alpha$)" if p < alpha else " (above $\\alpha$)"))
+        where = (
+            ""
+            if alpha is None
+            else (
+                " (at $\\alpha$)"
+                if abs(p - alpha) < 1e-9
+                else (" (below $\\alpha$)" if p < alpha else " (above $\\alpha$)")
+            )
+        )
         lines.append(ax.plot(steps, mean[i], color=color, label=f"$p = {p:.3g}$" + where)[0])
-        ax.fill_between(steps, np.maximum(mean[i] - 2 * se[i], floor), mean[i] + 2 * se[i], color=color,
-                        alpha=0.25, lw=0)
+        ax.fill_between(
+            steps, np.maximum(mean[i] - 2 * se[i], floor), mean[i] + 2 * se[i], color=color, alpha=0.25, lw=0
+        )
         if float(p) in exact:
             ax.plot(steps, check_array("exact values", exact[float(p)], ndim=1), "--", color=color, lw=1.4)
     if exact:

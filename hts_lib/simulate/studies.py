@@ -36,8 +36,17 @@ from hts_lib.tails.estimators import TailEstimate, hill
 from hts_lib.validation import check_array, check_int, check_positive, check_real
 
 __all__ = [
-    "MCSweep", "mc_sweep", "kurtosis_threshold", "rademacher_plane_tail_index", "BoundPath",
-    "product_bound_path", "NormTail", "online_norm_tail", "OfflineCase", "offline_study", "OfflineSpread",
+    "MCSweep",
+    "mc_sweep",
+    "kurtosis_threshold",
+    "rademacher_plane_tail_index",
+    "BoundPath",
+    "product_bound_path",
+    "NormTail",
+    "online_norm_tail",
+    "OfflineCase",
+    "offline_study",
+    "OfflineSpread",
     "offline_spread_1d",
 ]
 
@@ -76,8 +85,7 @@ class MCSweep:
     alpha_se: np.ndarray
 
 
-def mc_sweep(etas, batch_size: int, dim: int, sample_a, *, seed=None, with_rho: bool = True,
-             **mc) -> MCSweep:
+def mc_sweep(etas, batch_size: int, dim: int, sample_a, *, seed=None, with_rho: bool = True, **mc) -> MCSweep:
     r"""Monte Carlo :math:`\rho` and :math:`\alpha` of online SGD at each step size, for any input law.
 
     Parameters
@@ -167,7 +175,7 @@ def kurtosis_threshold(kurtosis: float, batch_size: int, dim: int) -> tuple[floa
     formula = 2 * b / (b + d + kappa - 2)
     excess = lambda eta: second_moment_spectral_radius(eta, b, np.ones(d), kurtosis=kappa) - 1  # noqa: E731
     hi = formula
-    while excess(hi) <= 0:   # r < 1 just above 0 (r = 1 - 2 eta + O(eta^2)); double until r > 1
+    while excess(hi) <= 0:  # r < 1 just above 0 (r = 1 - 2 eta + O(eta^2)); double until r > 1
         hi *= 2
     return formula, float(optimize.brentq(excess, 1e-3 * formula, hi, xtol=1e-14, rtol=1e-12))
 
@@ -205,7 +213,7 @@ def rademacher_plane_tail_index(eta: float, batch_size: int) -> float:
     b = check_int("batch_size", batch_size)
     n = np.arange(b + 1)
     p, a = stats.binom.pmf(n, b, 0.5), np.abs(1 - 2 * eta * n / b)
-    return kesten_tail_index(lambda s: float(np.log(np.sum(p * a ** s))))
+    return kesten_tail_index(lambda s: float(np.log(np.sum(p * a**s))))
 
 
 @dataclass(frozen=True)
@@ -217,8 +225,17 @@ class BoundPath:
     stderr: np.ndarray
 
 
-def product_bound_path(eta: float, batch_size: int, dim: int, sample_a, ks: Sequence[int], *,
-                       n_samples: int = 4000, n_replicas: int = 8, seed: int = 0) -> BoundPath:
+def product_bound_path(
+    eta: float,
+    batch_size: int,
+    dim: int,
+    sample_a,
+    ks: Sequence[int],
+    *,
+    n_samples: int = 4000,
+    n_replicas: int = 8,
+    seed: int = 0,
+) -> BoundPath:
     r"""Lower bounds :math:`\hat\alpha_k` on the tail index from :math:`k`-step products, for each ``k``.
 
     Parameters
@@ -257,8 +274,19 @@ def product_bound_path(eta: float, batch_size: int, dim: int, sample_a, ks: Sequ
     if ks.size == 0:
         raise ValueError("ks must hold at least one number of factors")
     seed = check_int("seed", seed, low=0)
-    est = [product_norm_bound(eta, b, d, sample_a, n_factors=int(k), n_samples=n_samples,
-                              n_replicas=n_replicas, seed=seed + int(k)) for k in ks]
+    est = [
+        product_norm_bound(
+            eta,
+            b,
+            d,
+            sample_a,
+            n_factors=int(k),
+            n_samples=n_samples,
+            n_replicas=n_replicas,
+            seed=seed + int(k),
+        )
+        for k in ks
+    ]
     return BoundPath(ks, np.array([e.value for e in est]), np.array([e.stderr for e in est]))
 
 
@@ -270,8 +298,17 @@ class NormTail:
     hill: TailEstimate
 
 
-def online_norm_tail(eta: float, batch_size: int, dim: int, *, data: str = "gaussian", n_chains: int = 20_000,
-                     n_steps: int = 400, burn_in: int = 200, seed=None) -> NormTail:
+def online_norm_tail(
+    eta: float,
+    batch_size: int,
+    dim: int,
+    *,
+    data: str = "gaussian",
+    n_chains: int = 20_000,
+    n_steps: int = 400,
+    burn_in: int = 200,
+    seed=None,
+) -> NormTail:
     r"""Simulate online SGD and estimate the tail of :math:`\|x_K - x_\star\|` with Hill's estimator.
 
     Parameters
@@ -296,8 +333,9 @@ def online_norm_tail(eta: float, batch_size: int, dim: int, *, data: str = "gaus
 
     Used in: chapters/ch08_beyond_isotropic_data.ipynb.
     """
-    res = simulate_online(eta, batch_size, dim, data=data, n_chains=n_chains, n_steps=n_steps,
-                          burn_in=burn_in, seed=seed)
+    res = simulate_online(
+        eta, batch_size, dim, data=data, n_chains=n_chains, n_steps=n_steps, burn_in=burn_in, seed=seed
+    )
     norms = np.linalg.norm(res.last, axis=1)
     return NormTail(norms, hill(norms, seed=seed))
 
@@ -328,9 +366,18 @@ class OfflineCase:
     alpha_n: MCEstimate
 
 
-def offline_study(eta: float, dim: int, sizes: Sequence[int], *, x_true=None, seed: int = 0,
-                  n_chains: int = 20_000, n_steps: int = 400, burn_in: int = 200,
-                  mc: dict | None = None) -> dict[int, OfflineCase]:
+def offline_study(
+    eta: float,
+    dim: int,
+    sizes: Sequence[int],
+    *,
+    x_true=None,
+    seed: int = 0,
+    n_chains: int = 20_000,
+    n_steps: int = 400,
+    burn_in: int = 200,
+    mc: dict | None = None,
+) -> dict[int, OfflineCase]:
     r"""Offline SGD (:math:`b = 1`) on Gaussian data sets of several sizes, simulated and through the engine.
 
     For each ``n`` in ``sizes`` a data set :math:`x_i \sim \mathcal N(0, I_d)`,
@@ -378,8 +425,11 @@ def offline_study(eta: float, dim: int, sizes: Sequence[int], *, x_true=None, se
     if not sizes:
         raise ValueError("sizes must hold at least one data-set size")
     seed = check_int("seed", seed, low=0)
-    x_true = (np.where(np.arange(d) % 2 == 0, 1.0, -1.0) if x_true is None
-              else check_array("x_true", x_true, ndim=1))
+    x_true = (
+        np.where(np.arange(d) % 2 == 0, 1.0, -1.0)
+        if x_true is None
+        else check_array("x_true", x_true, ndim=1)
+    )
     if x_true.size != d:
         raise ValueError(f"x_true must have dim = {d} entries, got {x_true.size}")
     rng = np.random.default_rng(seed)
@@ -387,13 +437,19 @@ def offline_study(eta: float, dim: int, sizes: Sequence[int], *, x_true=None, se
     for n in sizes:
         X = rng.standard_normal((n, d))
         y = X @ x_true + rng.standard_normal(n)
-        res = simulate_offline(X, y, eta, 1, n_chains=n_chains, n_steps=n_steps, burn_in=burn_in,
-                               seed=seed + n)
+        res = simulate_offline(
+            X, y, eta, 1, n_chains=n_chains, n_steps=n_steps, burn_in=burn_in, seed=seed + n
+        )
         norms = np.linalg.norm(res.last, axis=1)
         inputs = dataset_sampler(X)
-        out[n] = OfflineCase(n, norms, hill(norms, seed=seed), float(eta * np.max(np.sum(X ** 2, axis=1))),
-                             lyapunov_exponent_mc(eta, 1, d, inputs, seed=seed),
-                             tail_index_mc(eta, 1, d, inputs, seed=seed, **(mc or {})))
+        out[n] = OfflineCase(
+            n,
+            norms,
+            hill(norms, seed=seed),
+            float(eta * np.max(np.sum(X**2, axis=1))),
+            lyapunov_exponent_mc(eta, 1, d, inputs, seed=seed),
+            tail_index_mc(eta, 1, d, inputs, seed=seed, **(mc or {})),
+        )
     return out
 
 
@@ -423,8 +479,14 @@ class OfflineSpread:
     n_nan: np.ndarray
 
 
-def offline_spread_1d(eta: float, sizes: Sequence[int], *, n_datasets: int = 100, seed: int = 0,
-                      levels: Sequence[float] = (0.1, 0.5, 0.9)) -> OfflineSpread:
+def offline_spread_1d(
+    eta: float,
+    sizes: Sequence[int],
+    *,
+    n_datasets: int = 100,
+    seed: int = 0,
+    levels: Sequence[float] = (0.1, 0.5, 0.9),
+) -> OfflineSpread:
     r"""Spread of the exact offline tail index :math:`\alpha_n` over Gaussian data sets in one dimension.
 
     For each ``n`` in ``sizes``, ``n_datasets`` data sets of ``n`` standard normal inputs are drawn
@@ -474,5 +536,6 @@ def offline_spread_1d(eta: float, sizes: Sequence[int], *, n_datasets: int = 100
         finite = row[np.isfinite(row)]
         if finite.size:
             quantiles[i] = np.quantile(finite, levels)
-    return OfflineSpread(sizes, alphas, levels, quantiles, np.isinf(alphas).sum(axis=1),
-                         np.isnan(alphas).sum(axis=1))
+    return OfflineSpread(
+        sizes, alphas, levels, quantiles, np.isinf(alphas).sum(axis=1), np.isnan(alphas).sum(axis=1)
+    )
