@@ -72,7 +72,8 @@ benchmarks: $(STAMP)
 # executed again. pdf/config.py adds the PDF-only extension (pdf/pdf_edition.py: browser-only outputs get a static
 # frame or a note; the appendix is lettered) to a copy of the book's configuration.
 PDF_NAME := heavy-tail-sgd
-PDF_DEBS := texlive-xetex texlive-latex-extra texlive-fonts-recommended latexmk fonts-freefont-otf fonts-dejavu-core poppler-utils
+PDF_DEBS := texlive-xetex texlive-latex-extra texlive-fonts-recommended latexmk fonts-freefont-otf fonts-dejavu-core \
+	fontconfig poppler-utils
 PDF_BUILD = $(BIN)/python pdf/config.py $(1)/_config.yml $(2)/_config.yml --cache _build/.jupyter_cache && \
 	$(BIN)/jupyter-book build $(1) --builder pdflatex --config $(2)/_config.yml --path-output $(2) $(BOOK_FLAGS) && \
 	mkdir -p _build/latex && cp $(2)/_build/latex/$(PDF_NAME).pdf _build/latex/$(3)
@@ -91,14 +92,14 @@ pdf-tools:
 	     echo "(then re-run make pdf)" >&2; exit 1; fi
 
 pdf: export HTS_STRICT_CHECKS := 1
-pdf: $(STAMP) libcache pdf-tools
+pdf: pdf-tools $(STAMP) libcache
 	$(call PDF_BUILD,.,_build/pdf,$(PDF_NAME).pdf)
 	@if [ -d _build/html ]; then cp _build/latex/$(PDF_NAME).pdf _build/html/; fi
 	@echo "PDF edition: _build/latex/$(PDF_NAME).pdf, $$(pdfinfo _build/latex/$(PDF_NAME).pdf | awk '/^Pages:/ {print $$2}') pages"
 
 # The student edition's sources are generated under _build (student/ is left to `make student`); its notebooks
 # differ from the book's where solution code was removed, so those chapters are executed once, into the same cache.
-pdf-student: $(STAMP) libcache pdf-tools
+pdf-student: pdf-tools $(STAMP) libcache
 	$(BIN)/python -m hts_lib.book.student --out _build/pdf-student/src
 	$(call PDF_BUILD,_build/pdf-student/src/book,_build/pdf-student,$(PDF_NAME)-student.pdf)
 	@echo "Student PDF: _build/latex/$(PDF_NAME)-student.pdf, $$(pdfinfo _build/latex/$(PDF_NAME)-student.pdf | awk '/^Pages:/ {print $$2}') pages"
