@@ -45,16 +45,34 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from _common import best_of as _best_of  # noqa: E402
+from _common import write_result  # noqa: E402
 
-from _common import best_of as _best_of, write_result  # noqa: E402
 from hts_lib.nn.data import load_dataset  # noqa: E402
 from hts_lib.nn.nets import build_model, count_parameters  # noqa: E402
 from hts_lib.nn.training import run_from_config, train_sgd  # noqa: E402
 
-PAPER_ETAS = (0.0001, 0.001, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.045, 0.05, 0.06, 0.07, 0.075, 0.08, 0.09, 0.1)
+PAPER_ETAS = (
+    0.0001,
+    0.001,
+    0.01,
+    0.015,
+    0.02,
+    0.025,
+    0.03,
+    0.04,
+    0.045,
+    0.05,
+    0.06,
+    0.07,
+    0.075,
+    0.08,
+    0.09,
+    0.1,
+)
 BATCH_SIZES = (1, 5, 10)
-N_STEPS_TIMING = 3000       # steps per timing run (per-step cost is flat in the step count)
-N_REPEAT = 3                # best of 3 on a shared machine
+N_STEPS_TIMING = 3000  # steps per timing run (per-step cost is flat in the step count)
+N_REPEAT = 3  # best of 3 on a shared machine
 ETA_TIMING = 0.01
 
 
@@ -131,15 +149,27 @@ def peak_rss_mb(kind: str, n_average: int) -> float:
     high-water mark of freed heap blocks.
     """
     env = dict(os.environ, OMP_NUM_THREADS="1", MALLOC_MMAP_THRESHOLD_="65536")
-    out = subprocess.run([sys.executable, __file__, "--memory-child", kind, str(n_average)], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-child", kind, str(n_average)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(out.stdout.strip().splitlines()[-1]) / 1024.0
 
 
 def row(metric, value, unit, baseline, target, ok):
     ratio = None if baseline in (None, 0) or value is None else value / baseline
-    return {"metric": metric, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio, "target": target,
-            "ok": bool(ok)}
+    return {
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": target,
+        "ok": bool(ok),
+    }
 
 
 def main(full: bool) -> list[dict]:
@@ -150,37 +180,77 @@ def main(full: bool) -> list[dict]:
 
     # 1. per-step cost
     for b in BATCH_SIZES:
+
         def ours():
-            train_sgd(build_model("fc", ds.input_shape, 10, seed=0), ds, ETA_TIMING, b, N_STEPS_TIMING,
-                      n_average=1000, eval_every=N_STEPS_TIMING)
+            train_sgd(
+                build_model("fc", ds.input_shape, 10, seed=0),
+                ds,
+                ETA_TIMING,
+                b,
+                N_STEPS_TIMING,
+                n_average=1000,
+                eval_every=N_STEPS_TIMING,
+            )
 
         def naive():
-            naive_train(build_model("fc", ds.input_shape, 10, seed=0), ds, ETA_TIMING, b, N_STEPS_TIMING, 1000)
+            naive_train(
+                build_model("fc", ds.input_shape, 10, seed=0), ds, ETA_TIMING, b, N_STEPS_TIMING, 1000
+            )
 
         t_ours = best_of(ours) / N_STEPS_TIMING * 1e6
         t_naive = best_of(naive) / N_STEPS_TIMING * 1e6
-        rows.append(row(f"step time, b={b} (incl. averaging of last 1000)", t_ours, "us/step", t_naive,
-                        "< baseline", t_ours < t_naive))
+        rows.append(
+            row(
+                f"step time, b={b} (incl. averaging of last 1000)",
+                t_ours,
+                "us/step",
+                t_naive,
+                "< baseline",
+                t_ours < t_naive,
+            )
+        )
 
     # 2. memory of the averaging
     model_mb = n_params * 4 / 2**20
-    held_ours = n_params * 8 / 2**20                   # one float64 running sum, any K
+    held_ours = n_params * 8 / 2**20  # one float64 running sum, any K
     for k in (100, 1000):
-        held_naive = k * n_params * 4 / 2**20           # K stored float32 copies
-        rows.append(row(f"averaging state held, K={k}", held_ours, "MB", held_naive, "<= 4 model copies "
-                        f"({4 * model_mb:.2f} MB)", held_ours <= 4 * model_mb))
+        held_naive = k * n_params * 4 / 2**20  # K stored float32 copies
+        rows.append(
+            row(
+                f"averaging state held, K={k}",
+                held_ours,
+                "MB",
+                held_naive,
+                f"<= 4 model copies ({4 * model_mb:.2f} MB)",
+                held_ours <= 4 * model_mb,
+            )
+        )
     peak = {(kind, k): peak_rss_mb(kind, k) for kind in ("ours", "naive") for k in (100, 1000)}
     for k in (100, 1000):
         # ours holds a float64 running sum (2 model copies) and a copy of the model for the averaged
         # metrics; evaluation in chunks of 2,048 examples adds ~3 MB of activations, whatever K.
-        rows.append(row(f"peak RSS growth during a 1000-step run, K={k}", peak[("ours", k)], "MB",
-                        peak[("naive", k)], "<= 10 MB (model copies + eval activations)",
-                        peak[("ours", k)] <= 10))
+        rows.append(
+            row(
+                f"peak RSS growth during a 1000-step run, K={k}",
+                peak[("ours", k)],
+                "MB",
+                peak[("naive", k)],
+                "<= 10 MB (model copies + eval activations)",
+                peak[("ours", k)] <= 10,
+            )
+        )
     growth = peak[("ours", 1000)] - peak[("ours", 100)]
     # allocator reuse makes single RSS readings noisy by a few MB, hence the 4 MB allowance
-    rows.append(row("peak RSS growth from K=100 to K=1000", growth, "MB",
-                    peak[("naive", 1000)] - peak[("naive", 100)], "< 1 model copy + 4 MB (independent of K)",
-                    growth < model_mb + 4))
+    rows.append(
+        row(
+            "peak RSS growth from K=100 to K=1000",
+            growth,
+            "MB",
+            peak[("naive", 1000)] - peak[("naive", 100)],
+            "< 1 model copy + 4 MB (independent of K)",
+            growth < model_mb + 4,
+        )
+    )
 
     # 3. projected wall time of the paper grid on 2 cores: the parts of one run, then whole runs
     from hts_lib.nn.sharpness import sharpness
@@ -198,23 +268,59 @@ def main(full: bool) -> list[dict]:
         sharpness(net, xtr, ytr, tol=1e-4, seed=0)
         t3 = time.perf_counter()
         parts[b] = (t1 - t0, t2 - t1, t3 - t2)
-        rows.append(row(f"one run, b={b}: training (10,000 steps, 11 evaluations)", parts[b][0], "s",
-                        naive_step(rows, b) * 1e-6 * 10_000, "< baseline", parts[b][0] < naive_step(rows, b) * 1e-2))
-        rows.append(row(f"one run, b={b}: tail indices of 3 layers (200 bootstraps)", parts[b][1], "s", None, "-",
-                        True))
-        rows.append(row(f"one run, b={b}: sharpness (Lanczos, 4,000 images)", parts[b][2], "s", None, "-", True))
+        rows.append(
+            row(
+                f"one run, b={b}: training (10,000 steps, 11 evaluations)",
+                parts[b][0],
+                "s",
+                naive_step(rows, b) * 1e-6 * 10_000,
+                "< baseline",
+                parts[b][0] < naive_step(rows, b) * 1e-2,
+            )
+        )
+        rows.append(
+            row(
+                f"one run, b={b}: tail indices of 3 layers (200 bootstraps)",
+                parts[b][1],
+                "s",
+                None,
+                "-",
+                True,
+            )
+        )
+        rows.append(
+            row(f"one run, b={b}: sharpness (Lanczos, 4,000 images)", parts[b][2], "s", None, "-", True)
+        )
     per_b = {}
     for b in BATCH_SIZES:
         ts = [run_from_config({"eta": eta, "batch_size": b})["wall_time_s"] for eta in (0.001, 0.05)]
         per_b[b] = float(np.mean(ts))
-        rows.append(row(f"one run, b={b}: run_from_config total (mean of eta 0.001, 0.05)", per_b[b], "s", None,
-                        "-", True))
+        rows.append(
+            row(
+                f"one run, b={b}: run_from_config total (mean of eta 0.001, 0.05)",
+                per_b[b],
+                "s",
+                None,
+                "-",
+                True,
+            )
+        )
     projected = len(PAPER_ETAS) * sum(per_b.values()) / 2
     # the same grid with the baseline training loop in place of train_sgd (tails and sharpness unchanged)
-    naive_projected = projected + len(PAPER_ETAS) * sum(naive_step(rows, b) * 1e-6 * 10_000 - parts[b][0]
-                                                        for b in BATCH_SIZES) / 2
-    rows.append(row("projected paper grid (48 runs) on 2 cores", projected, "s", naive_projected, "< 300 s",
-                    projected < 300))
+    naive_projected = (
+        projected
+        + len(PAPER_ETAS) * sum(naive_step(rows, b) * 1e-6 * 10_000 - parts[b][0] for b in BATCH_SIZES) / 2
+    )
+    rows.append(
+        row(
+            "projected paper grid (48 runs) on 2 cores",
+            projected,
+            "s",
+            naive_projected,
+            "< 300 s",
+            projected < 300,
+        )
+    )
     if full:
         from hts_lib.nn.experiments import GRIDS, run_sweep, sweep_grid
 
@@ -223,11 +329,27 @@ def main(full: bool) -> list[dict]:
             t0 = time.perf_counter()
             run_sweep(sweep_grid(grid["base"], **grid["axes"]), tmp, n_jobs=2, progress=False)
             measured = time.perf_counter() - t0
-        rows.append(row("measured paper grid (48 runs), run_sweep n_jobs=2", measured, "s", projected, "< 300 s",
-                        measured < 300))
+        rows.append(
+            row(
+                "measured paper grid (48 runs), run_sweep n_jobs=2",
+                measured,
+                "s",
+                projected,
+                "< 300 s",
+                measured < 300,
+            )
+        )
     load = os.getloadavg()[0]
-    rows.append(row("load average (1 min) at the end, on a shared machine", load, "processes", None,
-                    f"<= {os.cpu_count()} (else timings are inflated)", load <= (os.cpu_count() or 1)))
+    rows.append(
+        row(
+            "load average (1 min) at the end, on a shared machine",
+            load,
+            "processes",
+            None,
+            f"<= {os.cpu_count()} (else timings are inflated)",
+            load <= (os.cpu_count() or 1),
+        )
+    )
     return rows
 
 
@@ -249,7 +371,7 @@ def matmul_gflops(n: int = 512) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.set_num_threads(1)
     t = _best_of(lambda: [torch.mm(a, b) for _ in range(20)])
-    return 20 * 2 * n ** 3 / t / 1e9
+    return 20 * 2 * n**3 / t / 1e9
 
 
 def _grid_wall(folder: Path):
@@ -275,31 +397,65 @@ def ensemble_rows(run_grids: bool = False) -> list[dict]:
     rows = []
 
     def single(b):
-        return lambda n: train_sgd(build_model("fc", ds.input_shape, ds.n_classes, seed=0), ds, 0.01, b, n,
-                                   n_average=1, eval_every=10 ** 6)
+        return lambda n: train_sgd(
+            build_model("fc", ds.input_shape, ds.n_classes, seed=0),
+            ds,
+            0.01,
+            b,
+            n,
+            n_average=1,
+            eval_every=10**6,
+        )
 
     def ens(b, m):
         def run(n):
             nets = [build_model("fc", ds.input_shape, ds.n_classes, seed=s) for s in range(m)]
-            return train_ensemble(nets, ds, 0.01, b, n, n_average=1, eval_every=10 ** 6)
+            return train_ensemble(nets, ds, 0.01, b, n, n_average=1, eval_every=10**6)
+
         return run
 
     t_single = {b: _per_step(single(b)) for b in (1, 10)}
     for m in ENSEMBLE_SIZES:
         t_ens = _per_step(ens(1, m)) / m
-        rows.append(row(f"ensemble throughput, b=1, {m} fc models (model-steps/s)", 1 / t_ens, "steps/s",
-                        1 / t_single[1], ">= 5x train_sgd", t_single[1] / t_ens >= 5))
+        rows.append(
+            row(
+                f"ensemble throughput, b=1, {m} fc models (model-steps/s)",
+                1 / t_ens,
+                "steps/s",
+                1 / t_single[1],
+                ">= 5x train_sgd",
+                t_single[1] / t_ens >= 5,
+            )
+        )
     m = ENSEMBLE_SIZES[0]
     t_ens10 = _per_step(ens(10, m)) / m
-    flops = 6 * 10 * n_par                    # forward 2bP, backward 4bP per model-step (bias-free MLP)
+    flops = 6 * 10 * n_par  # forward 2bP, backward 4bP per model-step (bias-free MLP)
     peak = matmul_gflops()
     achieved = flops / t_ens10 / 1e9
-    rows.append(row(f"ensemble throughput, b=10, {m} fc models (model-steps/s)", 1 / t_ens10, "steps/s",
-                    1 / t_single[10], "-", True))
-    rows.append(row(f"ensemble FLOP rate at b=10 as a fraction of measured matmul rate ({peak:.1f} GFLOP/s)",
-                    achieved / peak, "fraction", None, "report", True))
-    for name, folder, grid, target in [("fc", "fc_mnist_seeds", "paper-fc-seeds", 300),
-                                       ("cnn", "lenet_mnist_seeds", "lenet-seeds", 600)]:
+    rows.append(
+        row(
+            f"ensemble throughput, b=10, {m} fc models (model-steps/s)",
+            1 / t_ens10,
+            "steps/s",
+            1 / t_single[10],
+            "-",
+            True,
+        )
+    )
+    rows.append(
+        row(
+            f"ensemble FLOP rate at b=10 as a fraction of measured matmul rate ({peak:.1f} GFLOP/s)",
+            achieved / peak,
+            "fraction",
+            None,
+            "report",
+            True,
+        )
+    )
+    for name, folder, grid, target in [
+        ("fc", "fc_mnist_seeds", "paper-fc-seeds", 300),
+        ("cnn", "lenet_mnist_seeds", "lenet-seeds", 600),
+    ]:
         if run_grids:
             from hts_lib.nn.ensemble import run_ensemble_sweep
             from hts_lib.nn.experiments import grid_configs
@@ -313,9 +469,16 @@ def ensemble_rows(run_grids: bool = False) -> list[dict]:
             if got is None:
                 continue
             wall, n = got
-        rows.append(row(f"{name} multi-seed grid wall time (s)", wall, "s", None,
-                        f"<= {target} s on 2 idle cores ({n} runs{'' if run_grids else ', from provenance'})",
-                        wall <= target))
+        rows.append(
+            row(
+                f"{name} multi-seed grid wall time (s)",
+                wall,
+                "s",
+                None,
+                f"<= {target} s on 2 idle cores ({n} runs{'' if run_grids else ', from provenance'})",
+                wall <= target,
+            )
+        )
     return rows
 
 
@@ -326,18 +489,33 @@ def write(rows: list[dict]) -> Path:
 def show(rows: list[dict]) -> None:
     fmt = "{:<58} {:>10} {:>8} {:>10} {:>7}  {:<42} {}"
     print(fmt.format("metric", "value", "unit", "baseline", "ratio", "target", "ok"))
+
+    def f(v):
+        return "-" if v is None else f"{v:.3g}"
+
     for r in rows:
-        f = (lambda v: "-" if v is None else f"{v:.3g}")
-        print(fmt.format(r["metric"], f(r["value"]), r["unit"], f(r["baseline"]), f(r["ratio"]), r["target"],
-                         "PASS" if r["ok"] else "FAIL"))
+        print(
+            fmt.format(
+                r["metric"],
+                f(r["value"]),
+                r["unit"],
+                f(r["baseline"]),
+                f(r["ratio"]),
+                r["target"],
+                "PASS" if r["ok"] else "FAIL",
+            )
+        )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also run the whole paper grid with 2 workers")
     parser.add_argument("--memory-child", nargs=2, metavar=("KIND", "K"), help=argparse.SUPPRESS)
-    parser.add_argument("--ensemble-only", action="store_true",
-                        help="measure only the ensemble rows and merge them into the existing result file")
+    parser.add_argument(
+        "--ensemble-only",
+        action="store_true",
+        help="measure only the ensemble rows and merge them into the existing result file",
+    )
     parser.add_argument("--grids", action="store_true", help="time the multi-seed grids by running them")
     args = parser.parse_args()
     if args.memory_child:
@@ -350,11 +528,20 @@ if __name__ == "__main__":
         new_rows = ensemble_rows(args.grids)
         names = {r["metric"] for r in new_rows}
         load = os.getloadavg()[0]
-        result_rows = [r for r in old
-                       if r["metric"] not in names and not r["metric"].startswith("load average")]
+        result_rows = [
+            r for r in old if r["metric"] not in names and not r["metric"].startswith("load average")
+        ]
         result_rows += new_rows
-        result_rows.append(row("load average (1 min) at the end, on a shared machine", load, "processes", None,
-                               f"<= {os.cpu_count()} (else timings are inflated)", load <= (os.cpu_count() or 1)))
+        result_rows.append(
+            row(
+                "load average (1 min) at the end, on a shared machine",
+                load,
+                "processes",
+                None,
+                f"<= {os.cpu_count()} (else timings are inflated)",
+                load <= (os.cpu_count() or 1),
+            )
+        )
     else:
         result_rows = main(args.full) + ensemble_rows(args.grids)
     show(result_rows)

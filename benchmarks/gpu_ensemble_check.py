@@ -60,34 +60,66 @@ def main() -> dict:
     seeds, etas = [0, 1, 2, 3], [0.01, 0.02, 0.03, 0.05]
     streams = [np.random.default_rng(s).spawn(3)[0] for s in seeds]
     nets = [build_model("fc", ds.input_shape, 10, seed=s) for s in seeds]
-    ens = train_ensemble(nets, ds, etas, 5, 300, n_average=100, eval_every=100, data_order="permuted",
-                         seeds=streams, device="cuda")
+    ens = train_ensemble(
+        nets,
+        ds,
+        etas,
+        5,
+        300,
+        n_average=100,
+        eval_every=100,
+        data_order="permuted",
+        seeds=streams,
+        device="cuda",
+    )
     for dev in ("cuda", "cpu"):
         dw, dl = 0.0, 0.0
         for i, s in enumerate(seeds):
-            ref = train_sgd(build_model("fc", ds.input_shape, 10, seed=s), ds, etas[i], 5, 300, n_average=100,
-                            eval_every=100, data_order="permuted", seed=np.random.default_rng(s).spawn(3)[0],
-                            device=dev)
+            ref = train_sgd(
+                build_model("fc", ds.input_shape, 10, seed=s),
+                ds,
+                etas[i],
+                5,
+                300,
+                n_average=100,
+                eval_every=100,
+                data_order="permuted",
+                seed=np.random.default_rng(s).spawn(3)[0],
+                device=dev,
+            )
             dw = max(dw, max(float(np.abs(ens[i].average[k] - ref.average[k]).max()) for k in ref.average))
             dl = max(dl, float(np.abs(ens[i].batch_losses - ref.batch_losses).max()))
         out[f"max_abs_diff_weights_vs_train_sgd_{dev}"] = dw
         out[f"max_abs_diff_losses_vs_train_sgd_{dev}"] = dl
     out["agrees_on_cuda"] = out["max_abs_diff_weights_vs_train_sgd_cuda"] < 1e-4
     for b in (1, 10):
-        single = _rate(lambda n, b=b: train_sgd(build_model("fc", ds.input_shape, 10, seed=0), ds, 0.01, b, n,
-                                                n_average=1, eval_every=10 ** 6, device="cuda"))
+        single = _rate(
+            lambda n, b=b: train_sgd(
+                build_model("fc", ds.input_shape, 10, seed=0),
+                ds,
+                0.01,
+                b,
+                n,
+                n_average=1,
+                eval_every=10**6,
+                device="cuda",
+            )
+        )
         out[f"train_sgd_model_steps_per_s_b{b}"] = single
         for m in (16, 64, 256):
+
             def run(n, m=m, b=b):
                 nets = [build_model("fc", ds.input_shape, 10, seed=s) for s in range(m)]
-                train_ensemble(nets, ds, 0.01, b, n, n_average=1, eval_every=10 ** 6, device="cuda")
+                train_ensemble(nets, ds, 0.01, b, n, n_average=1, eval_every=10**6, device="cuda")
+
             r = _rate(run, m=m)
             out[f"ensemble_fc_model_steps_per_s_b{b}_m{m}"] = r
             out[f"ensemble_fc_speedup_b{b}_m{m}"] = r / single
 
     def lenet(n, m=16):
         nets = [build_model("lenet", ds.input_shape, 10, seed=s) for s in range(m)]
-        train_ensemble(nets, ds, 0.01, 10, n, n_average=1, eval_every=10 ** 6, device="cuda")
+        train_ensemble(nets, ds, 0.01, 10, n, n_average=1, eval_every=10**6, device="cuda")
+
     out["ensemble_lenet_model_steps_per_s_b10_m16"] = _rate(lenet, n1=100, n2=600, m=16)
     print(json.dumps(out, indent=1))
     return out

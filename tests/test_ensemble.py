@@ -15,7 +15,7 @@ from hts_lib.nn.training import run_from_config, train_sgd
 # step), which SGD amplifies slowly over a short run at a small step size. 2e-5 on weights of
 # size ~0.05 after 200 steps leaves a factor 100 over the differences seen (2e-7 to 1e-6).
 WEIGHT_ATOL = 2e-5
-LOSS_ATOL = 1e-4      # minibatch losses of order 1: same reasoning, relative 1e-4
+LOSS_ATOL = 1e-4  # minibatch losses of order 1: same reasoning, relative 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +43,31 @@ def _compare(ens, ref):
 def test_ensemble_matches_train_sgd_run_by_run(digits, engine, order):
     seeds, etas = [0, 1, 2, 3], [0.02, 0.05, 0.05, 0.1]
     nets = [build_model("fc", digits.input_shape, 10, seed=s, width=16) for s in seeds]
-    res = train_ensemble(nets, digits, etas, 7, 200, n_average=50, eval_every=100, data_order=order,
-                         seeds=_seed_streams(seeds), engine=engine)
+    res = train_ensemble(
+        nets,
+        digits,
+        etas,
+        7,
+        200,
+        n_average=50,
+        eval_every=100,
+        data_order=order,
+        seeds=_seed_streams(seeds),
+        engine=engine,
+    )
     for i, s in enumerate(seeds):
         net = build_model("fc", digits.input_shape, 10, seed=s, width=16)
-        ref = train_sgd(net, digits, etas[i], 7, 200, n_average=50, eval_every=100, data_order=order,
-                        seed=_seed_streams([s])[0])
+        ref = train_sgd(
+            net,
+            digits,
+            etas[i],
+            7,
+            200,
+            n_average=50,
+            eval_every=100,
+            data_order=order,
+            seed=_seed_streams([s])[0],
+        )
         _compare(res[i], ref)
         # the final iterate is written back into the model passed in
         for (_, p), (_, q) in zip(nets[i].named_parameters(), net.named_parameters()):
@@ -59,32 +78,66 @@ def test_ensemble_matches_train_sgd_for_a_cnn():
     ds = load_dataset("mnist_subset", n_train=200, n_test=50, seed=0)
     seeds = [0, 1]
     nets = [build_model("lenet", ds.input_shape, 10, seed=s) for s in seeds]
-    res = train_ensemble(nets, ds, 0.01, 5, 60, n_average=20, eval_every=30, data_order="permuted",
-                         seeds=_seed_streams(seeds))
+    res = train_ensemble(
+        nets, ds, 0.01, 5, 60, n_average=20, eval_every=30, data_order="permuted", seeds=_seed_streams(seeds)
+    )
     for i, s in enumerate(seeds):
-        ref = train_sgd(build_model("lenet", ds.input_shape, 10, seed=s), ds, 0.01, 5, 60, n_average=20,
-                        eval_every=30, data_order="permuted", seed=_seed_streams([s])[0])
+        ref = train_sgd(
+            build_model("lenet", ds.input_shape, 10, seed=s),
+            ds,
+            0.01,
+            5,
+            60,
+            n_average=20,
+            eval_every=30,
+            data_order="permuted",
+            seed=_seed_streams([s])[0],
+        )
         _compare(res[i], ref)
 
 
 def test_divergence_is_flagged_per_model_and_spares_the_others(digits):
     nets = [build_model("fc", digits.input_shape, 10, seed=0, width=16) for _ in range(2)]
     res = train_ensemble(nets, digits, [0.05, 1e6], 10, 300, n_average=50, eval_every=100)
-    ref = train_sgd(build_model("fc", digits.input_shape, 10, seed=0, width=16), digits, 1e6, 10, 300,
-                    n_average=50, eval_every=100)
+    ref = train_sgd(
+        build_model("fc", digits.input_shape, 10, seed=0, width=16),
+        digits,
+        1e6,
+        10,
+        300,
+        n_average=50,
+        eval_every=100,
+    )
     assert ref.diverged and res[1].diverged and res[1].diverged_at == ref.diverged_at
     assert res[1].metrics is None and res[1].average is None and res[1].n_average == 0
     assert not res[0].diverged and res[0].metrics["train_acc"] > 0.5
-    solo = train_sgd(build_model("fc", digits.input_shape, 10, seed=0, width=16), digits, 0.05, 10, 300,
-                     n_average=50, eval_every=100)
+    solo = train_sgd(
+        build_model("fc", digits.input_shape, 10, seed=0, width=16),
+        digits,
+        0.05,
+        10,
+        300,
+        n_average=50,
+        eval_every=100,
+    )
     _compare(res[0], solo)
 
 
 def test_record_fn_sees_the_last_iterates(digits):
     nets = [build_model("fc", digits.input_shape, 10, seed=s, width=8) for s in range(3)]
     seen = []
-    train_ensemble(nets, digits, 0.05, 5, 100, n_average=10, eval_every=100, record_every=10, record_last=40,
-                   record_fn=lambda step, p: seen.append((step, p["layer1.weight"][:, 0, 0].clone())))
+    train_ensemble(
+        nets,
+        digits,
+        0.05,
+        5,
+        100,
+        n_average=10,
+        eval_every=100,
+        record_every=10,
+        record_last=40,
+        record_fn=lambda step, p: seen.append((step, p["layer1.weight"][:, 0, 0].clone())),
+    )
     assert [s for s, _ in seen] == [70, 80, 90, 100]
     assert seen[-1][1].shape == (3,)
     last = [n.layer1.weight[0, 0].item() for n in nets]
@@ -92,8 +145,17 @@ def test_record_fn_sees_the_last_iterates(digits):
 
 
 def test_run_ensemble_matches_run_from_config():
-    base = {"dataset": "digits", "n_train": 300, "n_test": 100, "width": 16, "batch_size": 10, "n_steps": 200,
-            "n_average": 50, "eval_every": 100, "data_order": "permuted"}
+    base = {
+        "dataset": "digits",
+        "n_train": 300,
+        "n_test": 100,
+        "width": 16,
+        "batch_size": 10,
+        "n_steps": 200,
+        "n_average": 50,
+        "eval_every": 100,
+        "data_order": "permuted",
+    }
     cfgs = [{**base, "eta": 0.05, "seed": 0}, {**base, "eta": 0.08, "seed": 3}]
     ens = run_ensemble(cfgs)
     for cfg, rec in zip(cfgs, ens):
@@ -107,9 +169,23 @@ def test_run_ensemble_matches_run_from_config():
 
 
 def test_run_ensemble_sweep_writes_valid_files_and_resumes(tmp_path):
-    cfgs = [{"dataset": "digits", "n_train": 200, "n_test": 50, "width": 8, "eta": e, "batch_size": 10,
-             "n_steps": 50, "n_average": 10, "eval_every": 50, "sharpness": False, "seed": s}
-            for e in (0.05, 0.1) for s in (0, 1)]
+    cfgs = [
+        {
+            "dataset": "digits",
+            "n_train": 200,
+            "n_test": 50,
+            "width": 8,
+            "eta": e,
+            "batch_size": 10,
+            "n_steps": 50,
+            "n_average": 10,
+            "eval_every": 50,
+            "sharpness": False,
+            "seed": s,
+        }
+        for e in (0.05, 0.1)
+        for s in (0, 1)
+    ]
     rep = run_ensemble_sweep(cfgs, tmp_path, progress=False, extra_provenance={"source_hash": "abc"})
     assert rep.n_done == 4 and rep.complete
     recs = load_results(tmp_path)
@@ -148,8 +224,18 @@ def test_groups_and_bad_input(digits):
 def test_cuda_ensemble_matches_cpu(digits):
     nets = [build_model("fc", digits.input_shape, 10, seed=s, width=16) for s in range(2)]
     gpu = train_ensemble(nets, digits, 0.05, 10, 100, n_average=20, eval_every=100, device="cuda")
-    cpu = [train_sgd(build_model("fc", digits.input_shape, 10, seed=s, width=16), digits, 0.05, 10, 100,
-                     n_average=20, eval_every=100) for s in range(2)]
+    cpu = [
+        train_sgd(
+            build_model("fc", digits.input_shape, 10, seed=s, width=16),
+            digits,
+            0.05,
+            10,
+            100,
+            n_average=20,
+            eval_every=100,
+        )
+        for s in range(2)
+    ]
     for g, c in zip(gpu, cpu):
         for name in c.average:  # different kernels (TF32 off by default for float32 matmul): looser
             np.testing.assert_allclose(g.average[name], c.average[name], rtol=0, atol=1e-3)

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from hts_lib.nn.nets import (MODEL_NAMES, build_model, count_parameters, fully_connected, layer_weights, small_cnn,
-                          vgg)
+from hts_lib.nn.nets import (
+    MODEL_NAMES,
+    build_model,
+    count_parameters,
+    fully_connected,
+    layer_weights,
+    small_cnn,
+    vgg,
+)
 
 
 # ---------------------------------------------------------------- the paper's fully connected net
@@ -86,7 +93,9 @@ def test_vgg_width_scale_and_init_std():
     target = math.sqrt(2.0 / (9 * 32))
     # The sample sd of n normal draws has relative SE 1/sqrt(2n) ~ 1.0 %; allow 4 SE.
     assert abs(sd / target - 1) < 4 / math.sqrt(2 * w.numel())
-    assert all(float(m.bias.detach().abs().max()) == 0.0 for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert all(
+        float(m.bias.detach().abs().max()) == 0.0 for m in net.modules() if isinstance(m, torch.nn.Conv2d)
+    )
 
 
 def test_vgg_batch_norm_and_dropout_options():
@@ -105,7 +114,9 @@ def test_build_model_seeded_and_leaves_global_rng_alone(name, shape):
     b = build_model(name, shape, 10, seed=3, **kw)
     c = build_model(name, shape, 10, seed=4, **kw)
     assert torch.equal(state, torch.get_rng_state())  # the caller's generator is untouched
-    for (ka, va), (kb, vb), (_, vc) in zip(a.state_dict().items(), b.state_dict().items(), c.state_dict().items()):
+    for (ka, va), (kb, vb), (_, vc) in zip(
+        a.state_dict().items(), b.state_dict().items(), c.state_dict().items()
+    ):
         assert ka == kb and torch.equal(va, vb)
     assert not torch.equal(layer_weights(a)["layer1"], layer_weights(c)["layer1"])
 

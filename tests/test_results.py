@@ -8,8 +8,18 @@ import pytest
 from scipy import stats
 
 from hts_lib.nn.experiments import grid_configs, load_results, run_id
-from hts_lib.nn.results import (COLLAPSE_ACC, TRAINED_ACC, cell_summary, hierarchical_bootstrap, interval_reading,
-                                results_dir, run_status, run_statuses, source_hash, spearman_interval)
+from hts_lib.nn.results import (
+    COLLAPSE_ACC,
+    TRAINED_ACC,
+    cell_summary,
+    hierarchical_bootstrap,
+    interval_reading,
+    results_dir,
+    run_status,
+    run_statuses,
+    source_hash,
+    spearman_interval,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Shipped multi-seed folders and the grid that makes each (see results/README.md and `make results`).
@@ -22,8 +32,13 @@ def _rec(acc, diverged=False):
 
 # ---------------------------------------------------------------- run status
 def test_run_status_rule_and_thresholds():
-    assert [run_status(_rec(a)) for a in (0.1, COLLAPSE_ACC, 0.5, TRAINED_ACC, 1.0)] == \
-        ["collapsed", "collapsed", "under-trained", "ok", "ok"]
+    assert [run_status(_rec(a)) for a in (0.1, COLLAPSE_ACC, 0.5, TRAINED_ACC, 1.0)] == [
+        "collapsed",
+        "collapsed",
+        "under-trained",
+        "ok",
+        "ok",
+    ]
     assert run_status(_rec(None, diverged=True)) == "diverged"
     assert run_status(_rec(0.5), trained_acc=0.4) == "ok"
     assert run_statuses([_rec(0.95), _rec(0, True)]).tolist() == ["ok", "diverged"]
@@ -48,7 +63,7 @@ def test_cell_summary_against_a_loop():
     s = cell_summary(v, cells)
     assert s["n"].tolist() == [3, 3, 3, 3]
     for k in range(4):
-        block = v[3 * k:3 * k + 3]  # the cells are contiguous blocks of 3 in sorted order
+        block = v[3 * k : 3 * k + 3]  # the cells are contiguous blocks of 3 in sorted order
         assert s["median"][k] == np.median(block) and s["lo"][k] == block.min() and s["hi"][k] == block.max()
     with pytest.raises(ValueError, match="one entry per run"):
         cell_summary(v[:5], cells)
@@ -143,7 +158,8 @@ def test_shipped_results_were_made_by_the_current_code(folder):
     hashes = {r["provenance"].get("source_hash") for r in records}
     assert hashes == {source_hash()}, (
         f"results/{folder} was made by other code (hashes {sorted(map(str, hashes))}, now {source_hash()}): "
-        "the trainer, estimators or sharpness changed since; re-run `make results`")
+        "the trainer, estimators or sharpness changed since; re-run `make results`"
+    )
 
 
 def _normalised(configs):

@@ -10,12 +10,29 @@ import torch
 
 from hts_lib.nn.data import load_dataset
 from hts_lib.nn.nets import build_model
-from hts_lib.nn.training import (AUTHORS_M, DEFAULT_CONFIG, evaluate, normalise_config, resolve_device,
-                              run_from_config, train_sgd, weight_tail_indices)
+from hts_lib.nn.training import (
+    AUTHORS_M,
+    DEFAULT_CONFIG,
+    evaluate,
+    normalise_config,
+    resolve_device,
+    run_from_config,
+    train_sgd,
+    weight_tail_indices,
+)
 
 # A run that takes about a second: 300 real 8x8 digits, a width-16 net, 200 steps.
-TINY = {"dataset": "digits", "n_train": 300, "n_test": 100, "width": 16, "eta": 0.05, "batch_size": 10,
-        "n_steps": 200, "n_average": 50, "eval_every": 100}
+TINY = {
+    "dataset": "digits",
+    "n_train": 300,
+    "n_test": 100,
+    "width": 16,
+    "eta": 0.05,
+    "batch_size": 10,
+    "n_steps": 200,
+    "n_average": 50,
+    "eval_every": 100,
+}
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +145,9 @@ def test_metrics_average_are_those_of_the_averaged_weights(digits):
     assert res.metrics_average["test_loss"] == pytest.approx(loss, rel=1e-6)  # float32 average of 100 losses
     loss_f, acc_f = evaluate(net, digits.x_train, digits.y_train)
     assert res.metrics["train_acc"] == acc_f
-    assert res.metrics["gen_gap"] == pytest.approx(res.metrics["train_acc"] - res.metrics["test_acc"], abs=1e-15)
+    assert res.metrics["gen_gap"] == pytest.approx(
+        res.metrics["train_acc"] - res.metrics["test_acc"], abs=1e-15
+    )
     assert list(res.averaged_layer_weights()) == ["layer1", "layer2", "layer3"]
 
 
@@ -156,7 +175,15 @@ def test_cycle_order_is_fixed_consecutive_batches_with_short_last_batch():
     model = _Recorder()
     train_sgd(model, _index_dataset(10), 1e-6, 4, 7, n_average=0)
     # DataLoader(shuffle=False, drop_last=False): [0-3], [4-7], [8, 9], then again from 0.
-    assert model.seen == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9], [0, 1, 2, 3], [4, 5, 6, 7], [8, 9], [0, 1, 2, 3]]
+    assert model.seen == [
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9],
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9],
+        [0, 1, 2, 3],
+    ]
 
 
 def test_shuffle_order_is_a_permutation_per_epoch():
@@ -176,7 +203,7 @@ def test_divergence_flagged_with_exact_step(digits):
     losses = res.batch_losses
     first_bad = int(np.flatnonzero(~np.isfinite(losses))[0]) + 1
     assert res.diverged_at == first_bad  # 1-based step of the first non-finite minibatch loss
-    assert np.all(np.isfinite(losses[:first_bad - 1]))
+    assert np.all(np.isfinite(losses[: first_bad - 1]))
     assert res.n_steps < 500  # training stopped early
 
 
@@ -192,12 +219,14 @@ def test_train_sgd_bad_input(digits):
         train_sgd(net, digits, 0.1, 5, 10, n_average=11)
     with pytest.raises(ValueError, match="data_order must be one of"):
         train_sgd(net, digits, 0.1, 5, 10, n_average=5, data_order="random")
-    bad = SimpleNamespace(x_train=digits.x_train, y_train=digits.y_train[:-1], x_test=digits.x_test,
-                          y_test=digits.y_test)
+    bad = SimpleNamespace(
+        x_train=digits.x_train, y_train=digits.y_train[:-1], x_test=digits.x_test, y_test=digits.y_test
+    )
     with pytest.raises(ValueError, match="x_train .* and y_train .* same number of examples"):
         train_sgd(net, bad, 0.1, 5, 10, n_average=5)
-    bad = SimpleNamespace(x_train=digits.x_train, y_train=digits.y_train, x_test=digits.x_test[:, :, :4],
-                          y_test=digits.y_test)
+    bad = SimpleNamespace(
+        x_train=digits.x_train, y_train=digits.y_train, x_test=digits.x_test[:, :, :4], y_test=digits.y_test
+    )
     with pytest.raises(ValueError, match="same example shape"):
         train_sgd(net, bad, 0.1, 5, 10, n_average=5)
     wrong_in = build_model("fc", (1, 28, 28), 10, width=4)
@@ -221,7 +250,9 @@ def test_weight_tail_indices_follow_the_authors_protocol():
     out = weight_tail_indices({"layer1": w})
     x = w.ravel() - w.mean()
     seed = np.random.default_rng(0).spawn(1)[0]  # weight_tail_indices spawns one stream per layer
-    assert out["layer1"]["alpha_stable"] == alpha_stable(x, m=list(AUTHORS_M), seed=seed)  # 3,000 weights: all m
+    assert out["layer1"]["alpha_stable"] == alpha_stable(
+        x, m=list(AUTHORS_M), seed=seed
+    )  # 3,000 weights: all m
     assert out["layer1"]["hill"] == hill(x)
     # centring makes the estimate shift-invariant; both estimators are scale-invariant
     shifted = weight_tail_indices({"layer1": 3.0 * w + 7.0})["layer1"]
@@ -235,7 +266,9 @@ def test_weight_tail_indices_drop_block_sizes_that_leave_one_block():
     rng = np.random.default_rng(1)
     w = rng.standard_normal(1280)  # the paper's layer 3 size: m = 1000 leaves a single block
     out = weight_tail_indices({"layer3": torch.from_numpy(w)})
-    expect = alpha_stable(w - w.mean(), m=[2, 5, 10, 20, 50, 100, 500], seed=np.random.default_rng(0).spawn(1)[0])
+    expect = alpha_stable(
+        w - w.mean(), m=[2, 5, 10, 20, 50, 100, 500], seed=np.random.default_rng(0).spawn(1)[0]
+    )
     assert out["layer3"]["alpha_stable"] == expect
 
 
@@ -253,8 +286,20 @@ def test_weight_tail_indices_bad_input():
 
 
 # ---------------------------------------------------------------- run_from_config (the contract)
-CONTRACT_KEYS = {"config", "diverged", "diverged_at", "metrics", "metrics_average", "alpha", "sharpness", "history",
-                 "device", "n_params", "wall_time_s", "timings"}
+CONTRACT_KEYS = {
+    "config",
+    "diverged",
+    "diverged_at",
+    "metrics",
+    "metrics_average",
+    "alpha",
+    "sharpness",
+    "history",
+    "device",
+    "n_params",
+    "wall_time_s",
+    "timings",
+}
 METRIC_KEYS = {"train_loss", "train_acc", "test_loss", "test_acc", "gen_gap"}
 
 
@@ -287,9 +332,20 @@ def test_run_from_config_matches_the_contract(tiny_result):
 def test_run_from_config_validates_against_the_runner_schema(tiny_result):
     from hts_lib.nn import experiments
 
-    record = {**tiny_result, "run_id": "test", "provenance": {
-        "hts_lib_version": "0", "git_revision": None, "python": "3", "numpy": "2", "torch": "2",
-        "platform": "x", "started": "t0", "finished": "t1"}}
+    record = {
+        **tiny_result,
+        "run_id": "test",
+        "provenance": {
+            "hts_lib_version": "0",
+            "git_revision": None,
+            "python": "3",
+            "numpy": "2",
+            "torch": "2",
+            "platform": "x",
+            "started": "t0",
+            "finished": "t1",
+        },
+    }
     experiments.validate_result(record)
 
 
@@ -310,8 +366,17 @@ def test_run_from_config_diverged_run_has_no_alpha_and_no_sharpness():
 
 
 def test_run_from_config_cnn_with_trace_and_no_sharpness():
-    r = run_from_config({**TINY, "model": "cnn", "n_steps": 60, "n_average": 20, "eval_every": 30,
-                         "trace_probes": 4, "data_order": "shuffle"})
+    r = run_from_config(
+        {
+            **TINY,
+            "model": "cnn",
+            "n_steps": 60,
+            "n_average": 20,
+            "eval_every": 30,
+            "trace_probes": 4,
+            "data_order": "shuffle",
+        }
+    )
     assert list(r["alpha"]) == ["layer1", "layer2", "layer3"]
     assert r["sharpness"]["n_probes"] == 4 and r["sharpness"]["trace"] is not None
     r2 = run_from_config({**TINY, "sharpness": False, "n_steps": 20, "n_average": 5})
@@ -320,8 +385,9 @@ def test_run_from_config_cnn_with_trace_and_no_sharpness():
 
 def test_run_from_config_leaves_out_layers_too_small_to_estimate():
     # width_scale 0.25 on the 8x8 digits: layer1 has 1 * 2 * 9 = 18 weights (< 50), layer2 2 * 4 * 9 = 72
-    r = run_from_config({**TINY, "model": "cnn", "width_scale": 0.25, "n_steps": 20, "n_average": 5,
-                         "sharpness": False})
+    r = run_from_config(
+        {**TINY, "model": "cnn", "width_scale": 0.25, "n_steps": 20, "n_average": 5, "sharpness": False}
+    )
     assert list(r["alpha"]) == ["layer2", "layer3"]
 
 

@@ -1,4 +1,6 @@
-"""Neural networks: data, models, training, sharpness and the experiment runner (the only part that imports torch).
+"""Neural networks: data, models, training, sharpness and the experiment runner.
+
+This is the only part of the package that imports torch.
 
 Modules (imported lazily; torch only where needed):
 

@@ -45,16 +45,23 @@ from hts_lib.nn.training import (
 )
 from hts_lib.validation import check_int, check_rng
 
-__all__ = ["ENSEMBLE_AXES", "IterateSamples", "train_ensemble", "record_iterates", "run_ensemble",
-           "ensemble_groups", "run_ensemble_sweep"]
+__all__ = [
+    "ENSEMBLE_AXES",
+    "IterateSamples",
+    "train_ensemble",
+    "record_iterates",
+    "run_ensemble",
+    "ensemble_groups",
+    "run_ensemble_sweep",
+]
 
 #: Config keys that may differ between the members of one ensemble; every other key is shared.
 ENSEMBLE_AXES = ("seed", "eta")
 
 _DATA_ORDERS = ("cycle", "shuffle", "permuted")
-_DIVERGENCE_CHECK = 100        # steps between divergence checks (one device sync each), as train_sgd
-_SHARPNESS_TOL = 1e-4          # relative tolerance of Lanczos, as run_from_config
-_EVAL_CHUNK = 2048             # examples per batched forward pass in evaluations
+_DIVERGENCE_CHECK = 100  # steps between divergence checks (one device sync each), as train_sgd
+_SHARPNESS_TOL = 1e-4  # relative tolerance of Lanczos, as run_from_config
+_EVAL_CHUNK = 2048  # examples per batched forward pass in evaluations
 
 
 def _tensor(a, device, dtype=None) -> torch.Tensor:
@@ -69,8 +76,10 @@ def _plain_mlp(model: nn.Module) -> bool:
         mods = mods[1:]
     if len(mods) % 2 == 0:
         return False
-    return all(isinstance(m, nn.Linear) and m.bias is None if i % 2 == 0 else isinstance(m, nn.ReLU)
-               for i, m in enumerate(mods))
+    return all(
+        isinstance(m, nn.Linear) and m.bias is None if i % 2 == 0 else isinstance(m, nn.ReLU)
+        for i, m in enumerate(mods)
+    )
 
 
 class _Stack:
@@ -118,18 +127,18 @@ class _Stack:
                 p = self.params[n]
                 p.addcmul_(grads[n], neg_eta.view((-1,) + (1,) * (p.dim() - 1)))
             return losses
-        ws = [self.params[n] for n in self.names]                       # (M, out, in) each
+        ws = [self.params[n] for n in self.names]  # (M, out, in) each
         h = [xb.reshape(xb.shape[0], xb.shape[1], -1)]
         for w in ws[:-1]:
             h.append(torch.bmm(h[-1], w.transpose(1, 2)).clamp_min_(0))
-        out = torch.bmm(h[-1], ws[-1].transpose(1, 2))                   # (M, b, C)
+        out = torch.bmm(h[-1], ws[-1].transpose(1, 2))  # (M, b, C)
         logp = out.log_softmax(dim=2)
         losses = -logp.gather(2, yb.unsqueeze(2)).squeeze(2).mean(dim=1)
         delta = logp.exp_()
         delta.scatter_add_(2, yb.unsqueeze(2), torch.full_like(delta[..., :1], -1.0))
-        delta.mul_(neg_eta.view(-1, 1, 1) / yb.shape[1])               # -eta * dloss/dlogits
+        delta.mul_(neg_eta.view(-1, 1, 1) / yb.shape[1])  # -eta * dloss/dlogits
         deltas = [delta]
-        for k in range(len(ws) - 1, 0, -1):                            # back through layers, old weights
+        for k in range(len(ws) - 1, 0, -1):  # back through layers, old weights
             deltas.append(torch.bmm(deltas[-1], ws[k]).mul_(h[k] > 0))
         for k, d in zip(range(len(ws) - 1, -1, -1), deltas):
             ws[k].baddbmm_(d.transpose(1, 2), h[k])
@@ -142,8 +151,8 @@ class _Stack:
         total = torch.zeros(m, dtype=torch.float64, device=x.device)
         correct = torch.zeros(m, dtype=torch.float64, device=x.device)
         for i in range(0, x.shape[0], _EVAL_CHUNK):
-            out = self._forward(params, x[i:i + _EVAL_CHUNK])            # (M, n, C)
-            yc = y[i:i + _EVAL_CHUNK]
+            out = self._forward(params, x[i : i + _EVAL_CHUNK])  # (M, n, C)
+            yc = y[i : i + _EVAL_CHUNK]
             ce = nn.functional.cross_entropy(out.transpose(1, 2), yc.expand(m, -1), reduction="none")
             total += ce.double().sum(dim=1)
             correct += (out.argmax(dim=2) == yc).double().sum(dim=1)
@@ -154,15 +163,37 @@ class _Stack:
 def _metrics(stack, params, xtr, ytr, xte, yte) -> list[dict]:
     trl, tra = stack.evaluate(params, xtr, ytr)
     tel, tea = stack.evaluate(params, xte, yte)
-    return [{"train_loss": float(a), "train_acc": float(b), "test_loss": float(c), "test_acc": float(d),
-             "gen_gap": float(b) - float(d)} for a, b, c, d in zip(trl, tra, tel, tea)]
+    return [
+        {
+            "train_loss": float(a),
+            "train_acc": float(b),
+            "test_loss": float(c),
+            "test_acc": float(d),
+            "gen_gap": float(b) - float(d),
+        }
+        for a, b, c, d in zip(trl, tra, tel, tea)
+    ]
 
 
-def train_ensemble(models: Sequence[nn.Module], dataset, etas, batch_size: int, n_steps: int, *,
-                   n_average: int = 1000, data_order: str = "cycle", eval_every: int = 1000, seeds=None,
-                   device: str = "cpu", n_threads: int | None = 1, record_every: int = 0,
-                   record_last: int = 0, record_fn=None, engine: str = "auto") -> list[TrainResult]:
-    """Train ``M`` models of one architecture with plain constant-step SGD, as one batched computation.
+def train_ensemble(
+    models: Sequence[nn.Module],
+    dataset,
+    etas,
+    batch_size: int,
+    n_steps: int,
+    *,
+    n_average: int = 1000,
+    data_order: str = "cycle",
+    eval_every: int = 1000,
+    seeds=None,
+    device: str = "cpu",
+    n_threads: int | None = 1,
+    record_every: int = 0,
+    record_last: int = 0,
+    record_fn=None,
+    engine: str = "auto",
+) -> list[TrainResult]:
+    r"""Train ``M`` models of one architecture with plain constant-step SGD, as one batched computation.
 
     Parameters
     ----------
@@ -206,9 +237,9 @@ def train_ensemble(models: Sequence[nn.Module], dataset, etas, batch_size: int, 
 
     Notes
     -----
-    Model :math:`i` follows :math:`\\theta^{(i)}_k = \\theta^{(i)}_{k-1} - \\eta_i\\,\\frac1b
-    \\sum_{j\\in\\Omega^{(i)}_k}\\nabla\\ell_j(\\theta^{(i)}_{k-1})`, with the batch
-    :math:`\\Omega^{(i)}_k` drawn from model :math:`i`'s own data order. All models advance
+    Model :math:`i` follows :math:`\theta^{(i)}_k = \theta^{(i)}_{k-1} - \eta_i\,\frac1b
+    \sum_{j\in\Omega^{(i)}_k}\nabla\ell_j(\theta^{(i)}_{k-1})`, with the batch
+    :math:`\Omega^{(i)}_k` drawn from model :math:`i`'s own data order. All models advance
     together; a model whose minibatch loss becomes non-finite is flagged at that step (checked
     every 100 steps, as in :func:`train_sgd`), its step size is set to 0 and its parameters to
     zero, so that it costs nothing further and cannot disturb the others. The averages are kept
@@ -235,8 +266,11 @@ def train_ensemble(models: Sequence[nn.Module], dataset, etas, batch_size: int, 
     if any(s != shapes[0] for s in shapes):
         raise ValueError("models must all have the same parameter names and shapes")
     n_models = len(models)
-    eta_arr = np.broadcast_to(np.asarray(etas, dtype=float), (n_models,)) if np.ndim(etas) == 0 \
+    eta_arr = (
+        np.broadcast_to(np.asarray(etas, dtype=float), (n_models,))
+        if np.ndim(etas) == 0
         else np.asarray(etas, dtype=float)
+    )
     if eta_arr.shape != (n_models,):
         raise ValueError(f"etas must be one float or one per model ({n_models}), got {len(eta_arr)} values")
     if not np.all(np.isfinite(eta_arr) & (eta_arr > 0)):
@@ -275,8 +309,16 @@ def train_ensemble(models: Sequence[nn.Module], dataset, etas, batch_size: int, 
         def eval_rows(step):
             trl, tra = stack.evaluate(params, xtr, ytr)
             tel, tea = stack.evaluate(params, xte, yte)
-            return [{"step": step, "train_loss": float(a), "train_acc": float(b), "test_loss": float(c),
-                     "test_acc": float(d)} for a, b, c, d in zip(trl, tra, tel, tea)]
+            return [
+                {
+                    "step": step,
+                    "train_loss": float(a),
+                    "train_acc": float(b),
+                    "test_loss": float(c),
+                    "test_acc": float(d),
+                }
+                for a, b, c, d in zip(trl, tra, tel, tea)
+            ]
 
         histories = [[row] for row in eval_rows(0)]
         avg_start = n_steps - n_average
@@ -301,7 +343,7 @@ def train_ensemble(models: Sequence[nn.Module], dataset, etas, batch_size: int, 
             j = (step - 1) % n_batches
             if j == 0 and (data_order == "shuffle" or (data_order == "permuted" and step == 1)):
                 order = torch.stack([torch.from_numpy(r.permutation(n_train)) for r in rngs]).to(dev)
-            idx = order[:, j * batch_size:(j + 1) * batch_size]                 # (M, b_j)
+            idx = order[:, j * batch_size : (j + 1) * batch_size]  # (M, b_j)
             loss = stack.step(xtr[idx], ytr[idx], neg_eta)
             with torch.no_grad():
                 if step > avg_start:
@@ -310,12 +352,16 @@ def train_ensemble(models: Sequence[nn.Module], dataset, etas, batch_size: int, 
                     for n in stack.names:
                         avg_sum[n] += params[n]
             losses.append(loss.detach())
-            if record_fn is not None and record_every > 0 and step > n_steps - record_last \
-                    and (n_steps - step) % record_every == 0:
+            if (
+                record_fn is not None
+                and record_every > 0
+                and step > n_steps - record_last
+                and (n_steps - step) % record_every == 0
+            ):
                 record_fn(step, params)
             if step % _DIVERGENCE_CHECK == 0 or step == n_steps:
                 start = (step - 1) // _DIVERGENCE_CHECK * _DIVERGENCE_CHECK
-                bad = ~torch.isfinite(torch.stack(losses[start:step]))             # (steps, M)
+                bad = ~torch.isfinite(torch.stack(losses[start:step]))  # (steps, M)
                 if bool(bad.any()):
                     first = bad.float().argmax(dim=0).cpu().numpy()
                     any_bad = bad.any(dim=0).cpu().numpy()
@@ -334,8 +380,9 @@ def train_ensemble(models: Sequence[nn.Module], dataset, etas, batch_size: int, 
             for i in np.flatnonzero(live):
                 if not all(bool(torch.isfinite(p[i]).all()) for p in params.values()):
                     kill(i, step)
-        all_losses = (torch.stack(losses).float().cpu().numpy() if losses
-                      else np.zeros((0, n_models), np.float32))
+        all_losses = (
+            torch.stack(losses).float().cpu().numpy() if losses else np.zeros((0, n_models), np.float32)
+        )
         metrics = _metrics(stack, params, xtr, ytr, xte, yte) if live.any() else [None] * n_models
         metrics_avg = [None] * n_models
         average = [None] * n_models
@@ -353,12 +400,20 @@ def train_ensemble(models: Sequence[nn.Module], dataset, etas, batch_size: int, 
     out = []
     for i in range(n_models):
         ok = bool(live[i])
-        out.append(TrainResult(diverged=not ok, diverged_at=diverged_at[i], n_steps=int(steps_taken[i]),
-                               history=tuple(histories[i]), metrics=metrics[i] if ok else None,
-                               metrics_average=metrics_avg[i] if ok else None,
-                               average=average[i] if ok else None,
-                               n_average=n_average if ok and average[i] is not None else 0,
-                               batch_losses=all_losses[:int(steps_taken[i]), i].copy(), wall_time_s=wall))
+        out.append(
+            TrainResult(
+                diverged=not ok,
+                diverged_at=diverged_at[i],
+                n_steps=int(steps_taken[i]),
+                history=tuple(histories[i]),
+                metrics=metrics[i] if ok else None,
+                metrics_average=metrics_avg[i] if ok else None,
+                average=average[i] if ok else None,
+                n_average=n_average if ok and average[i] is not None else 0,
+                batch_losses=all_losses[: int(steps_taken[i]), i].copy(),
+                wall_time_s=wall,
+            )
+        )
     return out
 
 
@@ -390,16 +445,30 @@ class IterateSamples:
     results: list = dataclasses.field(repr=False)
 
     def deviations(self, kind: str = "weights") -> np.ndarray:
-        """Samples pooled over time and models, each model's time mean removed: shape (R * M_ok, n)."""
+        """Return samples pooled over time and models, each model's time mean removed: shape (R * M_ok, n)."""
         x = self.weights if kind == "weights" else self.projections
         ok = np.array([not r.diverged for r in self.results])
         d = x[:, ok, :] - x[:, ok, :].mean(axis=0, keepdims=True)
         return d.reshape(-1, d.shape[-1])
 
 
-def record_iterates(models: Sequence[nn.Module], dataset, eta, batch_size: int, n_steps: int, *, last: int,
-                    every: int, layer: str = "layer1", n_weights: int = 4, n_projections: int = 4, seeds=None,
-                    data_order: str = "cycle", seed=0, device: str = "cpu") -> IterateSamples:
+def record_iterates(
+    models: Sequence[nn.Module],
+    dataset,
+    eta,
+    batch_size: int,
+    n_steps: int,
+    *,
+    last: int,
+    every: int,
+    layer: str = "layer1",
+    n_weights: int = 4,
+    n_projections: int = 4,
+    seeds=None,
+    data_order: str = "cycle",
+    seed=0,
+    device: str = "cpu",
+) -> IterateSamples:
     r"""Train an ensemble and record single weights and random projections of its last iterates.
 
     Parameters
@@ -437,8 +506,10 @@ def record_iterates(models: Sequence[nn.Module], dataset, eta, batch_size: int, 
     name = f"{layer}.weight"
     shapes = dict(models[0].named_parameters()) if models else {}
     if name not in shapes:
-        raise ValueError(f"layer {layer!r} has no weight in these models; layers: "
-                         f"{sorted(n.rsplit('.', 1)[0] for n in shapes)}")
+        raise ValueError(
+            f"layer {layer!r} has no weight in these models; layers: "
+            f"{sorted(n.rsplit('.', 1)[0] for n in shapes)}"
+        )
     n_weights = check_int("n_weights", n_weights, low=1)
     n_projections = check_int("n_projections", n_projections, low=1)
     size = shapes[name].numel()
@@ -457,17 +528,30 @@ def record_iterates(models: Sequence[nn.Module], dataset, eta, batch_size: int, 
         ws.append(flat[:, idx].cpu().numpy().copy())
         ps.append((flat @ u_t.T).cpu().numpy())
 
-    res = train_ensemble(models, dataset, eta, batch_size, n_steps, n_average=1, eval_every=n_steps,
-                         seeds=seeds, data_order=data_order, device=device, record_every=every,
-                         record_last=last, record_fn=record)
+    res = train_ensemble(
+        models,
+        dataset,
+        eta,
+        batch_size,
+        n_steps,
+        n_average=1,
+        eval_every=n_steps,
+        seeds=seeds,
+        data_order=data_order,
+        device=device,
+        record_every=every,
+        record_last=last,
+        record_fn=record,
+    )
     weights, projections = np.array(ws), np.array(ps)
-    for i, r in enumerate(res):       # a diverged model's rows after divergence are zeros: mark them
+    for i, r in enumerate(res):  # a diverged model's rows after divergence are zeros: mark them
         if r.diverged:
             bad = np.array(steps) >= (r.diverged_at or 0)
             weights[bad, i, :] = np.nan
             projections[bad, i, :] = np.nan
-    return IterateSamples(steps=np.array(steps), weights=weights, projections=projections, coordinates=coords,
-                          results=res)
+    return IterateSamples(
+        steps=np.array(steps), weights=weights, projections=projections, coordinates=coords, results=res
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -510,7 +594,7 @@ def ensemble_groups(configs: Sequence[Mapping], max_models: int = 64) -> list[li
         groups.setdefault(_shared_key(norm), []).append(norm)
     out = []
     for members in groups.values():
-        out += [members[i:i + max_models] for i in range(0, len(members), max_models)]
+        out += [members[i : i + max_models] for i in range(0, len(members), max_models)]
     return out
 
 
@@ -555,18 +639,28 @@ def run_ensemble(configs: Sequence[Mapping], *, n_threads: int | None = 1) -> li
         raise ValueError(f"configs of one ensemble may differ only in {ENSEMBLE_AXES}")
     c0 = cfgs[0]
     dev = resolve_device(c0["device"])
-    ds = load_dataset(c0["dataset"], data_dir=c0["data_dir"], n_train=c0["n_train"], n_test=c0["n_test"],
-                      seed=0)
+    ds = load_dataset(
+        c0["dataset"], data_dir=c0["data_dir"], n_train=c0["n_train"], n_test=c0["n_test"], seed=0
+    )
     if c0["model"] == "fc":
         kw = {"depth": c0["depth"], "width": c0["width"]}
     else:
         kw = {"width_scale": c0["width_scale"]}
     models = [build_model(c["model"], ds.input_shape, ds.n_classes, seed=c["seed"], **kw) for c in cfgs]
     streams = [np.random.default_rng(c["seed"]).spawn(3) for c in cfgs]
-    results = train_ensemble(models, ds, [c["eta"] for c in cfgs], c0["batch_size"], c0["n_steps"],
-                             n_average=c0["n_average"], data_order=c0["data_order"],
-                             eval_every=c0["eval_every"], seeds=[s[0] for s in streams], device=c0["device"],
-                             n_threads=n_threads)
+    results = train_ensemble(
+        models,
+        ds,
+        [c["eta"] for c in cfgs],
+        c0["batch_size"],
+        c0["n_steps"],
+        n_average=c0["n_average"],
+        data_order=c0["data_order"],
+        eval_every=c0["eval_every"],
+        seeds=[s[0] for s in streams],
+        device=c0["device"],
+        n_threads=n_threads,
+    )
     x_sharp = y_sharp = None
     records = []
     for cfg, model, res, seeds in zip(cfgs, models, results, streams):
@@ -582,21 +676,47 @@ def run_ensemble(configs: Sequence[Mapping], *, n_threads: int | None = 1) -> li
                     x_sharp = _to_tensor(ds.x_train, dev, torch.float32)
                     y_sharp = _to_tensor(ds.y_train, dev)
                 with _torch_settings(n_threads if dev.type == "cpu" else None):
-                    est = sharpness(model, x_sharp, y_sharp, tol=_SHARPNESS_TOL, n_probes=cfg["trace_probes"],
-                                    seed=seeds[2])
+                    est = sharpness(
+                        model,
+                        x_sharp,
+                        y_sharp,
+                        tol=_SHARPNESS_TOL,
+                        n_probes=cfg["trace_probes"],
+                        seed=seeds[2],
+                    )
                 sharp = dataclasses.asdict(est)
-        history = [{"step": h["step"], "train_loss": h["train_loss"], "test_acc": h["test_acc"]}
-                   for h in res.history]
-        records.append(to_jsonable({
-            "config": cfg, "diverged": res.diverged, "diverged_at": res.diverged_at, "metrics": res.metrics,
-            "metrics_average": res.metrics_average, "alpha": alpha, "sharpness": sharp, "history": history,
-            "device": str(dev), "n_params": count_parameters(model),
-            "wall_time_s": res.wall_time_s + time.perf_counter() - t0, "trainer": "ensemble"}))
+        history = [
+            {"step": h["step"], "train_loss": h["train_loss"], "test_acc": h["test_acc"]} for h in res.history
+        ]
+        records.append(
+            to_jsonable(
+                {
+                    "config": cfg,
+                    "diverged": res.diverged,
+                    "diverged_at": res.diverged_at,
+                    "metrics": res.metrics,
+                    "metrics_average": res.metrics_average,
+                    "alpha": alpha,
+                    "sharpness": sharp,
+                    "history": history,
+                    "device": str(dev),
+                    "n_params": count_parameters(model),
+                    "wall_time_s": res.wall_time_s + time.perf_counter() - t0,
+                    "trainer": "ensemble",
+                }
+            )
+        )
     return records
 
 
-def run_ensemble_sweep(configs: Sequence[Mapping], out_dir, *, max_models: int = 64, progress: bool = True,
-                       extra_provenance: Mapping | None = None):
+def run_ensemble_sweep(
+    configs: Sequence[Mapping],
+    out_dir,
+    *,
+    max_models: int = 64,
+    progress: bool = True,
+    extra_provenance: Mapping | None = None,
+):
     """Run a sweep through ensembles: one validated result file per run, with provenance; resumes.
 
     Parameters
@@ -653,17 +773,26 @@ def run_ensemble_sweep(configs: Sequence[Mapping], out_dir, *, max_models: int =
         for cfg, rec in zip(group, records):
             rid = ex.run_id(to_jsonable(cfg))
             record = {"run_id": rid, **rec}
-            record["provenance"] = {**ex._versions(), "git_revision": git_rev, "started": started,
-                                    "finished": finished, "runner_wall_time_s": round(wall / len(group), 3),
-                                    "schema_version": ex.SCHEMA_VERSION, "ensemble_size": len(group),
-                                    **dict(extra_provenance or {})}
+            record["provenance"] = {
+                **ex._versions(),
+                "git_revision": git_rev,
+                "started": started,
+                "finished": finished,
+                "runner_wall_time_s": round(wall / len(group), 3),
+                "schema_version": ex.SCHEMA_VERSION,
+                "ensemble_size": len(group),
+                **dict(extra_provenance or {}),
+            }
             ex.validate_result(record, source=rid)
             ex._write_result(out / f"{rid}.json", record)
             n_done += 1
         if progress:
             c = group[0]
-            print(f"ensemble {g + 1}: {len(group)} runs of {c['model']} b={c['batch_size']} in {wall:.0f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"ensemble {g + 1}: {len(group)} runs of {c['model']} b={c['batch_size']} in {wall:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     return ex.SweepReport(out_dir=out, run_ids=tuple(ids), n_skipped=n_skipped, n_done=n_done, failed=())
 
 
@@ -683,8 +812,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--grid", required=True, choices=sorted(GRIDS))
     parser.add_argument("--out", required=True)
     parser.add_argument("--max-models", type=int, default=80)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (JSON value; a list becomes an axis)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (JSON value; a list becomes an axis)",
+    )
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.set:
@@ -694,10 +828,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except json.JSONDecodeError:
             overrides[key] = value
     t0 = time.perf_counter()
-    rep = run_ensemble_sweep(grid_configs(args.grid, overrides), args.out, max_models=args.max_models,
-                             extra_provenance={"source_hash": source_hash(), "grid": args.grid})
-    print(f"{rep.n_total} runs: {rep.n_skipped} already there, {rep.n_done} run now in "
-          f"{time.perf_counter() - t0:.0f} s")
+    rep = run_ensemble_sweep(
+        grid_configs(args.grid, overrides),
+        args.out,
+        max_models=args.max_models,
+        extra_provenance={"source_hash": source_hash(), "grid": args.grid},
+    )
+    print(
+        f"{rep.n_total} runs: {rep.n_skipped} already there, {rep.n_done} run now in "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
     return 0
 
 

@@ -252,7 +252,7 @@ def _validator():
 
 
 def _short(message: str, limit: int = 200) -> str:
-    """jsonschema quotes the whole offending value; keep its start and end."""
+    """Jsonschema quotes the whole offending value; keep its start and end."""
     return message if len(message) <= limit else f"{message[: limit - 70]} ... {message[-60:]}"
 
 
@@ -538,7 +538,7 @@ _to_jsonable = to_jsonable  # the runner's name for it
 
 
 def run_id(config: Mapping) -> str:
-    """A short stable name for a (normalised) config: readable prefix plus a hash.
+    """Return a short stable name for a (normalised) config: readable prefix plus a hash.
 
     The hash is the first 10 hex digits of the SHA-256 of the config as canonical JSON (sorted
     keys, ``data_dir`` left out, and keys added after results were shipped left out while they hold
@@ -603,7 +603,7 @@ def _write_result(path: Path, record: Mapping) -> None:
 
 
 def _read_valid(path: Path, expected_id: str | None = None) -> dict | None:
-    """The record in ``path`` if it exists, parses and validates (and has ``expected_id``)."""
+    """Return the record in ``path`` if it exists, parses and validates (and has ``expected_id``)."""
     try:
         with open(path, encoding="utf-8") as fh:
             d = json.load(fh)
@@ -723,6 +723,7 @@ class SweepReport:
 
     @property
     def n_total(self) -> int:
+        """Number of distinct configs (``len(run_ids)``)."""
         return len(self.run_ids)
 
     @property
@@ -731,7 +732,7 @@ class SweepReport:
         return self.n_skipped + self.n_done == self.n_total
 
     def paths(self) -> list[Path]:
-        """Result file paths of all configs (some may be missing if runs failed)."""
+        """Return the result file paths of all configs (some may be missing if runs failed)."""
         return [self.out_dir / f"{r}.json" for r in self.run_ids]
 
 
@@ -867,7 +868,8 @@ def run_sweep(
             parse_cluster(cluster)  # bad input fails before any work
         elif not (hasattr(cluster, "submit") or hasattr(cluster, "scheduler_address")):
             raise TypeError(
-                "cluster must be 'local:N' or 'tcp://HOST:PORT', a dask.distributed Client or a cluster object, "
+                "cluster must be 'local:N' or 'tcp://HOST:PORT', a dask.distributed Client "
+                "or a cluster object, "
                 f"got {type(cluster).__name__}"
             )
     if run_fn is None:
@@ -1166,7 +1168,10 @@ def _parse_set(items: Sequence[str]) -> dict:
 
 
 def _cloudpickle():
-    """The cloudpickle joblib's process backend uses (a dependency since joblib 1.5, vendored before)."""
+    """Return the cloudpickle joblib's process backend uses.
+
+    (A dependency since joblib 1.5, vendored before.)
+    """
     try:
         import cloudpickle
     except ImportError:
@@ -1332,7 +1337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.out, configs, _normaliser_for(args.run_fn) if configs is not None else None
             )
             line = (
-                f"{args.out}: {st['valid']} valid results ({st['diverged']} diverged), {st['invalid']} invalid, "
+                f"{args.out}: {st['valid']} valid results ({st['diverged']} diverged), "
+                f"{st['invalid']} invalid, "
                 f"{st['failed']} failed runs, {st['temp']} leftover temporary files"
             )
             print(line)

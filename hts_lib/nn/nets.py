@@ -63,13 +63,16 @@ def _image_shape(input_shape, model: str) -> tuple[int, int, int]:
     if len(shape) == 2:
         shape = (1,) + shape
     if len(shape) != 3:
-        raise ValueError(f"model {model!r} needs an image input_shape (C, H, W) or (H, W), got {input_shape!r}")
+        raise ValueError(
+            f"model {model!r} needs an image input_shape (C, H, W) or (H, W), got {input_shape!r}"
+        )
     return shape
 
 
-def fully_connected(input_shape, n_classes: int, *, depth: int = 3, width: int = 128,
-                    bias: bool = False) -> nn.Sequential:
-    """The paper's fully connected ReLU network (no biases by default).
+def fully_connected(
+    input_shape, n_classes: int, *, depth: int = 3, width: int = 128, bias: bool = False
+) -> nn.Sequential:
+    r"""Build the paper's fully connected ReLU network (no biases by default).
 
     Parameters
     ----------
@@ -97,8 +100,8 @@ def fully_connected(input_shape, n_classes: int, *, depth: int = 3, width: int =
     Notes
     -----
     With input dimension :math:`p`, depth :math:`L` and width :math:`w` the network computes
-    :math:`W_L\\,\\mathrm{relu}(W_{L-1} \\cdots \\mathrm{relu}(W_1 x))` and has
-    :math:`pw + (L-2)w^2 + wc` weights (:math:`c` classes) when :math:`L \\ge 2`.
+    :math:`W_L\,\mathrm{relu}(W_{L-1} \cdots \mathrm{relu}(W_1 x))` and has
+    :math:`pw + (L-2)w^2 + wc` weights (:math:`c` classes) when :math:`L \ge 2`.
     For MNIST (:math:`p = 784`, :math:`w = 128`, :math:`L = 3`) that is
     100,352 + 16,384 + 1,280 = 118,016 (paper.md section 3.2).
 
@@ -126,9 +129,16 @@ def fully_connected(input_shape, n_classes: int, *, depth: int = 3, width: int =
     return nn.Sequential(OrderedDict(mods))
 
 
-def small_cnn(input_shape, n_classes: int, *, channels: Sequence[int] = (8, 16), kernel_size: int = 3,
-              width_scale: float = 1.0, bias: bool = False) -> nn.Sequential:
-    """A small CNN for 28x28 (or 8x8) images: [conv3x3 -> ReLU -> 2x2 max-pool] per block, then linear.
+def small_cnn(
+    input_shape,
+    n_classes: int,
+    *,
+    channels: Sequence[int] = (8, 16),
+    kernel_size: int = 3,
+    width_scale: float = 1.0,
+    bias: bool = False,
+) -> nn.Sequential:
+    r"""Build a small CNN for 28x28 (or 8x8) images: [conv3x3 -> ReLU -> 2x2 max-pool] per block, then linear.
 
     Parameters
     ----------
@@ -158,8 +168,8 @@ def small_cnn(input_shape, n_classes: int, *, channels: Sequence[int] = (8, 16),
 
     Notes
     -----
-    Each block halves the spatial size (floor), so an :math:`H \\times W` input gives
-    :math:`c_n \\lfloor H/2^n \\rfloor \\lfloor W/2^n \\rfloor` features for the last, linear layer.
+    Each block halves the spatial size (floor), so an :math:`H \times W` input gives
+    :math:`c_n \lfloor H/2^n \rfloor \lfloor W/2^n \rfloor` features for the last, linear layer.
     The default on 28x28 MNIST has 72 + 1,152 + 7,840 = 9,064 weights; it is small on purpose,
     so that a grid of runs fits in the book's execution budget on a CPU.
 
@@ -188,19 +198,34 @@ def small_cnn(input_shape, n_classes: int, *, channels: Sequence[int] = (8, 16),
     mods: list[tuple[str, nn.Module]] = []
     c_prev = c_in
     for i, c in enumerate(chans):
-        mods += [(f"layer{i + 1}", nn.Conv2d(c_prev, c, kernel_size, padding=kernel_size // 2, bias=check_bool("bias", bias))),
-                 (f"relu{i + 1}", nn.ReLU()), (f"pool{i + 1}", nn.MaxPool2d(2))]
+        mods += [
+            (
+                f"layer{i + 1}",
+                nn.Conv2d(c_prev, c, kernel_size, padding=kernel_size // 2, bias=check_bool("bias", bias)),
+            ),
+            (f"relu{i + 1}", nn.ReLU()),
+            (f"pool{i + 1}", nn.MaxPool2d(2)),
+        ]
         c_prev = c
         h, w = h // 2, w // 2
-    mods += [("flatten", nn.Flatten()),
-             (f"layer{len(chans) + 1}", nn.Linear(c_prev * h * w, n_classes, bias=check_bool("bias", bias)))]
+    mods += [
+        ("flatten", nn.Flatten()),
+        (f"layer{len(chans) + 1}", nn.Linear(c_prev * h * w, n_classes, bias=check_bool("bias", bias))),
+    ]
     return nn.Sequential(OrderedDict(mods))
 
 
-def lenet5(input_shape, n_classes: int, *, channels: Sequence[int] = (6, 16),
-           hidden: Sequence[int] = (120, 84), kernel_size: int = 5, width_scale: float = 1.0,
-           bias: bool = False) -> nn.Sequential:
-    """A LeNet-5-sized CNN: two [conv5x5 -> ReLU -> 2x2 max-pool] blocks, then hidden linear layers.
+def lenet5(
+    input_shape,
+    n_classes: int,
+    *,
+    channels: Sequence[int] = (6, 16),
+    hidden: Sequence[int] = (120, 84),
+    kernel_size: int = 5,
+    width_scale: float = 1.0,
+    bias: bool = False,
+) -> nn.Sequential:
+    r"""Build a LeNet-5-sized CNN: two [conv5x5 -> ReLU -> 2x2 max-pool] blocks, then hidden linear layers.
 
     Parameters
     ----------
@@ -232,8 +257,8 @@ def lenet5(input_shape, n_classes: int, *, channels: Sequence[int] = (6, 16),
 
     Notes
     -----
-    On 28x28 MNIST: :math:`28 \\to 28 \\to 14 \\to 10 \\to 5`, so the first linear layer sees
-    :math:`16 \\cdot 5 \\cdot 5 = 400` features. Weights per layer: 150, 2,400, 48,000, 10,080, 840
+    On 28x28 MNIST: :math:`28 \to 28 \to 14 \to 10 \to 5`, so the first linear layer sees
+    :math:`16 \cdot 5 \cdot 5 = 400` features. Weights per layer: 150, 2,400, 48,000, 10,080, 840
     (61,470 in all). ReLU and max-pooling replace LeNet-5's scaled tanh and subsampling.
 
     Used by the grid ``lenet-seeds`` (``hts_lib.nn.experiments.GRIDS``).
@@ -252,20 +277,30 @@ def lenet5(input_shape, n_classes: int, *, channels: Sequence[int] = (6, 16),
     if kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be odd, got {kernel_size}")
     width_scale = check_positive("width_scale", width_scale)
-    chans = [max(1, int(round(check_int("channels", c, low=1) * width_scale)))
-             for c in _check_sequence("channels", channels)]
+    chans = [
+        max(1, int(round(check_int("channels", c, low=1) * width_scale)))
+        for c in _check_sequence("channels", channels)
+    ]
     hid = [max(1, int(round(check_int("hidden", c, low=1) * width_scale))) for c in hidden]
     if len(chans) != 2:
         raise ValueError(f"channels must hold two channel counts, got {channels!r}")
     h2, w2 = (h // 2 - kernel_size + 1) // 2, (w // 2 - kernel_size + 1) // 2
     if h2 < 1 or w2 < 1:
-        raise ValueError(f"input_shape {input_shape!r} is too small for lenet5 with "
-                         f"kernel_size {kernel_size}")
+        raise ValueError(
+            f"input_shape {input_shape!r} is too small for lenet5 with kernel_size {kernel_size}"
+        )
     mods: list[tuple[str, nn.Module]] = [
-        ("layer1", nn.Conv2d(c_in, chans[0], kernel_size, padding=kernel_size // 2, bias=check_bool("bias", bias))),
-        ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+        (
+            "layer1",
+            nn.Conv2d(c_in, chans[0], kernel_size, padding=kernel_size // 2, bias=check_bool("bias", bias)),
+        ),
+        ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool2d(2)),
         ("layer2", nn.Conv2d(chans[0], chans[1], kernel_size, bias=check_bool("bias", bias))),
-        ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)), ("flatten", nn.Flatten())]
+        ("relu2", nn.ReLU()),
+        ("pool2", nn.MaxPool2d(2)),
+        ("flatten", nn.Flatten()),
+    ]
     dims = [chans[1] * h2 * w2, *hid, n_classes]
     for i in range(len(dims) - 1):
         mods.append((f"layer{i + 3}", nn.Linear(dims[i], dims[i + 1], bias=check_bool("bias", bias))))
@@ -274,9 +309,18 @@ def lenet5(input_shape, n_classes: int, *, channels: Sequence[int] = (6, 16),
     return nn.Sequential(OrderedDict(mods))
 
 
-def vgg(input_shape, n_classes: int, *, config: Sequence = VGG11_CONFIG, width_scale: float = 1.0,
-        hidden: int = 512, batch_norm: bool = False, bias: bool = True, dropout: float = 0.0) -> nn.Sequential:
-    """A VGG-style CNN (VGG11 by default) for 32x32 CIFAR-10 images.
+def vgg(
+    input_shape,
+    n_classes: int,
+    *,
+    config: Sequence = VGG11_CONFIG,
+    width_scale: float = 1.0,
+    hidden: int = 512,
+    batch_norm: bool = False,
+    bias: bool = True,
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    r"""Build a VGG-style CNN (VGG11 by default) for 32x32 CIFAR-10 images.
 
     Parameters
     ----------
@@ -313,7 +357,7 @@ def vgg(input_shape, n_classes: int, *, config: Sequence = VGG11_CONFIG, width_s
     Which VGG the paper trained, and with which settings, is not recovered (paper.md section 3.3,
     tag [?]); VGG11 without batch norm, dropout or weight decay is this library's choice, matching
     the plain-SGD protocol of the fully connected experiments. Convolutions are initialised with
-    :math:`\\mathcal N(0, 2/(k^2 c_{out}))` (He et al. 2015, "fan-out"), biases with zero, as in the
+    :math:`\mathcal N(0, 2/(k^2 c_{out}))` (He et al. 2015, "fan-out"), biases with zero, as in the
     CIFAR-10 VGG code the authors cite; linear layers keep PyTorch's default.
 
     Used in chapter: Convolutional networks.
@@ -374,8 +418,9 @@ def vgg(input_shape, n_classes: int, *, config: Sequence = VGG11_CONFIG, width_s
 _BUILDERS = {"fc": fully_connected, "cnn": small_cnn, "lenet": lenet5, "vgg": vgg}
 
 
-def build_model(name: str, input_shape, n_classes: int, *, seed=0, dtype: torch.dtype = torch.float32,
-                **kw) -> nn.Sequential:
+def build_model(
+    name: str, input_shape, n_classes: int, *, seed=0, dtype: torch.dtype = torch.float32, **kw
+) -> nn.Sequential:
     """Build a model by name with a seeded initialisation.
 
     Parameters
@@ -433,7 +478,7 @@ def build_model(name: str, input_shape, n_classes: int, *, seed=0, dtype: torch.
 
 
 def layer_weights(model: nn.Module) -> "OrderedDict[str, torch.Tensor]":
-    """The weight tensor of every ``layerN`` module, in order (biases are not included).
+    """Return the weight tensor of every ``layerN`` module, in order (biases are not included).
 
     Parameters
     ----------
@@ -466,7 +511,7 @@ def layer_weights(model: nn.Module) -> "OrderedDict[str, torch.Tensor]":
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable scalar parameters.
+    """Count the trainable scalar parameters.
 
     >>> count_parameters(fully_connected((784,), 10, bias=True))
     118282

@@ -72,7 +72,7 @@ SOURCE_FUNCTIONS = (
 
 
 def results_dir(name: str, *, must_exist: bool = True) -> Path:
-    """The shipped results folder ``results/<name>`` of the book's repository.
+    """Return the shipped results folder ``results/<name>`` of the book's repository.
 
     Parameters
     ----------
@@ -112,14 +112,16 @@ def results_dir(name: str, *, must_exist: bool = True) -> Path:
         if c.is_dir():
             return c
     if must_exist:
-        raise FileNotFoundError(f"no results folder {name!r} (looked in {candidates[0]} and parents); "
-                                f"make it with `make results`")
+        raise FileNotFoundError(
+            f"no results folder {name!r} (looked in {candidates[0]} and parents); make it with `make results`"
+        )
     return candidates[-1]
 
 
-def run_status(record: Mapping, *, collapse_acc: float = COLLAPSE_ACC,
-               trained_acc: float = TRAINED_ACC) -> str:
-    """Sort one run: ``"diverged"``, ``"collapsed"``, ``"under-trained"`` or ``"ok"``.
+def run_status(
+    record: Mapping, *, collapse_acc: float = COLLAPSE_ACC, trained_acc: float = TRAINED_ACC
+) -> str:
+    r"""Sort one run: ``"diverged"``, ``"collapsed"``, ``"under-trained"`` or ``"ok"``.
 
     Parameters
     ----------
@@ -132,7 +134,7 @@ def run_status(record: Mapping, *, collapse_acc: float = COLLAPSE_ACC,
     -------
     str
         ``"diverged"``: the loss became non-finite; ``"collapsed"``: finite, but training accuracy
-        of the averaged weights :math:`\\le` ``collapse_acc`` (dead ReLUs, constant logits);
+        of the averaged weights :math:`\le` ``collapse_acc`` (dead ReLUs, constant logits);
         ``"under-trained"``: below ``trained_acc``; ``"ok"`` otherwise.
 
     Raises
@@ -186,8 +188,9 @@ def _as_cells(cells) -> np.ndarray:
         _, inv = np.unique(np.array([repr(r) for r in arr]), return_inverse=True)
         return inv
     if arr.ndim != 1:
-        raise ValueError(f"cells must be one label per run (1-D) or one row of labels per run (2-D), "
-                         f"got shape {arr.shape}")
+        raise ValueError(
+            f"cells must be one label per run (1-D) or one row of labels per run (2-D), got shape {arr.shape}"
+        )
     _, inv = np.unique(arr, return_inverse=True)
     return inv
 
@@ -233,9 +236,15 @@ def cell_summary(values, cells) -> dict:
     return {k: np.array(v_) for k, v_ in out.items()}
 
 
-def hierarchical_bootstrap(statistic: Callable[[np.ndarray], float], cells, *, n_boot: int = 1000,
-                           level: float = 0.9, seed=0,
-                           resample_cells: bool = True) -> tuple[float, float, float]:
+def hierarchical_bootstrap(
+    statistic: Callable[[np.ndarray], float],
+    cells,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.9,
+    seed=0,
+    resample_cells: bool = True,
+) -> tuple[float, float, float]:
     """Statistic over runs with a two-level bootstrap interval: cells, then seeds within cells.
 
     Parameters
@@ -314,8 +323,9 @@ def _spearman(x, y) -> float:
     return float(np.mean((rx - rx.mean()) * (ry - ry.mean())) / (sx * sy)) if sx > 0 and sy > 0 else np.nan
 
 
-def spearman_interval(x, y, cells, *, n_boot: int = 1000, level: float = 0.9,
-                      seed=0) -> tuple[float, float, float]:
+def spearman_interval(
+    x, y, cells, *, n_boot: int = 1000, level: float = 0.9, seed=0
+) -> tuple[float, float, float]:
     """Spearman correlation of ``x`` and ``y`` over runs, with a hierarchical bootstrap interval.
 
     Runs with a non-finite ``x`` or ``y`` are left out first. See :func:`hierarchical_bootstrap`.
@@ -346,7 +356,7 @@ def spearman_interval(x, y, cells, *, n_boot: int = 1000, level: float = 0.9,
 
 
 def interval_reading(lo: float, hi: float, *, positive: str = "positive", negative: str = "negative") -> str:
-    """The book's one reading rule for an interval of a correlation or a difference.
+    """Apply the book's one reading rule to an interval of a correlation or a difference.
 
     An interval that contains 0 is read as "no resolved sign" (not as evidence of no effect);
     otherwise the sign is read. Applied to every interval in Part III.
@@ -370,14 +380,17 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
             body = node.body
             first = body[0] if body else None
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
-                    and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return tree
 
 
 def source_hash(functions: Sequence[str] = SOURCE_FUNCTIONS) -> str:
-    """A short hash of the code (docstrings and comments aside) of the functions that make a result.
+    """Return a short hash of the code (docstrings and comments aside) of the functions that make a result.
 
     Parameters
     ----------

@@ -28,11 +28,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from hts_lib.nn._json import to_jsonable
 import torch
 from torch import nn
 
+from hts_lib.nn._json import to_jsonable
+from hts_lib.nn.nets import MODEL_NAMES, build_model, count_parameters
 from hts_lib.validation import (
     check_array,
     check_callable,
@@ -44,7 +44,6 @@ from hts_lib.validation import (
     check_positive,
     check_rng,
 )
-from hts_lib.nn.nets import MODEL_NAMES, build_model, count_parameters
 
 __all__ = [
     "AUTHORS_M",
@@ -63,19 +62,23 @@ __all__ = [
 AUTHORS_M = (2, 5, 10, 20, 50, 100, 500, 1000)
 
 #: Default (n_train, n_test) per data set, filled in by :func:`normalise_config`.
-DATASET_SIZES = {"mnist_subset": (4000, 1000), "digits": (1437, 360), "mnist": (60000, 10000),
-                 "cifar10": (50000, 10000)}
+DATASET_SIZES = {
+    "mnist_subset": (4000, 1000),
+    "digits": (1437, 360),
+    "mnist": (60000, 10000),
+    "cifar10": (50000, 10000),
+}
 
 #: Every config key and its default (``eta`` and ``batch_size`` have none and must be given).
 DEFAULT_CONFIG = {
     "dataset": "mnist_subset",
     "data_dir": None,
-    "n_train": None,          # None -> DATASET_SIZES[dataset][0]
-    "n_test": None,           # None -> DATASET_SIZES[dataset][1]
+    "n_train": None,  # None -> DATASET_SIZES[dataset][0]
+    "n_test": None,  # None -> DATASET_SIZES[dataset][1]
     "model": "fc",
-    "depth": 3,               # fc only
-    "width": 128,             # fc only
-    "width_scale": 1.0,       # cnn and vgg: channel multiplier
+    "depth": 3,  # fc only
+    "width": 128,  # fc only
+    "width_scale": 1.0,  # cnn and vgg: channel multiplier
     "eta": None,
     "batch_size": None,
     "n_steps": 10_000,
@@ -83,7 +86,7 @@ DEFAULT_CONFIG = {
     "data_order": "cycle",
     "eval_every": 1000,
     "sharpness": True,
-    "trace_probes": 0,        # Hutchinson probes for the Hessian trace; 0 -> trace null
+    "trace_probes": 0,  # Hutchinson probes for the Hessian trace; 0 -> trace null
     "sharpness_examples": None,  # training examples in the sharpness; None -> the model's default
     "seed": 0,
     "device": "cpu",
@@ -91,8 +94,8 @@ DEFAULT_CONFIG = {
 
 _DATA_ORDERS = ("cycle", "shuffle", "permuted")
 _DEVICES = ("cpu", "cuda", "auto")
-_SHARPNESS_TOL = 1e-4          # relative tolerance of Lanczos (see hts_lib.nn.sharpness)
-_DIVERGENCE_CHECK = 100        # steps between divergence checks (one device sync each)
+_SHARPNESS_TOL = 1e-4  # relative tolerance of Lanczos (see hts_lib.nn.sharpness)
+_DIVERGENCE_CHECK = 100  # steps between divergence checks (one device sync each)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,8 +169,9 @@ def normalise_config(config: Mapping) -> dict:
     c["sharpness"] = bool(c["sharpness"])
     c["trace_probes"] = check_int("trace_probes", c["trace_probes"], low=0)
     if c["sharpness_examples"] is not None:
-        c["sharpness_examples"] = check_int("sharpness_examples", c["sharpness_examples"], low=1,
-                                            high=c["n_train"])
+        c["sharpness_examples"] = check_int(
+            "sharpness_examples", c["sharpness_examples"], low=1, high=c["n_train"]
+        )
     if c["trace_probes"] == 1:
         raise ValueError("trace_probes must be 0 (no trace) or >= 2, got 1")
     c["seed"] = check_int("seed", c["seed"], low=0)
@@ -291,7 +295,9 @@ def _check_dataset(dataset):
     xs, ys = np.shape(dataset.x_train), np.shape(dataset.y_train)
     xt, yt = np.shape(dataset.x_test), np.shape(dataset.y_test)
     if len(xs) < 2 or len(ys) != 1 or xs[0] != ys[0]:
-        raise ValueError(f"x_train (shape {xs}) and y_train (shape {ys}) must hold the same number of examples")
+        raise ValueError(
+            f"x_train (shape {xs}) and y_train (shape {ys}) must hold the same number of examples"
+        )
     if len(xt) < 2 or len(yt) != 1 or xt[0] != yt[0]:
         raise ValueError(f"x_test (shape {xt}) and y_test (shape {yt}) must hold the same number of examples")
     if xs[1:] != xt[1:]:
@@ -339,9 +345,9 @@ def evaluate(model: nn.Module, x, y, *, chunk_size: int = 2048) -> tuple[float, 
     total, correct = 0.0, 0
     try:
         for i in range(0, xt.shape[0], chunk_size):
-            out = model(xt[i:i + chunk_size])
-            total += float(nn.functional.cross_entropy(out, yt[i:i + chunk_size], reduction="sum"))
-            correct += int((out.argmax(dim=1) == yt[i:i + chunk_size]).sum())
+            out = model(xt[i : i + chunk_size])
+            total += float(nn.functional.cross_entropy(out, yt[i : i + chunk_size], reduction="sum"))
+            correct += int((out.argmax(dim=1) == yt[i : i + chunk_size]).sum())
     finally:
         model.train(was_training)
     n = xt.shape[0]
@@ -351,14 +357,31 @@ def evaluate(model: nn.Module, x, y, *, chunk_size: int = 2048) -> tuple[float, 
 def _metrics(model, xtr, ytr, xte, yte) -> dict:
     train_loss, train_acc = evaluate(model, xtr, ytr)
     test_loss, test_acc = evaluate(model, xte, yte)
-    return {"train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc,
-            "gen_gap": train_acc - test_acc}
+    return {
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "test_loss": test_loss,
+        "test_acc": test_acc,
+        "gen_gap": train_acc - test_acc,
+    }
 
 
-def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: int, *, n_average: int = 1000,
-              data_order: str = "cycle", eval_every: int = 1000, seed=0, device: str = "cpu",
-              n_threads: int | None = 1, callback: Callable[[int, nn.Module], None] | None = None) -> TrainResult:
-    """Train ``model`` with plain constant-step SGD on the cross-entropy loss.
+def train_sgd(
+    model: nn.Module,
+    dataset,
+    eta: float,
+    batch_size: int,
+    n_steps: int,
+    *,
+    n_average: int = 1000,
+    data_order: str = "cycle",
+    eval_every: int = 1000,
+    seed=0,
+    device: str = "cpu",
+    n_threads: int | None = 1,
+    callback: Callable[[int, nn.Module], None] | None = None,
+) -> TrainResult:
+    r"""Train ``model`` with plain constant-step SGD on the cross-entropy loss.
 
     Parameters
     ----------
@@ -405,9 +428,9 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
 
     Notes
     -----
-    The update is :math:`\\theta_{k} = \\theta_{k-1} - \\eta\\,\\frac1b\\sum_{i\\in\\Omega_k}
-    \\nabla\\ell_i(\\theta_{k-1})` (no momentum, no weight decay). The average is
-    :math:`\\bar\\theta = \\frac1K\\sum_{k=n-K+1}^{n}\\theta_k`, kept as a float64 running sum:
+    The update is :math:`\theta_{k} = \theta_{k-1} - \eta\,\frac1b\sum_{i\in\Omega_k}
+    \nabla\ell_i(\theta_{k-1})` (no momentum, no weight decay). The average is
+    :math:`\bar\theta = \frac1K\sum_{k=n-K+1}^{n}\theta_k`, kept as a float64 running sum:
     memory is one extra float64 copy of the parameters (two float32 copies), whatever :math:`K`,
     where the authors stored all :math:`K` iterates. Divergence is checked every 100 steps from
     the stored minibatch losses (one device synchronisation each), so ``diverged_at`` is exact.
@@ -415,7 +438,7 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
 
     A ReLU network can also *collapse* at a large step size without any non-finite value: one
     huge step kills every unit, the logits become constant and the loss sits at
-    :math:`\\log C`. Such a run is not flagged as diverged; its metrics show chance accuracy.
+    :math:`\log C`. Such a run is not flagged as diverged; its metrics show chance accuracy.
 
     Used in chapter: Fully connected networks.
 
@@ -466,11 +489,13 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
         n_out = out.shape[-1]
         y_max = int(max(ytr.max(), yte.max()))
         if int(min(ytr.min(), yte.min())) < 0 or y_max >= n_out:
-            raise ValueError(f"labels must lie in [0, {n_out - 1}] for a model with {n_out} outputs, "
-                             f"got labels up to {y_max}")
+            raise ValueError(
+                f"labels must lie in [0, {n_out - 1}] for a model with {n_out} outputs, "
+                f"got labels up to {y_max}"
+            )
 
         names = [n for n, p in model.named_parameters() if p.requires_grad]
-        avg_start = n_steps - n_average          # iterates theta_k with k > avg_start are averaged
+        avg_start = n_steps - n_average  # iterates theta_k with k > avg_start are averaged
         avg_sum = None
         losses: list[torch.Tensor] = []
         clock.switch("evaluation_s")
@@ -486,7 +511,7 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
             if j == 0 and (data_order == "shuffle" or (data_order == "permuted" and step == 1)):
                 perm = torch.from_numpy(rng.permutation(n_train)).to(dev)
                 xs, ys = xtr[perm], ytr[perm]
-            xb, yb = xs[j * batch_size:(j + 1) * batch_size], ys[j * batch_size:(j + 1) * batch_size]
+            xb, yb = xs[j * batch_size : (j + 1) * batch_size], ys[j * batch_size : (j + 1) * batch_size]
             loss = nn.functional.cross_entropy(model(xb), yb)
             grads = torch.autograd.grad(loss, params)
             with torch.no_grad():
@@ -530,10 +555,19 @@ def train_sgd(model: nn.Module, dataset, eta: float, batch_size: int, n_steps: i
                 del avg_model
         clock.switch(None)
         wall = time.perf_counter() - t0
-    return TrainResult(diverged=diverged, diverged_at=diverged_at, n_steps=step, history=tuple(history),
-                       metrics=metrics, metrics_average=metrics_average, average=average,
-                       n_average=n_average if average is not None else 0, batch_losses=batch_losses,
-                       wall_time_s=wall, timings=clock.seconds)
+    return TrainResult(
+        diverged=diverged,
+        diverged_at=diverged_at,
+        n_steps=step,
+        history=tuple(history),
+        metrics=metrics,
+        metrics_average=metrics_average,
+        average=average,
+        n_average=n_average if average is not None else 0,
+        batch_losses=batch_losses,
+        wall_time_s=wall,
+        timings=clock.seconds,
+    )
 
 
 class _PhaseClock:
@@ -577,7 +611,7 @@ def _first_nonfinite(losses: list, step: int) -> int | None:
 # Tail indices of the weights
 # ---------------------------------------------------------------------------------------------
 def weight_tail_indices(weights: Mapping, *, m: Sequence[int] = AUTHORS_M, seed=0) -> dict:
-    """Per-layer tail index of (averaged) weights: the authors' block estimator and Hill.
+    r"""Per-layer tail index of (averaged) weights: the authors' block estimator and Hill.
 
     Parameters
     ----------
@@ -604,10 +638,10 @@ def weight_tail_indices(weights: Mapping, *, m: Sequence[int] = AUTHORS_M, seed=
     Notes
     -----
     For each layer, as in the authors' ``postprocess_networks.ipynb``: flatten the weights to
-    :math:`w_1, \\dots, w_N`, subtract the scalar mean :math:`\\bar w`, and apply the 1-D block
+    :math:`w_1, \dots, w_N`, subtract the scalar mean :math:`\bar w`, and apply the 1-D block
     estimator (Mohammadi, Mohammadpour & Ogata 2015, Corollary 2.4) for each block size
     :math:`m`, then take the median over :math:`m`. That estimator assumes a stable law and
-    saturates at 2 (flag ``at_ceiling``). Hill's estimator on :math:`|w_i - \\bar w|`, which has
+    saturates at 2 (flag ``at_ceiling``). Hill's estimator on :math:`|w_i - \bar w|`, which has
     no ceiling, is reported beside it.
 
     This is a **cross-sectional** estimate: the :math:`N` coordinates of one network's layer are
@@ -718,8 +752,9 @@ def run_from_config(config: Mapping) -> dict:
     cfg = normalise_config(config)
     dev = resolve_device(cfg["device"])
     t_load = time.perf_counter()
-    ds = load_dataset(cfg["dataset"], data_dir=cfg["data_dir"], n_train=cfg["n_train"], n_test=cfg["n_test"],
-                      seed=0)
+    ds = load_dataset(
+        cfg["dataset"], data_dir=cfg["data_dir"], n_train=cfg["n_train"], n_test=cfg["n_test"], seed=0
+    )
     t_load = time.perf_counter() - t_load
     if cfg["model"] == "fc":
         kw = {"depth": cfg["depth"], "width": cfg["width"]}
@@ -727,14 +762,26 @@ def run_from_config(config: Mapping) -> dict:
         kw = {"width_scale": cfg["width_scale"]}
     model = build_model(cfg["model"], ds.input_shape, ds.n_classes, seed=cfg["seed"], **kw)
     seeds = np.random.default_rng(cfg["seed"]).spawn(3)  # data order, tail bootstrap, Lanczos start
-    res = train_sgd(model, ds, cfg["eta"], cfg["batch_size"], cfg["n_steps"], n_average=cfg["n_average"],
-                    data_order=cfg["data_order"], eval_every=cfg["eval_every"], seed=seeds[0],
-                    device=cfg["device"])
+    res = train_sgd(
+        model,
+        ds,
+        cfg["eta"],
+        cfg["batch_size"],
+        cfg["n_steps"],
+        n_average=cfg["n_average"],
+        data_order=cfg["data_order"],
+        eval_every=cfg["eval_every"],
+        seed=seeds[0],
+        device=cfg["device"],
+    )
     alpha, sharp = {}, None
-    timings = {"data_loading_s": t_load + res.timings.get("data_loading_s", 0.0),
-               "training_s": res.timings.get("training_s", 0.0),
-               "evaluation_s": res.timings.get("evaluation_s", 0.0),
-               "tail_estimates_s": 0.0, "sharpness_s": 0.0}
+    timings = {
+        "data_loading_s": t_load + res.timings.get("data_loading_s", 0.0),
+        "training_s": res.timings.get("training_s", 0.0),
+        "evaluation_s": res.timings.get("evaluation_s", 0.0),
+        "tail_estimates_s": 0.0,
+        "sharpness_s": 0.0,
+    }
     if not res.diverged:
         from hts_lib.tails.estimators import MIN_SAMPLES
 
@@ -751,14 +798,24 @@ def run_from_config(config: Mapping) -> dict:
             n_sharp = cfg["sharpness_examples"] or min(SHARPNESS_EXAMPLES.get(cfg["model"], n_train), n_train)
             rows = stratified_subset(ds.y_train, n_sharp) if n_sharp < n_train else slice(None)
             with _torch_settings(1 if dev.type == "cpu" else None):
-                est = sharpness(model, _to_tensor(ds.x_train[rows], dev, torch.float32),
-                                _to_tensor(ds.y_train[rows], dev), tol=_SHARPNESS_TOL,
-                                n_probes=cfg["trace_probes"], seed=seeds[2],
-                                chunk_size=4096 if cfg["model"] == "fc" else 512)
-            sharp = {**dataclasses.asdict(est), "n_train": n_train,
-                     "subset": "all" if n_sharp == n_train else "stratified, seed 0"}
+                est = sharpness(
+                    model,
+                    _to_tensor(ds.x_train[rows], dev, torch.float32),
+                    _to_tensor(ds.y_train[rows], dev),
+                    tol=_SHARPNESS_TOL,
+                    n_probes=cfg["trace_probes"],
+                    seed=seeds[2],
+                    chunk_size=4096 if cfg["model"] == "fc" else 512,
+                )
+            sharp = {
+                **dataclasses.asdict(est),
+                "n_train": n_train,
+                "subset": "all" if n_sharp == n_train else "stratified, seed 0",
+            }
             timings["sharpness_s"] = time.perf_counter() - t_phase
-    history = [{"step": h["step"], "train_loss": h["train_loss"], "test_acc": h["test_acc"]} for h in res.history]
+    history = [
+        {"step": h["step"], "train_loss": h["train_loss"], "test_acc": h["test_acc"]} for h in res.history
+    ]
     out = {
         "config": cfg,
         "diverged": res.diverged,

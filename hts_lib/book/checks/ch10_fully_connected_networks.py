@@ -21,19 +21,40 @@ def _layer_alpha_reference(w, m_values) -> float:
     return alpha_stable(x, m=list(m_values), ci="none").alpha
 
 
-@register("ch10-layer-alpha", "Cross-sectional block estimate of a layer's tail index",
-          reference=_layer_alpha_reference)
+@register(
+    "ch10-layer-alpha",
+    "Cross-sectional block estimate of a layer's tail index",
+    reference=_layer_alpha_reference,
+)
 def _cases_layer_alpha():
     rng = np.random.default_rng(10)
     cases = []
     for desc, w, ms in [
-        ("Student-t(3) weights 128 x 784", rng.standard_t(3, size=(128, 784)), (2, 5, 10, 20, 50, 100, 500, 1000)),
-        ("Gaussian weights 128 x 128, shifted by 0.3", 0.3 + rng.standard_normal((128, 128)),
-         (2, 5, 10, 20, 50, 100, 500, 1000)),
-        ("Cauchy weights 10 x 128 (m = 1000 dropped)", rng.standard_cauchy((10, 128)), (2, 5, 10, 20, 50, 100, 500)),
+        (
+            "Student-t(3) weights 128 x 784",
+            rng.standard_t(3, size=(128, 784)),
+            (2, 5, 10, 20, 50, 100, 500, 1000),
+        ),
+        (
+            "Gaussian weights 128 x 128, shifted by 0.3",
+            0.3 + rng.standard_normal((128, 128)),
+            (2, 5, 10, 20, 50, 100, 500, 1000),
+        ),
+        (
+            "Cauchy weights 10 x 128 (m = 1000 dropped)",
+            rng.standard_cauchy((10, 128)),
+            (2, 5, 10, 20, 50, 100, 500),
+        ),
     ]:
-        cases.append(Case(desc, args=(w, ms), expected=_layer_alpha_reference(w, ms), rtol=1e-9,
-                          reason="deterministic; only the order of floating-point sums differs"))
+        cases.append(
+            Case(
+                desc,
+                args=(w, ms),
+                expected=_layer_alpha_reference(w, ms),
+                rtol=1e-9,
+                reason="deterministic; only the order of floating-point sums differs",
+            )
+        )
     return cases
 
 
@@ -61,7 +82,7 @@ class _Trajectory:
         x = np.zeros(self.size)
         try:
             for _ in range(self.n_steps):
-                x = 0.9 * x + rng.standard_normal(self.size)   # an AR(1) "SGD trajectory"
+                x = 0.9 * x + rng.standard_normal(self.size)  # an AR(1) "SGD trajectory"
                 yield x
             self.peak_bytes = tracemalloc.get_traced_memory()[1] - base
         finally:
@@ -107,20 +128,32 @@ def _streaming_compare(traj: _Trajectory, expected: np.ndarray):
             return False, "the answer did not iterate over all the iterates"
         copies = traj.peak_bytes / (8 * traj.size)
         if copies > _MAX_COPIES:
-            return False, (f"right values, but about {copies:.0f} iterates were held in memory at once "
-                           f"(at most {_MAX_COPIES} allowed: keep a running sum, not the iterates)")
+            return False, (
+                f"right values, but about {copies:.0f} iterates were held in memory at once "
+                f"(at most {_MAX_COPIES} allowed: keep a running sum, not the iterates)"
+            )
         return True, f"values right to {err:.2g}; peak memory about {copies:.1f} iterates"
+
     return compare
 
 
-@register("ch10-streaming-mean", "Average of the last K iterates in constant memory",
-          reference=_average_last_reference)
+@register(
+    "ch10-streaming-mean",
+    "Average of the last K iterates in constant memory",
+    reference=_average_last_reference,
+)
 def _cases_streaming_mean():
     cases = []
     for n_steps, n_average, size in [(300, 100, 20_000), (1000, 1000, 5_000), (50, 1, 1_000)]:
         traj = _Trajectory(n_steps, size, seed=n_steps + n_average)
         expected = traj.expected_mean(n_average)
-        cases.append(Case(f"n_steps={n_steps}, n_average={n_average}, {size} weights", args=(traj, n_steps,
-                          n_average), expected=expected, compare=_streaming_compare(traj, expected),
-                          reason="exact up to rounding, and memory bounded independently of n_average"))
+        cases.append(
+            Case(
+                f"n_steps={n_steps}, n_average={n_average}, {size} weights",
+                args=(traj, n_steps, n_average),
+                expected=expected,
+                compare=_streaming_compare(traj, expected),
+                reason="exact up to rounding, and memory bounded independently of n_average",
+            )
+        )
     return cases

@@ -15,8 +15,9 @@ from . import Case, register
 def _vgg_count_from_library(config, in_channels: int, n_classes: int, hidden: int, image_size: int) -> int:
     from hts_lib.nn.nets import count_parameters, vgg
 
-    return count_parameters(vgg((in_channels, image_size, image_size), n_classes, config=tuple(config),
-                                hidden=hidden, bias=True))
+    return count_parameters(
+        vgg((in_channels, image_size, image_size), n_classes, config=tuple(config), hidden=hidden, bias=True)
+    )
 
 
 def _vgg_params_reference(config, in_channels, n_classes, hidden, image_size) -> int:
@@ -27,11 +28,21 @@ def _vgg_params_reference(config, in_channels, n_classes, hidden, image_size) ->
 def _cases_vgg_params():
     vgg11 = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
     cases = []
-    for desc, args in [("VGG11 on CIFAR-10", (vgg11, 3, 10, 512, 32)),
-                       ("two blocks on MNIST", ([8, "M", 16, "M"], 1, 10, 32, 28)),
-                       ("odd image size 15 (pools round down)", ([4, 4, "M", 6, "M"], 2, 5, 7, 15))]:
-        cases.append(Case(desc, args=args, expected=_vgg_count_from_library(*args), rtol=0.0, atol=0.5,
-                          reason="an integer count: exact (counted from the library's model)"))
+    for desc, args in [
+        ("VGG11 on CIFAR-10", (vgg11, 3, 10, 512, 32)),
+        ("two blocks on MNIST", ([8, "M", 16, "M"], 1, 10, 32, 28)),
+        ("odd image size 15 (pools round down)", ([4, 4, "M", 6, "M"], 2, 5, 7, 15)),
+    ]:
+        cases.append(
+            Case(
+                desc,
+                args=args,
+                expected=_vgg_count_from_library(*args),
+                rtol=0.0,
+                atol=0.5,
+                reason="an integer count: exact (counted from the library's model)",
+            )
+        )
     return cases
 
 
@@ -44,14 +55,25 @@ def _shuffled_reference(w, m_values, seed) -> float:
     return alpha_stable(x, m=list(m_values), ci="none").alpha
 
 
-@register("ch11-shuffled-alpha", "Block estimator of randomly permuted weights", reference=_shuffled_reference)
+@register(
+    "ch11-shuffled-alpha", "Block estimator of randomly permuted weights", reference=_shuffled_reference
+)
 def _cases_shuffled():
     rng = np.random.default_rng(11)
-    smooth = np.cumsum(rng.standard_normal((16, 8, 3, 3)), axis=-1)   # correlated neighbouring taps
+    smooth = np.cumsum(rng.standard_normal((16, 8, 3, 3)), axis=-1)  # correlated neighbouring taps
     cases = []
-    for desc, w, ms, seed in [("correlated 16 x 8 x 3 x 3 filters", smooth, (2, 5, 10, 20, 50, 100, 500), 0),
-                              ("Student-t(2) weights 64 x 64", rng.standard_t(2, size=(64, 64)), (2, 5, 10, 100), 1),
-                              ("shifted Gaussian weights 500", 2.0 + rng.standard_normal(500), (2, 5, 10), 2)]:
-        cases.append(Case(desc, args=(w, ms, seed), expected=_shuffled_reference(w, ms, seed), rtol=1e-9,
-                          reason="deterministic for a given seed; only rounding may differ"))
+    for desc, w, ms, seed in [
+        ("correlated 16 x 8 x 3 x 3 filters", smooth, (2, 5, 10, 20, 50, 100, 500), 0),
+        ("Student-t(2) weights 64 x 64", rng.standard_t(2, size=(64, 64)), (2, 5, 10, 100), 1),
+        ("shifted Gaussian weights 500", 2.0 + rng.standard_normal(500), (2, 5, 10), 2),
+    ]:
+        cases.append(
+            Case(
+                desc,
+                args=(w, ms, seed),
+                expected=_shuffled_reference(w, ms, seed),
+                rtol=1e-9,
+                reason="deterministic for a given seed; only rounding may differ",
+            )
+        )
     return cases
