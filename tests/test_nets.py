@@ -142,8 +142,12 @@ def test_bad_input():
         build_model("fc", (784,), 10, width=0)
     with pytest.raises(ValueError, match="n_classes must be an integer >= 1"):
         fully_connected((784,), 0)
-    with pytest.raises(ValueError, match="input_shape must be a non-empty tuple"):
+    with pytest.raises(ValueError, match="input_shape must be an integer >= 1, got 0"):
         fully_connected((0, 3), 10)
+    with pytest.raises(ValueError, match="input_shape must be a non-empty tuple"):
+        fully_connected((), 10)
+    with pytest.raises(TypeError, match="bias must be True or False"):
+        fully_connected((3,), 2, bias=float("nan"))
     with pytest.raises(ValueError, match="needs an image input_shape"):
         small_cnn((784,), 10)
     with pytest.raises(ValueError, match="too small for 3 pooling stages"):
