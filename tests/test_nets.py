@@ -156,7 +156,7 @@ def test_bad_input():
         small_cnn((1, 28, 28), 10, kernel_size=4)
     with pytest.raises(ValueError, match="too small for the pooling stages"):
         vgg((3, 16, 16), 10)
-    with pytest.raises(ValueError, match="dropout must be in"):
+    with pytest.raises(ValueError, match="dropout must be < 1.0"):
         vgg((3, 32, 32), 10, dropout=1.0)
     with pytest.raises(ValueError, match="width_scale must be > 0"):
         build_model("cnn", (1, 28, 28), 10, width_scale=0)
