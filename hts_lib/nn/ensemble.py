@@ -43,7 +43,7 @@ from hts_lib.nn.training import (
     resolve_device,
     weight_tail_indices,
 )
-from hts_lib.validation import check_int, check_rng
+from hts_lib.validation import check_choice, check_int, check_model, check_rng
 
 __all__ = [
     "ENSEMBLE_AXES",
@@ -257,38 +257,38 @@ def train_ensemble(
     >>> [r.diverged for r in res], res[0].n_average, [h["step"] for h in res[0].history]
     ([False, False, False], 100, [0, 100, 200, 300])
     """
-    from hts_lib.nn.training import _check_dataset, _torch_settings
+    from hts_lib.nn.training import _check_schedule, _torch_settings
 
-    models = list(models)
+    if isinstance(models, (str, bytes, nn.Module)) or not hasattr(models, "__iter__"):
+        raise TypeError(f"models must be a sequence of torch.nn.Module, got {type(models).__name__}")
+    models = [check_model(f"models[{i}]", m) for i, m in enumerate(models)]
     if not models:
         raise ValueError("models must hold at least one model")
     shapes = [tuple((n, tuple(p.shape)) for n, p in m.named_parameters()) for m in models]
     if any(s != shapes[0] for s in shapes):
         raise ValueError("models must all have the same parameter names and shapes")
     n_models = len(models)
-    eta_arr = (
-        np.broadcast_to(np.asarray(etas, dtype=float), (n_models,))
-        if np.ndim(etas) == 0
-        else np.asarray(etas, dtype=float)
-    )
+    try:
+        eta_arr = np.asarray(etas, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"etas must be one real number or one per model, got {etas!r}") from None
+    eta_arr = np.broadcast_to(eta_arr, (n_models,)) if eta_arr.ndim == 0 else eta_arr
     if eta_arr.shape != (n_models,):
         raise ValueError(f"etas must be one float or one per model ({n_models}), got {len(eta_arr)} values")
     if not np.all(np.isfinite(eta_arr) & (eta_arr > 0)):
         raise ValueError(f"etas must be finite and > 0, got {eta_arr.tolist()}")
-    _check_dataset(dataset)
+    batch_size, n_steps, n_average, eval_every = _check_schedule(
+        dataset, batch_size, n_steps, n_average, eval_every
+    )
     n_train = int(np.shape(dataset.x_train)[0])
-    batch_size = check_int("batch_size", batch_size, low=1, high=n_train)
-    n_steps = check_int("n_steps", n_steps, low=1)
-    n_average = check_int("n_average", n_average, low=0, high=n_steps)
-    eval_every = check_int("eval_every", eval_every, low=1)
     record_every = check_int("record_every", record_every, low=0)
     record_last = check_int("record_last", record_last, low=0, high=n_steps)
-    if data_order not in _DATA_ORDERS:
-        raise ValueError(f"data_order must be one of {_DATA_ORDERS}, got {data_order!r}")
-    if engine not in ("auto", "vmap", "fused"):
-        raise ValueError(f"engine must be 'auto', 'vmap' or 'fused', got {engine!r}")
+    check_choice("data_order", data_order, _DATA_ORDERS)
+    check_choice("engine", engine, ("auto", "vmap", "fused"))
     if n_threads is not None:
         n_threads = check_int("n_threads", n_threads, low=1)
+    if seeds is not None and (isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__")):
+        raise TypeError(f"seeds must be a sequence with one seed per model, got {type(seeds).__name__}")
     seeds = [0] * n_models if seeds is None else list(seeds)
     if len(seeds) != n_models:
         raise ValueError(f"seeds must hold one seed per model ({n_models}), got {len(seeds)}")

@@ -281,7 +281,10 @@ def lenet5(
         max(1, int(round(check_int("channels", c, low=1) * width_scale)))
         for c in _check_sequence("channels", channels)
     ]
-    hid = [max(1, int(round(check_int("hidden", c, low=1) * width_scale))) for c in hidden]
+    hid = [
+        max(1, int(round(check_int("hidden", c, low=1) * width_scale)))
+        for c in _check_sequence("hidden", hidden)
+    ]
     if len(chans) != 2:
         raise ValueError(f"channels must hold two channel counts, got {channels!r}")
     h2, w2 = (h // 2 - kernel_size + 1) // 2, (w // 2 - kernel_size + 1) // 2

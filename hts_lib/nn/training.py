@@ -288,6 +288,17 @@ def _to_tensor(a, device, dtype=None) -> torch.Tensor:
     return t.to(device=device, dtype=dtype) if dtype is not None else t.to(device)
 
 
+def _check_schedule(dataset, batch_size, n_steps, n_average, eval_every) -> tuple[int, int, int, int]:
+    """Check a data set and a training schedule (shared by the per-run and the ensemble trainers)."""
+    _check_dataset(dataset)
+    n_train = int(np.shape(dataset.x_train)[0])
+    batch_size = check_int("batch_size", batch_size, low=1, high=n_train)
+    n_steps = check_int("n_steps", n_steps, low=1)
+    n_average = check_int("n_average", n_average, low=0, high=n_steps)
+    eval_every = check_int("eval_every", eval_every, low=1)
+    return batch_size, n_steps, n_average, eval_every
+
+
 def _check_dataset(dataset):
     for attr in ("x_train", "y_train", "x_test", "y_test"):
         if not hasattr(dataset, attr):
@@ -455,12 +466,10 @@ def train_sgd(
     """
     check_model("model", model)
     eta = check_positive("eta", eta)
-    _check_dataset(dataset)
+    batch_size, n_steps, n_average, eval_every = _check_schedule(
+        dataset, batch_size, n_steps, n_average, eval_every
+    )
     n_train = int(np.shape(dataset.x_train)[0])
-    batch_size = check_int("batch_size", batch_size, low=1, high=n_train)
-    n_steps = check_int("n_steps", n_steps, low=1)
-    n_average = check_int("n_average", n_average, low=0, high=n_steps)
-    eval_every = check_int("eval_every", eval_every, low=1)
     check_choice("data_order", data_order, _DATA_ORDERS)
     check_callable("callback", callback, optional=True)
     if n_threads is not None:
