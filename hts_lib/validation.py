@@ -187,14 +187,16 @@ def check_bool(name: str, value) -> bool:
     return bool(value)
 
 
-def check_str(name: str, value, *, allow_empty: bool = False) -> str:
+def check_str(name: str, value, *, allow_empty: bool = False, optional: bool = False) -> str | None:
     """Return ``value`` if it is a string (non-empty unless ``allow_empty``).
 
     >>> check_str("layer", "layer1")
     'layer1'
     """
     _check_name(name)
-    _check_options(allow_empty=allow_empty)
+    _check_options(allow_empty=allow_empty, optional=optional)
+    if value is None and optional:
+        return None
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     if not allow_empty and not value:

@@ -7,11 +7,20 @@ in their imports cell.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
 
-from hts_lib.validation import check_array, check_bool, check_choice, check_mapping, check_real, check_str
+from hts_lib.validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_mapping,
+    check_positive,
+    check_real,
+    check_str,
+)
 
 __all__ = [
     "PALETTE",
@@ -804,6 +813,9 @@ def pareto_qq_plot(
     from hts_lib.validation import check_axes, check_int, check_positive
 
     check_axes("ax", ax)
+    alpha = None if alpha is None else check_positive("alpha", alpha)
+    check_str("label", label, optional=True)
+    ms = check_positive("ms", ms)
     mags = np.abs(check_array("x", x, ndim=1, min_size=1))
     n_top = mags.size if n_top is None else check_int("n_top", n_top, low=1, high=mags.size)
     top = np.sort(mags)[::-1][:n_top]
@@ -885,6 +897,7 @@ def plot_phase_diagram(
     from hts_lib.validation import check_axes, check_real
 
     check_axes("ax", ax)
+    check_str("label", label)
     x = check_array("x", x, ndim=1)
     y = check_array("y", y, ndim=1)
     alpha = check_array("alpha", alpha, ndim=2, finite=False)
@@ -975,6 +988,10 @@ def plot_tail_index_curves(
     from hts_lib.validation import check_axes, check_mapping
 
     check_axes("ax", ax)
+    reference = None if reference is None else check_positive("reference", reference)
+    check_mapping("reference_style", reference_style, optional=True)
+    check_str("ylabel", ylabel, optional=True)
+    check_bool("legend", legend)
     curves = check_mapping("curves", curves)
     if not curves:
         raise ValueError("curves is empty: nothing to plot")
@@ -1047,6 +1064,10 @@ def plot_moment_function(
     from hts_lib.validation import check_axes
 
     check_axes("ax", ax)
+    # alpha is NaN when rho >= 0 (no power-law tail): documented, and shown as such
+    if alpha is not None and not (isinstance(alpha, float) and math.isnan(alpha)):
+        alpha = check_positive("alpha", alpha)
+    rho = None if rho is None else check_real("rho", rho)
     s = check_array("s", s, ndim=1)
     h = check_array("h", h, ndim=1, finite=False)
     if s.shape != h.shape:
@@ -1125,6 +1146,7 @@ def plot_moment_paths(
     from hts_lib.validation import check_axes, check_mapping, check_positive
 
     check_axes("ax", ax)
+    alpha = None if alpha is None else check_positive("alpha", alpha)
     steps = check_array("steps", steps, ndim=1)
     powers = check_array("powers", powers, ndim=1)
     mean = check_array("mean", mean, ndim=2, finite=False)

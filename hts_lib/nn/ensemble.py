@@ -43,7 +43,7 @@ from hts_lib.nn.training import (
     resolve_device,
     weight_tail_indices,
 )
-from hts_lib.validation import check_choice, check_int, check_model, check_rng
+from hts_lib.validation import check_choice, check_int, check_mapping, check_model, check_rng
 
 __all__ = [
     "ENSEMBLE_AXES",
@@ -588,6 +588,9 @@ def ensemble_groups(configs: Sequence[Mapping], max_models: int = 64) -> list[li
     ([4, 4], [3, 1, 3, 1])
     """
     max_models = check_int("max_models", max_models, low=1)
+    if isinstance(configs, (str, bytes, Mapping)) or not hasattr(configs, "__iter__"):
+        raise TypeError(f"configs must be a sequence of config mappings, got {type(configs).__name__}")
+    configs = [check_mapping(f"configs[{i}]", c) for i, c in enumerate(configs)]
     groups: dict[tuple, list[dict]] = {}
     for cfg in configs:
         norm = normalise_config(cfg)

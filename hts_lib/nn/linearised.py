@@ -40,7 +40,15 @@ import torch
 from scipy import interpolate, optimize
 
 from hts_lib.simulate.sgd import sample_batch_indices
-from hts_lib.validation import check_int, check_positive, check_real, check_rng
+from hts_lib.validation import (
+    check_array,
+    check_bool,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    check_rng,
+)
 
 __all__ = [
     "LinearisedTailIndex",
@@ -579,12 +587,10 @@ def linearised_tail_index(
     burn_in = check_int("burn_in", burn_in, low=0)
     n_grid = check_int("n_grid", n_grid, low=2)
     search_fraction = check_real("search_fraction", search_fraction, low=0.0, high=1.0, low_open=True)
-    if start not in ("gradient", "random"):
-        raise ValueError(f"start must be 'gradient' or 'random', got {start!r}")
-    if not isinstance(population_check, bool):
-        raise TypeError("population_check must be True or False")
+    check_choice("start", start, ("gradient", "random"))
+    check_bool("population_check", population_check)
     if s_grid is not None:
-        s_grid = np.asarray(s_grid, dtype=float).ravel()
+        s_grid = check_array("s_grid", s_grid, ndim=1, min_size=2)
         if (
             s_grid.size < 2
             or not np.all(np.isfinite(s_grid))

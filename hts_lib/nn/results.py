@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hts_lib.validation import check_int, check_probability, check_rng
+from hts_lib.validation import check_bool, check_int, check_probability, check_real, check_rng, check_str
 
 __all__ = [
     "COLLAPSE_ACC",
@@ -103,6 +103,7 @@ def results_dir(name: str, *, must_exist: bool = True) -> Path:
     """
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
         raise ValueError(f"name must be a folder name under results/, got {name!r}")
+    check_bool("must_exist", must_exist)
     env = os.environ.get("HTS_RESULTS_DIR")
     candidates = [Path(env) / name] if env else []
     here = Path.cwd().resolve()
@@ -183,6 +184,10 @@ def run_statuses(records: Sequence[Mapping], **thresholds) -> np.ndarray:
 
 def _as_cells(cells) -> np.ndarray:
     arr = np.asarray(cells)
+    if arr.dtype.kind == "c":
+        raise TypeError("cells must hold cell labels (numbers or strings), got complex numbers")
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        raise ValueError("cells must not hold NaN: every run needs a cell label")
     if arr.ndim == 2:
         arr = np.array([tuple(r) for r in arr.tolist()], dtype=object)
         _, inv = np.unique(np.array([repr(r) for r in arr]), return_inverse=True)
@@ -193,6 +198,17 @@ def _as_cells(cells) -> np.ndarray:
         )
     _, inv = np.unique(arr, return_inverse=True)
     return inv
+
+
+def _as_reals(name: str, values) -> np.ndarray:
+    """``values`` as a float array (NaN allowed: a missing value), or a TypeError naming ``name``."""
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of real numbers, got {type(values).__name__}") from None
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d array with one entry per run, got shape {arr.shape}")
+    return arr
 
 
 def cell_summary(values, cells) -> dict:
@@ -219,7 +235,7 @@ def cell_summary(values, cells) -> dict:
     >>> s["median"].tolist(), s["lo"].tolist(), s["n"].tolist()
     ([2.0, 2.0], [1.0, 2.0], [2, 1])
     """
-    v = np.asarray(values, dtype=float)
+    v = _as_reals("values", values)
     inv = _as_cells(cells)
     if v.shape != inv.shape:
         raise ValueError(f"values ({v.shape}) and cells ({inv.shape}) must have one entry per run")
@@ -295,6 +311,7 @@ def hierarchical_bootstrap(
     """
     n_boot = check_int("n_boot", n_boot, low=100)
     level = check_probability("level", level)
+    check_bool("resample_cells", resample_cells)
     if not callable(statistic):
         raise TypeError("statistic must be callable: statistic(idx) -> float")
     inv = _as_cells(cells)
@@ -346,7 +363,7 @@ def spearman_interval(
     >>> bool(hi < 0)
     True
     """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    x, y = _as_reals("x", x), _as_reals("y", y)
     inv = _as_cells(cells)
     if not x.shape == y.shape == inv.shape:
         raise ValueError(f"x {x.shape}, y {y.shape} and cells {inv.shape} must have one entry per run")
@@ -368,7 +385,10 @@ def interval_reading(lo: float, hi: float, *, positive: str = "positive", negati
     >>> interval_reading(-0.6, -0.1, negative="falls")
     'falls'
     """
-    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
+    lo, hi = check_real("lo", lo), check_real("hi", hi)
+    check_str("positive", positive)
+    check_str("negative", negative)
+    if lo > hi:
         raise ValueError(f"lo and hi must be finite with lo <= hi, got {lo}, {hi}")
     if lo <= 0 <= hi:
         return "no resolved sign"
@@ -419,6 +439,10 @@ def source_hash(functions: Sequence[str] = SOURCE_FUNCTIONS) -> str:
     >>> len(source_hash(["hts_lib.validation:check_int"]))
     16
     """
+    if isinstance(functions, (str, bytes)) or not hasattr(functions, "__iter__"):
+        raise TypeError(
+            f"functions must be a sequence of 'module:name' strings, got {type(functions).__name__}"
+        )
     h = hashlib.sha256()
     for entry in functions:
         if not isinstance(entry, str) or ":" not in entry:
