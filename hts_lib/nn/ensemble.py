@@ -43,7 +43,7 @@ from hts_lib.nn.training import (
     resolve_device,
     weight_tail_indices,
 )
-from hts_lib.validation import check_choice, check_int, check_mapping, check_model, check_rng
+from hts_lib.validation import check_callable, check_choice, check_int, check_mapping, check_model, check_rng
 
 __all__ = [
     "ENSEMBLE_AXES",
@@ -285,6 +285,7 @@ def train_ensemble(
     record_last = check_int("record_last", record_last, low=0, high=n_steps)
     check_choice("data_order", data_order, _DATA_ORDERS)
     check_choice("engine", engine, ("auto", "vmap", "fused"))
+    check_callable("record_fn", record_fn, optional=True)
     if n_threads is not None:
         n_threads = check_int("n_threads", n_threads, low=1)
     if seeds is not None and (isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__")):
