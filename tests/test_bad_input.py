@@ -27,6 +27,17 @@ import _bad_input as audit  # noqa: E402
 # names the argument.
 NEVER_VALID = ("nan", "complex", "array with nan")
 
+# Arguments where NaN is documented as a value, not an error (the reason is in each function's docstring).
+DOCUMENTED_NAN_ARGUMENTS = {
+    ("plot_moment_function", "alpha"): "alpha is NaN when rho >= 0 (no power-law tail) and is shown as such",
+    ("plot_phase_diagram", "eta_crit"): "a critical step-size curve may have gaps (NaN), drawn as gaps",
+    ("plot_phase_diagram", "eta_max"): "a critical step-size curve may have gaps (NaN), drawn as gaps",
+}
+
+
+def _documented_nan(qualname: str, parameter: str) -> bool:
+    return (qualname.rsplit(".", 1)[-1], parameter) in DOCUMENTED_NAN_ARGUMENTS
+
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
@@ -67,7 +78,7 @@ def test_never_valid_values_are_named(outcomes):
     bad = [
         f"{o.function}({o.parameter}={o.value}): {o.kind} {o.message}"
         for o in outcomes
-        if o.value in NEVER_VALID and o.kind != "named"
+        if o.value in NEVER_VALID and o.kind != "named" and not _documented_nan(o.function, o.parameter)
     ]
     assert not bad, "\n".join(bad)
 
@@ -92,6 +103,8 @@ def test_drawn_bad_values_never_escape_as_other_exceptions(data):
     if not params:
         return
     name = data.draw(st.sampled_from([p.name for p in params]), label="parameter")
+    if _documented_nan(qualname, name):
+        return
     bad = data.draw(
         st.one_of(
             st.just(math.nan),

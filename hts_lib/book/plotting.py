@@ -849,7 +849,7 @@ def plot_phase_diagram(
         :math:`\rho \ge 0` (drawn grey), ``inf`` where there is no power law (left blank).
     eta_crit, eta_max : array_like, shape (ny,), optional
         :math:`\eta_{\mathrm{crit}}` (:math:`\alpha = 2`, solid white) and :math:`\eta_{\max}`
-        (:math:`\rho = 0`, dashed black) for each ``y``.
+        (:math:`\rho = 0`, dashed black) for each ``y``; a NaN entry (no such step size) is a gap.
     label : str
         Label of the colour bar.
     vmax : float
@@ -1025,6 +1025,8 @@ def plot_moment_function(
         :math:`h(s)` at those orders (e.g. from :func:`hts_lib.recursion.log_moment`).
     alpha, rho : float, optional
         Tail index (the positive root of ``h``) and top Lyapunov exponent (:math:`h'(0)`), for the title.
+        ``alpha`` may be NaN (no power-law tail when :math:`\rho \ge 0`, as ``tail_index`` returns it);
+        it is then shown as such.
     steps : CriticalStepSizes, optional
         The model's :math:`\eta_{\mathrm{crit}}` and :math:`\eta_{\max}`
         (:func:`hts_lib.recursion.critical_step_sizes`), for the title.
