@@ -75,7 +75,7 @@ def test_normalise_config_bad_input():
         normalise_config({**ok, "n_steps": 100})
     with pytest.raises(ValueError, match="unknown dataset 'imagenet'.*mnist_subset"):
         normalise_config({**ok, "dataset": "imagenet"})
-    with pytest.raises(ValueError, match="unknown model 'mlp'.*fc, cnn, vgg"):
+    with pytest.raises(ValueError, match="unknown model 'mlp'.*fc, cnn, lenet, vgg"):
         normalise_config({**ok, "model": "mlp"})
     with pytest.raises(ValueError, match="data_order must be one of"):
         normalise_config({**ok, "data_order": "random"})

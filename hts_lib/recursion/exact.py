@@ -548,7 +548,7 @@ def tail_index(eta: float, batch_size: int, dim: int, sigma: float = 1.0) -> flo
     Accuracy: relative error below 1e-9 against the exact even-moment points ``alpha = 2k``.
 
     Used in: chapters/ch05_sgd_as_random_recursion.ipynb, chapters/ch06_what_controls_the_tails.ipynb,
-    chapters/ch07_synthetic_experiment.ipynb, chapters/ch08_beyond_isotropic_data.ipynb.
+    chapters/ch08_beyond_isotropic_data.ipynb.
 
     Examples
     --------
@@ -749,7 +749,7 @@ def even_moment(k: int, eta: float, batch_size: int, dim: int, sigma: float = 1.
     convex with ``h(0) = 0``, ``alpha = 2k`` exactly where this moment equals 1 (and ``rho < 0``):
     independent oracles for :func:`tail_index` (see :func:`even_moment_step_size`).
 
-    Used in: chapters/ch05_sgd_as_random_recursion.ipynb.
+    Used in: the answer check of chapters/ch05_sgd_as_random_recursion.ipynb (its exercise on even moments).
 
     Examples
     --------
