@@ -109,7 +109,7 @@ def strip_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 _PROTECTED = {"chapters", "hts_lib", "tests", "appendix", "images", "benchmarks", "results", ".git"}
-_BOOK_FILES = ["_config.yml", "_toc.yml", "intro.md", "references.bib", "appendix", "images"]
+_BOOK_FILES = ["_config.yml", "_toc.yml", "intro.md", "references.bib", "appendix", "images", "results"]
 
 
 def make_student_edition(
