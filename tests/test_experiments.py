@@ -258,7 +258,7 @@ def test_named_grids():
     assert min(etas) / 10 == pytest.approx(1e-5) and max(etas) / 1 == pytest.approx(0.1)  # eta/b 1e-5 .. 0.1
     over = grid_configs("paper-fc", {"n_steps": 100, "batch_size": 5, "seed": [0, 1]})
     assert len(over) == 32 and all(c["n_steps"] == 100 and c["batch_size"] == 5 for c in over)
-    assert len(grid_configs("paper-vgg")) == 15 and "unknown [?]" in GRIDS["paper-vgg"]["description"]
+    assert len(grid_configs("paper-vgg")) == 15 and "not known" in GRIDS["paper-vgg"]["description"]
     with pytest.raises(
         ValueError,
         match="unknown grid 'paper'; named grids: paper-fc, paper-vgg, paper-fc-seeds, lenet-seeds, smoke",

@@ -316,7 +316,7 @@ def validate_result(d: Mapping, *, source: str | None = None) -> Mapping:
 # ---------------------------------------------------------------------------------------------
 # Grids
 # ---------------------------------------------------------------------------------------------
-#: The paper's 16 step sizes (paper.md section 3.2, from the authors' run.py).
+#: The paper's 16 step sizes (its section 3.2, from the authors' run.py).
 PAPER_ETAS = (
     0.0001,
     0.001,
@@ -360,7 +360,8 @@ GRIDS: dict[str, dict] = {
     "paper-vgg": {
         "description": (
             "CIFAR-10 with the VGG-style net (needs the CIFAR-10 download and, in practice, a GPU). "
-            "The paper's VGG grid is unknown [?] (paper.md section 3.3); this grid is our choice: "
+            "The paper's VGG grid is not known (not given in the paper's text); "
+            "this grid is our choice: "
             "plain SGD (no momentum, weight decay or augmentation, unlike the VGG code's "
             "defaults), eta in {0.005, 0.01, 0.02, 0.05, 0.1} x b in {32, 64, 128} (eta/b from "
             "4e-5 to 3e-3; b = 128 and eta = 0.05 are the VGG code's defaults), 10,000 steps "

@@ -103,7 +103,7 @@ def fully_connected(
     :math:`W_L\,\mathrm{relu}(W_{L-1} \cdots \mathrm{relu}(W_1 x))` and has
     :math:`pw + (L-2)w^2 + wc` weights (:math:`c` classes) when :math:`L \ge 2`.
     For MNIST (:math:`p = 784`, :math:`w = 128`, :math:`L = 3`) that is
-    100,352 + 16,384 + 1,280 = 118,016 (paper.md section 3.2).
+    100,352 + 16,384 + 1,280 = 118,016 (the paper, section 3.2).
 
     Used in chapter: Fully connected networks.
 
@@ -357,8 +357,8 @@ def vgg(
 
     Notes
     -----
-    Which VGG the paper trained, and with which settings, is not recovered (paper.md section 3.3,
-    tag [?]); VGG11 without batch norm, dropout or weight decay is this library's choice, matching
+    Which VGG the paper trained, and with which settings, is not recovered (the paper's section
+    3.3 does not say); VGG11 without batch norm, dropout or weight decay is this library's choice, matching
     the plain-SGD protocol of the fully connected experiments. Convolutions are initialised with
     :math:`\mathcal N(0, 2/(k^2 c_{out}))` (He et al. 2015, "fan-out"), biases with zero, as in the
     CIFAR-10 VGG code the authors cite; linear layers keep PyTorch's default.
