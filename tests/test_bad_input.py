@@ -95,7 +95,7 @@ _FUNCS = [(q, f) for q, f in audit.public_callables() if audit.example_call(f) i
 _CHEAP = [(q, f) for q, f in _FUNCS if q.split(".")[1] in ("recursion", "tails", "book", "validation")]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(data=st.data())
 def test_drawn_bad_values_never_escape_as_other_exceptions(data):
     qualname, obj = data.draw(st.sampled_from(_CHEAP), label="function")
