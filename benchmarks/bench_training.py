@@ -49,27 +49,10 @@ from _common import best_of as _best_of  # noqa: E402
 from _common import write_result  # noqa: E402
 
 from hts_lib.nn.data import load_dataset  # noqa: E402
+from hts_lib.nn.experiments import PAPER_ETAS  # noqa: E402
 from hts_lib.nn.nets import build_model, count_parameters  # noqa: E402
 from hts_lib.nn.training import run_from_config, train_sgd  # noqa: E402
 
-PAPER_ETAS = (
-    0.0001,
-    0.001,
-    0.01,
-    0.015,
-    0.02,
-    0.025,
-    0.03,
-    0.04,
-    0.045,
-    0.05,
-    0.06,
-    0.07,
-    0.075,
-    0.08,
-    0.09,
-    0.1,
-)
 BATCH_SIZES = (1, 5, 10)
 N_STEPS_TIMING = 3000  # steps per timing run (per-step cost is flat in the step count)
 N_REPEAT = 3  # best of 3 on a shared machine

@@ -227,6 +227,20 @@ def place_grid(scan_rows, targets):
     return chosen
 
 
+def _portable_command(argv) -> str:
+    """Return the command line with folders outside the repository shown by name only (no machine paths)."""
+    out = []
+    for a in argv:
+        p = Path(a)
+        if p.is_absolute():
+            try:
+                a = p.resolve().relative_to(Path(__file__).resolve().parents[2]).as_posix()
+            except ValueError:
+                a = f"<{p.name}>"
+        out.append(a)
+    return " ".join(out)
+
+
 def main():
     """Run the study for the network named on the command line and write its results (see above)."""
     ap = argparse.ArgumentParser()
@@ -394,7 +408,7 @@ def main():
                 ),
                 started=started,
                 wall_time_s=time.perf_counter() - t_all,
-                command=" ".join(sys.argv),
+                command=_portable_command(sys.argv),
             ),
             complete=complete,
         )
