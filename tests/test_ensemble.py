@@ -161,6 +161,10 @@ def test_run_ensemble_matches_run_from_config():
     for cfg, rec in zip(cfgs, ens):
         ref = run_from_config(cfg)
         assert rec["config"] == ref["config"] and rec["trainer"] == "ensemble"
+        # the same record, built by the same code: same keys, and every phase of the run timed
+        assert set(rec) - {"trainer"} == set(ref) and set(rec["timings"]) == set(ref["timings"])
+        assert rec["timings"]["training_s"] > 0 and rec["timings"]["tail_estimates_s"] > 0
+        assert rec["sharpness"]["subset"] == ref["sharpness"]["subset"] == "all"
         for layer, est in ref["alpha"].items():
             # same weights to 2e-5 and the same bootstrap stream: the estimates agree closely
             assert rec["alpha"][layer]["hill"]["alpha"] == pytest.approx(est["hill"]["alpha"], rel=1e-3)

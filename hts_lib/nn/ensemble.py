@@ -35,13 +35,12 @@ import torch
 from torch import nn
 
 from hts_lib.nn._json import to_jsonable
-from hts_lib.nn.nets import build_model, count_parameters
+from hts_lib.nn.nets import build_model
 from hts_lib.nn.training import (
     DEFAULT_CONFIG,
     TrainResult,
     normalise_config,
     resolve_device,
-    weight_tail_indices,
 )
 from hts_lib.validation import check_callable, check_choice, check_int, check_mapping, check_model, check_rng
 
@@ -60,7 +59,6 @@ ENSEMBLE_AXES = ("seed", "eta")
 
 _DATA_ORDERS = ("cycle", "shuffle", "permuted")
 _DIVERGENCE_CHECK = 100  # steps between divergence checks (one device sync each), as train_sgd
-_SHARPNESS_TOL = 1e-4  # relative tolerance of Lanczos, as run_from_config
 _EVAL_CHUNK = 2048  # examples per batched forward pass in evaluations
 
 
@@ -226,8 +224,8 @@ def train_ensemble(
     Returns
     -------
     list of TrainResult
-        One per model, in order, as :func:`train_sgd` would return it (``wall_time_s`` is the
-        ensemble's wall time divided by ``M``).
+        One per model, in order, as :func:`train_sgd` would return it (``wall_time_s`` and each phase of
+        ``timings`` are the ensemble's seconds divided by ``M``).
 
     Raises
     ------
@@ -257,7 +255,7 @@ def train_ensemble(
     >>> [r.diverged for r in res], res[0].n_average, [h["step"] for h in res[0].history]
     ([False, False, False], 100, [0, 100, 200, 300])
     """
-    from hts_lib.nn.training import _check_schedule, _torch_settings
+    from hts_lib.nn.training import _check_schedule, _PhaseClock, _torch_settings
 
     if isinstance(models, (str, bytes, nn.Module)) or not hasattr(models, "__iter__"):
         raise TypeError(f"models must be a sequence of torch.nn.Module, got {type(models).__name__}")
@@ -299,6 +297,7 @@ def train_ensemble(
 
     with _torch_settings(n_threads if dev.type == "cpu" else None):
         t0 = time.perf_counter()
+        clock = _PhaseClock(dev, "data_loading_s")
         stack = _Stack(models, dev, engine)
         params = stack.params
         xtr, ytr = _tensor(dataset.x_train, dev, dtype), _tensor(dataset.y_train, dev).long()
@@ -321,7 +320,9 @@ def train_ensemble(
                 for a, b, c, d in zip(trl, tra, tel, tea)
             ]
 
+        clock.switch("evaluation_s")
         histories = [[row] for row in eval_rows(0)]
+        clock.switch("training_s")
         avg_start = n_steps - n_average
         avg_sum = None
         losses: list[torch.Tensor] = []
@@ -371,12 +372,15 @@ def train_ensemble(
                 if not live.any():
                     break
             if step % eval_every == 0 or step == n_steps:
+                clock.switch("evaluation_s")
                 rows = eval_rows(step)
                 for i in np.flatnonzero(live):
                     histories[i].append(rows[i])
                     if not math.isfinite(rows[i]["train_loss"]):
                         kill(i, step)
+                clock.switch("training_s")
         steps_taken[live] = step
+        clock.switch("evaluation_s")
         with torch.no_grad():
             for i in np.flatnonzero(live):
                 if not all(bool(torch.isfinite(p[i]).all()) for p in params.values()):
@@ -396,7 +400,10 @@ def train_ensemble(
             for i, m in enumerate(models):
                 for n, p in m.named_parameters():
                     p.copy_(params[n][i])
+        clock.switch(None)
         wall = (time.perf_counter() - t0) / n_models
+        # each model's share of the ensemble's phases
+        shares = {k: v / n_models for k, v in clock.seconds.items()}
 
     out = []
     for i in range(n_models):
@@ -413,6 +420,7 @@ def train_ensemble(
                 n_average=n_average if ok and average[i] is not None else 0,
                 batch_losses=all_losses[: int(steps_taken[i]), i].copy(),
                 wall_time_s=wall,
+                timings=dict(shares),
             )
         )
     return out
@@ -633,8 +641,7 @@ def run_ensemble(configs: Sequence[Mapping], *, n_threads: int | None = 1) -> li
     Used in: chapters/ch10_fully_connected_networks.ipynb
     """
     from hts_lib.nn.data import load_dataset
-    from hts_lib.nn.training import _to_tensor, _torch_settings
-    from hts_lib.tails.estimators import MIN_SAMPLES
+    from hts_lib.nn.training import _analyse_run, _run_record
 
     cfgs = [normalise_config(c) for c in configs]
     if not cfgs:
@@ -665,51 +672,13 @@ def run_ensemble(configs: Sequence[Mapping], *, n_threads: int | None = 1) -> li
         device=c0["device"],
         n_threads=n_threads,
     )
-    x_sharp = y_sharp = None
     records = []
     for cfg, model, res, seeds in zip(cfgs, models, results, streams):
         t0 = time.perf_counter()
-        alpha, sharp = {}, None
-        if not res.diverged:
-            weights = {k: w for k, w in res.averaged_layer_weights().items() if w.size >= MIN_SAMPLES}
-            alpha = weight_tail_indices(weights, seed=seeds[1])
-            if cfg["sharpness"]:
-                from hts_lib.nn.sharpness import sharpness
-
-                if x_sharp is None:
-                    x_sharp = _to_tensor(ds.x_train, dev, torch.float32)
-                    y_sharp = _to_tensor(ds.y_train, dev)
-                with _torch_settings(n_threads if dev.type == "cpu" else None):
-                    est = sharpness(
-                        model,
-                        x_sharp,
-                        y_sharp,
-                        tol=_SHARPNESS_TOL,
-                        n_probes=cfg["trace_probes"],
-                        seed=seeds[2],
-                    )
-                sharp = dataclasses.asdict(est)
-        history = [
-            {"step": h["step"], "train_loss": h["train_loss"], "test_acc": h["test_acc"]} for h in res.history
-        ]
-        records.append(
-            to_jsonable(
-                {
-                    "config": cfg,
-                    "diverged": res.diverged,
-                    "diverged_at": res.diverged_at,
-                    "metrics": res.metrics,
-                    "metrics_average": res.metrics_average,
-                    "alpha": alpha,
-                    "sharpness": sharp,
-                    "history": history,
-                    "device": str(dev),
-                    "n_params": count_parameters(model),
-                    "wall_time_s": res.wall_time_s + time.perf_counter() - t0,
-                    "trainer": "ensemble",
-                }
-            )
-        )
+        alpha, sharp, post = _analyse_run(cfg, model, res, ds, dev, seeds, n_threads=n_threads)
+        wall = res.wall_time_s + time.perf_counter() - t0
+        record = _run_record(cfg, model, res, dev, alpha, sharp, wall, {**res.timings, **post})
+        records.append({**record, "trainer": "ensemble"})
     return records
 
 

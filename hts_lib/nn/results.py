@@ -62,6 +62,8 @@ SOURCE_FUNCTIONS = (
     "hts_lib.nn.ensemble:run_ensemble",
     "hts_lib.nn.training:weight_tail_indices",
     "hts_lib.nn.training:normalise_config",
+    "hts_lib.nn.training:_analyse_run",
+    "hts_lib.nn.training:_run_record",
     "hts_lib.nn.nets:fully_connected",
     "hts_lib.nn.nets:lenet5",
     "hts_lib.tails.estimators:alpha_stable",

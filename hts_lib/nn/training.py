@@ -783,48 +783,62 @@ def run_from_config(config: Mapping) -> dict:
         seed=seeds[0],
         device=cfg["device"],
     )
-    alpha, sharp = {}, None
+    alpha, sharp, post = _analyse_run(cfg, model, res, ds, dev, seeds)
     timings = {
         "data_loading_s": t_load + res.timings.get("data_loading_s", 0.0),
         "training_s": res.timings.get("training_s", 0.0),
         "evaluation_s": res.timings.get("evaluation_s", 0.0),
-        "tail_estimates_s": 0.0,
-        "sharpness_s": 0.0,
+        **post,
     }
-    if not res.diverged:
-        from hts_lib.tails.estimators import MIN_SAMPLES
+    return _run_record(cfg, model, res, dev, alpha, sharp, time.perf_counter() - t0, timings)
+
+
+def _analyse_run(cfg, model, res, ds, dev, seeds, n_threads: int | None = 1) -> tuple:
+    """Compute a trained run's tail indices and sharpness: ``(alpha, sharpness, seconds)``."""
+    from hts_lib.tails.estimators import MIN_SAMPLES
+
+    alpha, sharp = {}, None
+    seconds = {"tail_estimates_s": 0.0, "sharpness_s": 0.0}
+    if res.diverged:
+        return alpha, sharp, seconds
+    t_phase = time.perf_counter()
+    # layers too small for the estimators (e.g. a narrow first convolution) are left out
+    weights = {k: w for k, w in res.averaged_layer_weights().items() if w.size >= MIN_SAMPLES}
+    alpha = weight_tail_indices(weights, seed=seeds[1])
+    seconds["tail_estimates_s"] = time.perf_counter() - t_phase
+    if cfg["sharpness"]:
+        from hts_lib.nn.sharpness import SHARPNESS_EXAMPLES, sharpness, stratified_subset
 
         t_phase = time.perf_counter()
-        # layers too small for the estimators (e.g. a narrow first convolution) are left out
-        weights = {k: w for k, w in res.averaged_layer_weights().items() if w.size >= MIN_SAMPLES}
-        alpha = weight_tail_indices(weights, seed=seeds[1])
-        timings["tail_estimates_s"] = time.perf_counter() - t_phase
-        if cfg["sharpness"]:
-            from hts_lib.nn.sharpness import SHARPNESS_EXAMPLES, sharpness, stratified_subset
+        n_train = len(ds.y_train)
+        n_sharp = cfg["sharpness_examples"] or min(SHARPNESS_EXAMPLES.get(cfg["model"], n_train), n_train)
+        rows = stratified_subset(ds.y_train, n_sharp) if n_sharp < n_train else slice(None)
+        with _torch_settings(n_threads if dev.type == "cpu" else None):
+            est = sharpness(
+                model,
+                _to_tensor(ds.x_train[rows], dev, torch.float32),
+                _to_tensor(ds.y_train[rows], dev),
+                tol=_SHARPNESS_TOL,
+                n_probes=cfg["trace_probes"],
+                seed=seeds[2],
+                chunk_size=4096 if cfg["model"] == "fc" else 512,
+            )
+        sharp = {
+            **dataclasses.asdict(est),
+            "n_train": n_train,
+            "subset": "all" if n_sharp == n_train else "stratified, seed 0",
+        }
+        seconds["sharpness_s"] = time.perf_counter() - t_phase
+    return alpha, sharp, seconds
 
-            t_phase = time.perf_counter()
-            n_train = len(ds.y_train)
-            n_sharp = cfg["sharpness_examples"] or min(SHARPNESS_EXAMPLES.get(cfg["model"], n_train), n_train)
-            rows = stratified_subset(ds.y_train, n_sharp) if n_sharp < n_train else slice(None)
-            with _torch_settings(1 if dev.type == "cpu" else None):
-                est = sharpness(
-                    model,
-                    _to_tensor(ds.x_train[rows], dev, torch.float32),
-                    _to_tensor(ds.y_train[rows], dev),
-                    tol=_SHARPNESS_TOL,
-                    n_probes=cfg["trace_probes"],
-                    seed=seeds[2],
-                    chunk_size=4096 if cfg["model"] == "fc" else 512,
-                )
-            sharp = {
-                **dataclasses.asdict(est),
-                "n_train": n_train,
-                "subset": "all" if n_sharp == n_train else "stratified, seed 0",
-            }
-            timings["sharpness_s"] = time.perf_counter() - t_phase
+
+def _run_record(cfg, model, res, dev, alpha, sharp, wall_time_s: float, timings: dict) -> dict:
+    """Build one run's result record (the keys of ``experiments.RESULT_SCHEMA`` but ``provenance``)."""
     history = [
         {"step": h["step"], "train_loss": h["train_loss"], "test_acc": h["test_acc"]} for h in res.history
     ]
+    # what the phases leave out: config, model construction, first use of the device, copies of weights
+    timings = {**timings, "other_s": max(0.0, wall_time_s - sum(timings.values()))}
     out = {
         "config": cfg,
         "diverged": res.diverged,
@@ -836,9 +850,7 @@ def run_from_config(config: Mapping) -> dict:
         "history": history,
         "device": str(dev),
         "n_params": count_parameters(model),
-        "wall_time_s": time.perf_counter() - t0,
+        "wall_time_s": wall_time_s,
+        "timings": {k: round(v, 4) for k, v in timings.items()},
     }
-    # what the phases leave out: config, model construction, first use of the device, copies of weights
-    timings["other_s"] = max(0.0, out["wall_time_s"] - sum(timings.values()))
-    out["timings"] = {k: round(v, 4) for k, v in timings.items()}
     return _jsonable(out)
