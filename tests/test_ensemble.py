@@ -261,3 +261,24 @@ def test_record_iterates_shapes_and_values(digits):
     np.testing.assert_allclose(dev.reshape(5, 3, 2).mean(axis=0), 0, atol=1e-6)
     with pytest.raises(ValueError, match="layer 'layer9' has no weight"):
         record_iterates(nets, digits, 0.05, 5, 100, last=50, every=10, layer="layer9")
+
+
+def test_run_sweep_dispatches_sweeps_to_the_ensemble(tmp_path):
+    from hts_lib.nn.experiments import run_sweep
+
+    base = {"dataset": "digits", "n_train": 200, "n_test": 50, "width": 8, "batch_size": 10, "n_steps": 40,
+            "n_average": 10, "eval_every": 40, "sharpness": False}
+    cfgs = [{**base, "eta": e, "seed": s} for e in (0.05, 0.1) for s in (0, 1)]
+    run_sweep(cfgs, tmp_path / "auto", progress=False)
+    run_sweep(cfgs, tmp_path / "one", progress=False, trainer="per-run")
+    auto, one = load_results(tmp_path / "auto"), load_results(tmp_path / "one")
+    assert {r.get("trainer") for r in auto} == {"ensemble"} and {r.get("trainer") for r in one} == {None}
+    assert all(r["provenance"]["source_hash"] for r in auto)
+    by_id = {r["run_id"]: r for r in one}
+    for r in auto:  # the two trainers agree on the same run (float32 rounding in the batched products)
+        ref = by_id[r["run_id"]]["metrics"]["train_loss"]
+        assert r["metrics"]["train_loss"] == pytest.approx(ref, rel=1e-4)
+    with pytest.raises(ValueError, match="trainer"):
+        run_sweep(cfgs, tmp_path / "bad", progress=False, trainer="batched")
+    with pytest.raises(ValueError, match="per-run"):
+        run_sweep(cfgs, tmp_path / "bad", progress=False, trainer="ensemble", run_fn=dict)

@@ -689,6 +689,7 @@ def run_ensemble_sweep(
     max_models: int = 64,
     progress: bool = True,
     extra_provenance: Mapping | None = None,
+    n_threads: int | None = 1,
 ):
     """Run a sweep through ensembles: one validated result file per run, with provenance; resumes.
 
@@ -706,6 +707,8 @@ def run_ensemble_sweep(
     extra_provenance : mapping, optional
         Added to every file's ``provenance`` (e.g. the source hash of
         :func:`hts_lib.nn.results.source_hash`).
+    n_threads : int or None
+        Torch CPU threads (None: torch's default).
 
     Returns
     -------
@@ -741,7 +744,7 @@ def run_ensemble_sweep(
     n_done = 0
     for g, group in enumerate(ensemble_groups(todo, max_models=max_models)):
         started, t0 = ex._now(), time.perf_counter()
-        records = run_ensemble(group)
+        records = run_ensemble(group, n_threads=n_threads)
         finished, wall = ex._now(), time.perf_counter() - t0
         for cfg, rec in zip(group, records):
             rid = ex.run_id(to_jsonable(cfg))

@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from hts_lib.nn._json import to_jsonable
-from hts_lib.validation import check_callable, check_int, check_mapping, check_path
+from hts_lib.validation import check_callable, check_choice, check_int, check_mapping, check_path
 
 __all__ = [
     "RESULT_SCHEMA",
@@ -761,6 +761,26 @@ def _backend_context(backend: str | None, n_jobs: int):
         yield
 
 
+#: Models the ensemble trainer takes by default in :func:`run_sweep` (no buffers, no dropout).
+_ENSEMBLE_MODELS = {"fc", "cnn", "lenet"}
+
+
+def _ensemble_sweep(configs, out_dir, n_jobs, backend, progress, run_fn, cluster) -> SweepReport:
+    """``run_sweep(..., trainer="ensemble")``: check what the ensemble cannot take, then run it."""
+    from hts_lib.nn.ensemble import run_ensemble_sweep
+
+    if run_fn is not None or cluster is not None or backend is not None:
+        raise ValueError(
+            "trainer='ensemble' trains the library's models in this process: it takes no run_fn, "
+            "cluster or backend (use trainer='per-run')"
+        )
+    from hts_lib.nn.results import source_hash
+
+    n_threads = None if n_jobs == -1 else abs(int(n_jobs))
+    prov = {"source_hash": source_hash()}
+    return run_ensemble_sweep(configs, out_dir, progress=progress, n_threads=n_threads, extra_provenance=prov)
+
+
 def run_sweep(
     configs: Sequence[Mapping],
     out_dir: str | os.PathLike,
@@ -772,6 +792,7 @@ def run_sweep(
     normalise_fn: Callable[[dict], dict] | None = None,
     cluster=None,
     retries: int = 0,
+    trainer: str = "auto",
 ) -> SweepReport:
     """Run every config not yet done, writing one validated JSON result file per run.
 
@@ -807,6 +828,13 @@ def run_sweep(
         How often a run that raises is tried again before it is recorded as failed (default 0:
         training is deterministic, so a failure usually repeats; raise it for transient faults such
         as a GPU shared with other jobs running out of memory).
+    trainer : {"auto", "ensemble", "per-run"}
+        ``"ensemble"``: runs that differ only in ``seed`` and ``eta`` are trained together as one batched
+        computation (:func:`hts_lib.nn.ensemble.run_ensemble_sweep`, in this process, ``n_jobs`` torch
+        threads); ``"per-run"``: each run by itself through ``run_fn`` (joblib or ``cluster``).
+        ``"auto"`` (default) takes the ensemble for the library's own trainer (no ``run_fn``, no
+        ``cluster``) on the models it supports (``fc``, ``cnn``, ``lenet``), else per run. Both write
+        the same record for a config, up to rounding in the last digits.
 
     Returns
     -------
@@ -860,6 +888,13 @@ def run_sweep(
     if backend is not None and not isinstance(backend, str):
         raise ValueError(f"backend must be a joblib backend name or None, got {backend!r}")
     retries = check_int("retries", retries, low=0)
+    trainer = check_choice("trainer", trainer, ("auto", "ensemble", "per-run"))
+    if trainer == "auto":
+        models = {dict(c).get("model", "fc") if isinstance(c, Mapping) else None for c in configs}
+        plain = run_fn is None and cluster is None and models <= _ENSEMBLE_MODELS
+        trainer = "ensemble" if plain else "per-run"
+    if trainer == "ensemble":
+        return _ensemble_sweep(configs, out_dir, n_jobs, backend, progress, run_fn, cluster)
     if cluster is not None:
         if n_jobs != 1 or backend is not None:
             raise ValueError("give either cluster or n_jobs/backend (joblib), not both")
@@ -1275,6 +1310,12 @@ def _build_parser() -> argparse.ArgumentParser:
         default=os.environ.get(RUN_FN_ENV),
         help=f"module:function or file.py:function to run instead of training (default ${RUN_FN_ENV})",
     )
+    r.add_argument(
+        "--trainer",
+        choices=("auto", "ensemble", "per-run"),
+        default="auto",
+        help="auto (default): batched ensembles for the library's fc/cnn/lenet runs, else one run at a time",
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--dry-run", action="store_true", help="list the run ids and whether they are done")
 
@@ -1380,6 +1421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_fn=run_fn,
                 cluster=args.cluster,
                 retries=args.retries,
+                trainer=args.trainer,
             )
         except KeyboardInterrupt:
             try:
