@@ -427,11 +427,11 @@ def survival_fit_plot(
     :math:`p_0` the fraction of samples at or above :math:`x_0`: on log-log axes a straight line of
     slope :math:`-\hat\alpha`. Used in chapter: "Estimating a tail index".
     """
-    from hts_lib.tails.estimators import _magnitudes
+    from hts_lib.tails import magnitudes
 
     _check_ax(ax, "loglog")
     est = _check_estimate(estimate)
-    mags = _magnitudes(x, direction)
+    mags = magnitudes(x, direction)
     plot_survival(ax, mags, label=label, color=PALETTE[0] if color is None else color, max_points=max_points)
     if not np.isfinite(est.alpha):
         return None

@@ -15,6 +15,7 @@ import math
 import numbers
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -69,6 +70,56 @@ def _image_shape(input_shape, model: str) -> tuple[int, int, int]:
     return shape
 
 
+def _scaled_counts(name: str, values, width_scale: float) -> list[int]:
+    """Check a sequence of positive counts and multiply each by ``width_scale`` (rounded, at least 1)."""
+    return [
+        max(1, int(round(check_int(name, c, low=1) * width_scale))) for c in _check_sequence(name, values)
+    ]
+
+
+class _ConvArgs(NamedTuple):
+    """Checked arguments of the small CNNs, the channel counts already scaled by ``width_scale``."""
+
+    c_in: int
+    h: int
+    w: int
+    n_classes: int
+    kernel_size: int
+    width_scale: float
+    channels: list[int]
+
+
+def _check_conv_args(model: str, input_shape, n_classes, channels, kernel_size, width_scale) -> _ConvArgs:
+    """Check the image shape, class count, channel counts, odd kernel size and width scale of a small CNN."""
+    c_in, h, w = _image_shape(input_shape, model)
+    n_classes = check_int("n_classes", n_classes, low=1)
+    kernel_size = check_int("kernel_size", kernel_size, low=1)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+    width_scale = check_positive("width_scale", width_scale)
+    chans = _scaled_counts("channels", channels, width_scale)
+    return _ConvArgs(c_in, h, w, n_classes, kernel_size, width_scale, chans)
+
+
+def _conv_block(i: int, c_in: int, c_out: int, kernel_size: int, padding: int, bias: bool) -> list:
+    """Return the modules ``layer{i}, relu{i}, pool{i}``: a convolution, a ReLU and a 2x2 max-pool."""
+    return [
+        (f"layer{i}", nn.Conv2d(c_in, c_out, kernel_size, padding=padding, bias=bias)),
+        (f"relu{i}", nn.ReLU()),
+        (f"pool{i}", nn.MaxPool2d(2)),
+    ]
+
+
+def _linear_stack(dims: Sequence[int], first: int, bias: bool) -> list:
+    """Return the layers ``layer{first}, relu{first}, ...`` through the widths ``dims`` (no final ReLU)."""
+    mods: list[tuple[str, nn.Module]] = []
+    for i in range(len(dims) - 1):
+        mods.append((f"layer{first + i}", nn.Linear(dims[i], dims[i + 1], bias=bias)))
+        if i < len(dims) - 2:
+            mods.append((f"relu{first + i}", nn.ReLU()))
+    return mods
+
+
 def fully_connected(
     input_shape, n_classes: int, *, depth: int = 3, width: int = 128, bias: bool = False
 ) -> nn.Sequential:
@@ -119,13 +170,8 @@ def fully_connected(
     n_classes = check_int("n_classes", n_classes, low=1)
     depth = check_int("depth", depth, low=1)
     width = check_int("width", width, low=1)
-    n_in = int(np.prod(shape))
-    dims = [n_in] + [width] * (depth - 1) + [n_classes]
-    mods: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
-    for i in range(depth):
-        mods.append((f"layer{i + 1}", nn.Linear(dims[i], dims[i + 1], bias=check_bool("bias", bias))))
-        if i < depth - 1:
-            mods.append((f"relu{i + 1}", nn.ReLU()))
+    dims = [int(np.prod(shape))] + [width] * (depth - 1) + [n_classes]
+    mods = [("flatten", nn.Flatten()), *_linear_stack(dims, 1, check_bool("bias", bias))]
     return nn.Sequential(OrderedDict(mods))
 
 
@@ -183,34 +229,22 @@ def small_cnn(
     >>> count_parameters(net)
     9064
     """
-    c_in, h, w = _image_shape(input_shape, "cnn")
-    n_classes = check_int("n_classes", n_classes, low=1)
-    kernel_size = check_int("kernel_size", kernel_size, low=1)
-    if kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be odd, got {kernel_size}")
-    width_scale = check_positive("width_scale", width_scale)
-    chans = [check_int("channels", c, low=1) for c in _check_sequence("channels", channels)]
+    args = _check_conv_args("cnn", input_shape, n_classes, channels, kernel_size, width_scale)
+    chans, h, w, kernel_size = args.channels, args.h, args.w, args.kernel_size
     if not chans:
         raise ValueError("channels must hold at least one channel count")
-    chans = [max(1, int(round(c * width_scale))) for c in chans]
     if h >> len(chans) < 1 or w >> len(chans) < 1:
         raise ValueError(f"input_shape {input_shape!r} is too small for {len(chans)} pooling stages")
+    bias = check_bool("bias", bias)
     mods: list[tuple[str, nn.Module]] = []
-    c_prev = c_in
+    c_prev = args.c_in
     for i, c in enumerate(chans):
-        mods += [
-            (
-                f"layer{i + 1}",
-                nn.Conv2d(c_prev, c, kernel_size, padding=kernel_size // 2, bias=check_bool("bias", bias)),
-            ),
-            (f"relu{i + 1}", nn.ReLU()),
-            (f"pool{i + 1}", nn.MaxPool2d(2)),
-        ]
+        mods += _conv_block(i + 1, c_prev, c, kernel_size, kernel_size // 2, bias)
         c_prev = c
         h, w = h // 2, w // 2
     mods += [
         ("flatten", nn.Flatten()),
-        (f"layer{len(chans) + 1}", nn.Linear(c_prev * h * w, n_classes, bias=check_bool("bias", bias))),
+        *_linear_stack([c_prev * h * w, args.n_classes], len(chans) + 1, bias),
     ]
     return nn.Sequential(OrderedDict(mods))
 
@@ -271,44 +305,23 @@ def lenet5(
     >>> count_parameters(net)
     61470
     """
-    c_in, h, w = _image_shape(input_shape, "lenet")
-    n_classes = check_int("n_classes", n_classes, low=1)
-    kernel_size = check_int("kernel_size", kernel_size, low=1)
-    if kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be odd, got {kernel_size}")
-    width_scale = check_positive("width_scale", width_scale)
-    chans = [
-        max(1, int(round(check_int("channels", c, low=1) * width_scale)))
-        for c in _check_sequence("channels", channels)
-    ]
-    hid = [
-        max(1, int(round(check_int("hidden", c, low=1) * width_scale)))
-        for c in _check_sequence("hidden", hidden)
-    ]
+    args = _check_conv_args("lenet", input_shape, n_classes, channels, kernel_size, width_scale)
+    chans, kernel_size = args.channels, args.kernel_size
+    hid = _scaled_counts("hidden", hidden, args.width_scale)
     if len(chans) != 2:
         raise ValueError(f"channels must hold two channel counts, got {channels!r}")
-    h2, w2 = (h // 2 - kernel_size + 1) // 2, (w // 2 - kernel_size + 1) // 2
+    h2, w2 = (args.h // 2 - kernel_size + 1) // 2, (args.w // 2 - kernel_size + 1) // 2
     if h2 < 1 or w2 < 1:
         raise ValueError(
             f"input_shape {input_shape!r} is too small for lenet5 with kernel_size {kernel_size}"
         )
-    mods: list[tuple[str, nn.Module]] = [
-        (
-            "layer1",
-            nn.Conv2d(c_in, chans[0], kernel_size, padding=kernel_size // 2, bias=check_bool("bias", bias)),
-        ),
-        ("relu1", nn.ReLU()),
-        ("pool1", nn.MaxPool2d(2)),
-        ("layer2", nn.Conv2d(chans[0], chans[1], kernel_size, bias=check_bool("bias", bias))),
-        ("relu2", nn.ReLU()),
-        ("pool2", nn.MaxPool2d(2)),
+    bias = check_bool("bias", bias)
+    mods = [
+        *_conv_block(1, args.c_in, chans[0], kernel_size, kernel_size // 2, bias),
+        *_conv_block(2, chans[0], chans[1], kernel_size, 0, bias),
         ("flatten", nn.Flatten()),
+        *_linear_stack([chans[1] * h2 * w2, *hid, args.n_classes], 3, bias),
     ]
-    dims = [chans[1] * h2 * w2, *hid, n_classes]
-    for i in range(len(dims) - 1):
-        mods.append((f"layer{i + 3}", nn.Linear(dims[i], dims[i + 1], bias=check_bool("bias", bias))))
-        if i < len(dims) - 2:
-            mods.append((f"relu{i + 3}", nn.ReLU()))
     return nn.Sequential(OrderedDict(mods))
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "moment_estimator",
     "alpha_stable",
     "powerlaw_mle",
+    "magnitudes",
 ]
 
 #: Fewest samples any estimator accepts.
@@ -189,8 +190,43 @@ def _raw_samples(x, name: str = "x") -> np.ndarray:
     return arr
 
 
-def _magnitudes(x, direction=None, name: str = "x") -> np.ndarray:
-    """``|x|`` for 1-D input; norms (or ``|u^T x|``) of the rows of an ``(N, d)`` array."""
+def magnitudes(x, direction=None, name: str = "x") -> np.ndarray:
+    r"""Return the magnitudes whose tail the estimators measure: ``|x_i|``, ``||x_i||`` or ``|u^T x_i|``.
+
+    Parameters
+    ----------
+    x : array_like
+        Samples, shape ``(N,)``, or vectors, shape ``(N, d)``; finite, at least :data:`MIN_SAMPLES` rows.
+    direction : array_like, optional
+        Vector of length ``d`` for ``(N, d)`` input (normalised here): the projections on it are used
+        instead of the norms.
+    name : str
+        Name of ``x`` in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(N,)``: :math:`|x_i|` for 1-D input, :math:`\lVert x_i \rVert_2` for the rows of an
+        ``(N, d)`` array, or :math:`|u^\top x_i| / \lVert u \rVert_2` with ``u = direction``.
+
+    Raises
+    ------
+    ValueError
+        Non-finite values, fewer than :data:`MIN_SAMPLES` rows, a ``direction`` of the wrong length, zero,
+        or given for 1-D input, or all magnitudes equal.
+
+    Notes
+    -----
+    For a regularly varying vector the norm and every projection with a non-degenerate limit have the
+    vector's tail index, which is why every order-statistic estimator here starts from these values.
+
+    Used in chapter: "Estimating a tail index" (the tail-fit figure of ``hts_lib.book.plotting``).
+
+    Examples
+    --------
+    >>> magnitudes(np.arange(-25.0, 25.0))[:3].tolist()
+    [25.0, 24.0, 23.0]
+    """
     arr = _raw_samples(x, name)
     if arr.ndim == 2:
         if direction is None:
@@ -370,6 +406,49 @@ def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(np.quantile(v, lo_q, method="lower")), float(np.quantile(v, hi_q, method="higher"))
 
 
+#: The ``(ci_low, ci_high, ci_method)`` of an estimate given without an interval.
+_NO_INTERVAL = (math.nan, math.nan, "none")
+
+
+def _prepare(x, direction, level, ci, allowed: tuple, n_boot, seed) -> tuple[float, str, np.ndarray]:
+    """Check the arguments shared by the order-statistic estimators: ``(level, ci, magnitudes)``."""
+    level = _check_level(level)
+    ci = _check_ci(ci, allowed, n_boot, seed)
+    return level, ci, magnitudes(x, direction)
+
+
+def _bootstrap_interval(n_units: int, statistic, n_boot: int, seed, level: float, what: str) -> tuple:
+    """Percentile bootstrap interval of ``statistic`` as ``(ci_low, ci_high, ci_method)``."""
+    lo, hi = _percentile(_bootstrap(n_units, statistic, n_boot, check_rng(seed)), level)
+    return lo, hi, f"percentile bootstrap, {n_boot} resamples, {what}"
+
+
+def _tail_flags(k: int, light: bool) -> list[str]:
+    """Return the flags ``"too_few_tail_samples"`` (``k <`` :data:`MIN_TAIL`) and ``"light_tailed"``."""
+    flags = []
+    if k < MIN_TAIL:
+        flags.append("too_few_tail_samples")
+    if light:
+        flags.append("light_tailed")
+    return flags
+
+
+def _estimate(method: str, alpha, interval: tuple, level: float, n: int, flags, **tuning) -> TailEstimate:
+    """Assemble a :class:`TailEstimate` from ``alpha``, ``(ci_low, ci_high, ci_method)`` and the tuning."""
+    lo, hi, ci_method = interval
+    return TailEstimate(
+        alpha=float(alpha),
+        ci_low=lo,
+        ci_high=hi,
+        level=level,
+        method=method,
+        n=n,
+        flags=tuple(flags),
+        ci_method=ci_method,
+        **tuning,
+    )
+
+
 def hill(
     x,
     k: int | None = None,
@@ -463,11 +542,9 @@ def hill(
     >>> est.covers(1.5)
     True
     """
-    level = _check_level(level)
-    ci = _check_ci(ci, ("undersmooth", "gamma", "bootstrap", "none"), n_boot, seed)
-    a = _magnitudes(x, direction)
+    allowed = ("undersmooth", "gamma", "bootstrap", "none")
+    level, ci, a = _prepare(x, direction, level, ci, allowed, n_boot, seed)
     n = a.size
-    flags: list[str] = []
     if k is not None and ci != "bootstrap":
         # fast path: only the k + 1 largest magnitudes are needed (np.partition, not a full sort)
         n_pos = int(np.count_nonzero(a))
@@ -488,22 +565,18 @@ def hill(
     d = y[:k] - y[k]
     s = float(d.sum())
     alpha = k / s if s > 0 else math.inf
-    x_min = float(math.exp(y[k]))
-    if k < MIN_TAIL:
-        flags.append("too_few_tail_samples")
-    if _light_tail_test(d):
-        flags.append("light_tailed")
-
-    lo = hi = math.nan
-    ci_method = "none"
+    flags = _tail_flags(k, _light_tail_test(d))
+    interval = _NO_INTERVAL
     if ci == "gamma":
-        lo, hi = _gamma_interval(s, k, level)
-        ci_method = f"exact Pareto-tail (Gamma) interval at k={k}"
+        interval = (*_gamma_interval(s, k, level), f"exact Pareto-tail (Gamma) interval at k={k}")
     elif ci == "undersmooth":
         k_ci = max(k // UNDERSMOOTH, min(10, k))
         lo, hi = _gamma_interval(float((y[:k_ci] - y[k_ci]).sum()), k_ci, level)
-        lo, hi = min(lo, alpha), max(hi, alpha)
-        ci_method = f"exact Pareto-tail (Gamma) interval at k={k_ci} (undersmoothed, k // {UNDERSMOOTH})"
+        interval = (
+            min(lo, alpha),
+            max(hi, alpha),
+            f"exact Pareto-tail (Gamma) interval at k={k_ci} (undersmoothed, k // {UNDERSMOOTH})",
+        )
     elif ci == "bootstrap":
 
         def rep(counts):
@@ -512,24 +585,9 @@ def hill(
             sb = float((yb[:kb] - yb[kb]).sum())
             return kb / sb if sb > 0 else math.inf
 
-        lo, hi = _percentile(_bootstrap(y.size, rep, n_boot, check_rng(seed)), level)
-        ci_method = (
-            f"percentile bootstrap, {n_boot} resamples, k re-selected"
-            if k_user is None
-            else f"percentile bootstrap, {n_boot} resamples, k={k} fixed"
-        )
-    return TailEstimate(
-        alpha=float(alpha),
-        ci_low=lo,
-        ci_high=hi,
-        level=level,
-        method="hill",
-        n=n,
-        k=int(k),
-        x_min=x_min,
-        flags=tuple(flags),
-        ci_method=ci_method,
-    )
+        what = "k re-selected" if k_user is None else f"k={k} fixed"
+        interval = _bootstrap_interval(y.size, rep, n_boot, seed, level, what)
+    return _estimate("hill", alpha, interval, level, n, flags, k=int(k), x_min=float(math.exp(y[k])))
 
 
 def hill_path(x, k_values=None, *, level: float = 0.9, direction=None) -> HillPath:
@@ -564,7 +622,7 @@ def hill_path(x, k_values=None, *, level: float = 0.9, direction=None) -> HillPa
     ([10, 100, 999], True)
     """
     level = _check_level(level)
-    y = _sorted_logs(_magnitudes(x, direction))
+    y = _sorted_logs(magnitudes(x, direction))
     kmax = y.size - 1
     if k_values is None:
         ks = np.unique(np.geomspace(min(5, kmax), kmax, 200).astype(int))
@@ -603,6 +661,25 @@ def _pickands_se(g: float) -> float:
     if abs(g) < 1e-8:
         return math.sqrt(3.0) / (2.0 * math.log(2.0) ** 2)
     return abs(g) * math.sqrt(2.0 ** (2.0 * g + 1.0) + 1.0) / (2.0 * abs(2.0**g - 1.0) * math.log(2.0))
+
+
+def _gamma_estimate(
+    method: str, g: float, asd, k: int, x_min: float, ci: str, level: float, n: int, boot: tuple
+) -> TailEstimate:
+    """Report an estimate ``g`` of ``gamma`` (``asd(g)``: asymptotic sd of ``sqrt(k)(g - gamma)``) as alpha.
+
+    ``boot`` is ``(n_units, statistic, n_boot, seed)`` for ``ci="bootstrap"``.
+    """
+    se = asd(g) / math.sqrt(k) if math.isfinite(g) else math.inf
+    light = not math.isfinite(g) or g <= 0 or g - _Z95 * se <= 0
+    alpha = 1.0 / g if (math.isfinite(g) and g > 0) else math.inf
+    interval = _NO_INTERVAL
+    if ci == "asymptotic":
+        lo, hi = _gamma_to_alpha_interval(g, se, level) if math.isfinite(g) else (math.inf, math.inf)
+        interval = (lo, hi, "asymptotic normal interval for gamma, mapped to alpha")
+    elif ci == "bootstrap":
+        interval = _bootstrap_interval(*boot, level, f"k={k} fixed")
+    return _estimate(method, alpha, interval, level, n, _tail_flags(k, light), k=int(k), x_min=x_min)
 
 
 def pickands(
@@ -664,9 +741,7 @@ def pickands(
     >>> bool(est.ci_low < 1.0 < est.ci_high), est.k
     (True, 2000)
     """
-    level = _check_level(level)
-    ci = _check_ci(ci, ("asymptotic", "bootstrap", "none"), n_boot, seed)
-    a = _magnitudes(x, direction)
+    level, ci, a = _prepare(x, direction, level, ci, ("asymptotic", "bootstrap", "none"), n_boot, seed)
     n = a.size
     z = np.sort(a)[::-1]
     if k is None:
@@ -686,36 +761,8 @@ def pickands(
         raise ValueError(
             f"tied order statistics at k={k}: the Pickands estimate is undefined; choose another k"
         )
-    flags = []
-    if k < MIN_TAIL:
-        flags.append("too_few_tail_samples")
-    se = _pickands_se(g) / math.sqrt(k)
-    if g <= 0 or g - _Z95 * se <= 0:
-        flags.append("light_tailed")
-    alpha = 1.0 / g if g > 0 else math.inf
-    lo = hi = math.nan
-    ci_method = "none"
-    if ci == "asymptotic":
-        lo, hi = _gamma_to_alpha_interval(g, se, level)
-        ci_method = "asymptotic normal interval for gamma, mapped to alpha"
-    elif ci == "bootstrap":
-        lo, hi = _percentile(
-            _bootstrap(n, lambda counts: _alpha_of_gamma(est(np.repeat(z, counts))), n_boot, check_rng(seed)),
-            level,
-        )
-        ci_method = f"percentile bootstrap, {n_boot} resamples, k={k} fixed"
-    return TailEstimate(
-        alpha=float(alpha),
-        ci_low=lo,
-        ci_high=hi,
-        level=level,
-        method="pickands",
-        n=n,
-        k=int(k),
-        x_min=float(z[4 * k - 1]),
-        flags=tuple(flags),
-        ci_method=ci_method,
-    )
+    boot = (n, lambda counts: _alpha_of_gamma(est(np.repeat(z, counts))), n_boot, seed)
+    return _gamma_estimate("pickands", g, _pickands_se, k, float(z[4 * k - 1]), ci, level, n, boot)
 
 
 def moment_estimator(
@@ -775,46 +822,17 @@ def moment_estimator(
     >>> round(est.alpha, 2), round(est.ci_low, 2), round(est.ci_high, 2)
     (2.14, 2.02, 2.28)
     """
-    level = _check_level(level)
-    ci = _check_ci(ci, ("asymptotic", "bootstrap", "none"), n_boot, seed)
-    a = _magnitudes(x, direction)
-    n = a.size
+    level, ci, a = _prepare(x, direction, level, ci, ("asymptotic", "bootstrap", "none"), n_boot, seed)
     y = _sorted_logs(a)
     k = _select_k(y) if k is None else check_int("k", k, low=1, high=y.size - 1)
-    d = y[:k] - y[k]
-    g = _moment_gamma(d)
-    flags = []
-    if k < MIN_TAIL:
-        flags.append("too_few_tail_samples")
-    se = _moment_se(g) / math.sqrt(k) if math.isfinite(g) else math.inf
-    if not math.isfinite(g) or g <= 0 or g - _Z95 * se <= 0:
-        flags.append("light_tailed")
-    alpha = 1.0 / g if (math.isfinite(g) and g > 0) else math.inf
-    lo = hi = math.nan
-    ci_method = "none"
-    if ci == "asymptotic":
-        lo, hi = _gamma_to_alpha_interval(g, se, level) if math.isfinite(g) else (math.inf, math.inf)
-        ci_method = "asymptotic normal interval for gamma, mapped to alpha"
-    elif ci == "bootstrap":
 
-        def rep(counts):
-            yb = np.repeat(y, counts)
-            return _alpha_of_gamma(_moment_gamma(yb[:k] - yb[k]))
+    def rep(counts):
+        yb = np.repeat(y, counts)
+        return _alpha_of_gamma(_moment_gamma(yb[:k] - yb[k]))
 
-        lo, hi = _percentile(_bootstrap(y.size, rep, n_boot, check_rng(seed)), level)
-        ci_method = f"percentile bootstrap, {n_boot} resamples, k={k} fixed"
-    return TailEstimate(
-        alpha=float(alpha),
-        ci_low=lo,
-        ci_high=hi,
-        level=level,
-        method="moment",
-        n=n,
-        k=int(k),
-        x_min=float(math.exp(y[k])),
-        flags=tuple(flags),
-        ci_method=ci_method,
-    )
+    boot = (y.size, rep, n_boot, seed)
+    g = _moment_gamma(y[:k] - y[k])
+    return _gamma_estimate("moment", g, _moment_se, k, float(math.exp(y[k])), ci, level, a.size, boot)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1145,17 +1163,7 @@ def alpha_stable(
                 flags.append("serial_dependence")
     if alpha >= 2.0 - max(CEILING_MARGIN, _Z95 * se):
         flags.append("at_ceiling")
-    return TailEstimate(
-        alpha=float(alpha),
-        ci_low=lo,
-        ci_high=hi,
-        level=level,
-        method="alpha_stable",
-        n=n,
-        m=ms,
-        flags=tuple(flags),
-        ci_method=ci_method,
-    )
+    return _estimate("alpha_stable", alpha, (lo, hi, ci_method), level, n, flags, m=ms)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1237,10 +1245,7 @@ def powerlaw_mle(
     >>> bool(est.ci_low < 2.5 < est.ci_high)
     True
     """
-    level = _check_level(level)
-    ci = _check_ci(ci, ("gamma", "bootstrap", "none"), n_boot, seed)
-    a = _magnitudes(x, direction)
-    n = a.size
+    level, ci, a = _prepare(x, direction, level, ci, ("gamma", "bootstrap", "none"), n_boot, seed)
     y = _sorted_logs(a)
     z = np.exp(y)
     n_pos = z.size
@@ -1250,36 +1255,19 @@ def powerlaw_mle(
     k, alpha, _ = _powerlaw_fit(z, ks)
     if k == 0:
         raise ValueError("no candidate x_min gives a fit (heavily tied data)")
-    flags = []
-    if k < MIN_TAIL:
-        flags.append("too_few_tail_samples")
-    if _light_tail_test(y[: k - 1] - y[k - 1]):
-        flags.append("light_tailed")
-    lo = hi = math.nan
-    ci_method = "none"
+    flags = _tail_flags(k, _light_tail_test(y[: k - 1] - y[k - 1]))
+    interval = _NO_INTERVAL
     if ci == "gamma":
         # alpha * sum log(X_i/x_min) over the k-1 points above x_min ~ Gamma(k-1) for a Pareto tail;
         # the MLE k/s uses k, so rescale
         s = k / alpha
-        lo, hi = _gamma_interval(s, k - 1, level)
-        ci_method = f"exact Pareto-tail (Gamma) interval given x_min (k={k})"
+        what = f"exact Pareto-tail (Gamma) interval given x_min (k={k})"
+        interval = (*_gamma_interval(s, k - 1, level), what)
     elif ci == "bootstrap":
 
         def rep(counts):
             kb, ab, _ = _powerlaw_fit(np.repeat(z, counts), ks)
             return ab if kb > 0 else math.nan
 
-        lo, hi = _percentile(_bootstrap(n_pos, rep, n_boot, check_rng(seed)), level)
-        ci_method = f"percentile bootstrap, {n_boot} resamples, x_min re-selected"
-    return TailEstimate(
-        alpha=float(alpha),
-        ci_low=lo,
-        ci_high=hi,
-        level=level,
-        method="powerlaw_mle",
-        n=n,
-        k=int(k),
-        x_min=float(z[k - 1]),
-        flags=tuple(flags),
-        ci_method=ci_method,
-    )
+        interval = _bootstrap_interval(n_pos, rep, n_boot, seed, level, "x_min re-selected")
+    return _estimate("powerlaw_mle", alpha, interval, level, a.size, flags, k=int(k), x_min=float(z[k - 1]))
