@@ -773,7 +773,7 @@ def run_ensemble_sweep(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m hts_lib.nn.ensemble --grid NAME --out DIR [--set key=value ...]``.
+    """Command line: ``python -m hts_lib.nn.ensemble --grid NAME --out DIR [--threads N] [--set key=value ...]``.
 
     Runs a named grid of :data:`hts_lib.nn.experiments.GRIDS` through :func:`run_ensemble_sweep`,
     recording :func:`hts_lib.nn.results.source_hash` in every file's provenance.
@@ -788,6 +788,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--grid", required=True, choices=sorted(GRIDS))
     parser.add_argument("--out", required=True)
     parser.add_argument("--max-models", type=int, default=80)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument(
         "--set",
         action="append",
@@ -809,6 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out,
         max_models=args.max_models,
         extra_provenance={"source_hash": source_hash(), "grid": args.grid},
+        n_threads=args.threads,
     )
     print(
         f"{rep.n_total} runs: {rep.n_skipped} already there, {rep.n_done} run now in "
