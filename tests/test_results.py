@@ -23,7 +23,11 @@ from hts_lib.nn.results import (
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Shipped multi-seed folders and the grid that makes each (see results/README.md and `make results`).
-SHIPPED = {"fc_mnist_seeds": "paper-fc-seeds", "fc_mnist_gd": "paper-fc-gd", "lenet_mnist_seeds": "lenet-seeds"}
+SHIPPED = {
+    "fc_mnist_seeds": "paper-fc-seeds",
+    "fc_mnist_gd": "paper-fc-gd",
+    "lenet_mnist_seeds": "lenet-seeds",
+}
 
 
 def _rec(acc, diverged=False):

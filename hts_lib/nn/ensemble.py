@@ -773,7 +773,7 @@ def run_ensemble_sweep(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m hts_lib.nn.ensemble --grid NAME --out DIR [--threads N] [--set key=value ...]``.
+    """Command line: ``python -m hts_lib.nn.ensemble --grid NAME --out DIR [--threads N] [--set KEY=VALUE]``.
 
     Runs a named grid of :data:`hts_lib.nn.experiments.GRIDS` through :func:`run_ensemble_sweep`,
     recording :func:`hts_lib.nn.results.source_hash` in every file's provenance.
