@@ -435,18 +435,8 @@ def _tail_flags(k: int, light: bool) -> list[str]:
 
 def _estimate(method: str, alpha, interval: tuple, level: float, n: int, flags, **tuning) -> TailEstimate:
     """Assemble a :class:`TailEstimate` from ``alpha``, ``(ci_low, ci_high, ci_method)`` and the tuning."""
-    lo, hi, ci_method = interval
-    return TailEstimate(
-        alpha=float(alpha),
-        ci_low=lo,
-        ci_high=hi,
-        level=level,
-        method=method,
-        n=n,
-        flags=tuple(flags),
-        ci_method=ci_method,
-        **tuning,
-    )
+    lo, hi, how = interval
+    return TailEstimate(float(alpha), lo, hi, level, method, n, flags=tuple(flags), ci_method=how, **tuning)
 
 
 def hill(
