@@ -28,47 +28,24 @@ resolve here with a ``DeprecationWarning`` naming their replacement (see :mod:`h
 """
 
 from hts_lib._deprecated import forward
-from hts_lib.recursion.bounds import norm_moment_root, product_norm_bound, product_norms
-from hts_lib.recursion.exact import (
-    ALPHA_MAX,
-    CriticalStepSizes,
-    critical_step_sizes,
-    even_moment,
-    even_moment_step_size,
-    log_moment,
-    lyapunov_exponent,
-    lyapunov_exponent_grid,
-    tail_index,
-    tail_index_grid,
+from hts_lib.recursion import (
+    bounds,
+    exact,
+    finite_data,
+    kesten,
+    montecarlo,
+    roots,
+    samplers,
+    second_moments,
+    sgd1d,
 )
-from hts_lib.recursion.finite_data import (
-    offline1d_log_moment,
-    offline1d_lyapunov_exponent,
-    offline1d_tail_index,
-)
-from hts_lib.recursion.kesten import (
-    KestenSnapshots,
-    MomentPaths,
-    kesten_log_moment,
-    kesten_lyapunov_exponent,
-    kesten_moment_paths,
-    kesten_snapshots,
-    kesten_tail_index,
-    simulate_kesten,
-)
-from hts_lib.recursion.montecarlo import (
-    MCEstimate,
-    log_moment_mc,
-    lyapunov_exponent_mc,
-    matrix_log_moment_mc,
-    matrix_lyapunov_exponent_mc,
-    matrix_tail_index_mc,
-    population_log_moments,
-    second_moment_spectral_radius_mc,
-    tail_index_mc,
-)
-from hts_lib.recursion.roots import empirical_log_moment, empirical_tail_index, log_moment_root
-from hts_lib.recursion.samplers import (
+from hts_lib.recursion.bounds import *  # noqa: F403
+from hts_lib.recursion.exact import *  # noqa: F403
+from hts_lib.recursion.finite_data import *  # noqa: F403
+from hts_lib.recursion.kesten import *  # noqa: F403
+from hts_lib.recursion.montecarlo import *  # noqa: F403
+from hts_lib.recursion.roots import *  # noqa: F403
+from hts_lib.recursion.samplers import (  # noqa: F401 (the factories; the protocols stay in the module)
     dataset_sampler,
     gaussian_sampler,
     rademacher_sampler,
@@ -77,80 +54,19 @@ from hts_lib.recursion.samplers import (
     student_t_sampler,
     uniform_sampler,
 )
-from hts_lib.recursion.second_moments import second_moment_spectral_radius, stationary_second_moment
-from hts_lib.recursion.sgd1d import (
-    StepSizes1D,
-    sgd1d_log_moment,
-    sgd1d_lyapunov_exponent,
-    sgd1d_mixed_moment,
-    sgd1d_moment_path,
-    sgd1d_step_sizes,
-    sgd1d_tail_index,
-    simulate_sgd1d,
-)
+from hts_lib.recursion.second_moments import *  # noqa: F403
+from hts_lib.recursion.sgd1d import *  # noqa: F403
 
 __all__ = [
-    # online SGD, isotropic Gaussian data: exact
-    "ALPHA_MAX",
-    "log_moment",
-    "lyapunov_exponent",
-    "tail_index",
-    "CriticalStepSizes",
-    "critical_step_sizes",
-    "tail_index_grid",
-    "lyapunov_exponent_grid",
-    "even_moment",
-    "even_moment_step_size",
-    # online SGD, any covariance and kurtosis: closed forms of second moments
-    "second_moment_spectral_radius",
-    "stationary_second_moment",
-    # the scalar Kesten recursion
-    "kesten_log_moment",
-    "kesten_lyapunov_exponent",
-    "kesten_tail_index",
-    "simulate_kesten",
-    "MomentPaths",
-    "kesten_moment_paths",
-    "KestenSnapshots",
-    "kesten_snapshots",
-    # one-dimensional SGD
-    "sgd1d_log_moment",
-    "sgd1d_lyapunov_exponent",
-    "sgd1d_tail_index",
-    "StepSizes1D",
-    "sgd1d_step_sizes",
-    "sgd1d_mixed_moment",
-    "sgd1d_moment_path",
-    "simulate_sgd1d",
-    # Monte Carlo: any matrix action, and SGD with any input law
-    "MCEstimate",
-    "matrix_lyapunov_exponent_mc",
-    "population_log_moments",
-    "matrix_log_moment_mc",
-    "matrix_tail_index_mc",
-    "lyapunov_exponent_mc",
-    "log_moment_mc",
-    "tail_index_mc",
-    "second_moment_spectral_radius_mc",
-    # bounds and finite data
-    "product_norms",
-    "norm_moment_root",
-    "product_norm_bound",
-    "offline1d_log_moment",
-    "offline1d_lyapunov_exponent",
-    "offline1d_tail_index",
-    # the root finder
-    "log_moment_root",
-    "empirical_log_moment",
-    "empirical_tail_index",
-    # samplers
-    "gaussian_sampler",
-    "rademacher_sampler",
-    "uniform_sampler",
-    "student_t_sampler",
-    "dataset_sampler",
-    "sgd1d_sampler",
-    "sgd_multiplier",
+    *exact.__all__,  # online SGD, isotropic Gaussian data: exact
+    *second_moments.__all__,  # online SGD, any covariance and kurtosis: closed forms of second moments
+    *kesten.__all__,  # the scalar Kesten recursion
+    *sgd1d.__all__,  # one-dimensional SGD
+    *montecarlo.__all__,  # Monte Carlo: any matrix action, and SGD with any input law
+    *bounds.__all__,  # bounds and finite data
+    *finite_data.__all__,
+    *roots.__all__,  # the root finder
+    *samplers._FACTORIES,  # samplers: the factories (the protocols and their checks stay in the module)
 ]
 
 __getattr__ = forward(__name__)

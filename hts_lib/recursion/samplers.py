@@ -44,10 +44,8 @@ import numpy as np
 
 from hts_lib.validation import check_array, check_int, check_positive, check_real
 
-__all__ = [
-    "InputSampler",
-    "PairSampler",
-    "MatrixAction",
+#: The sampler factories: the part of this module that :mod:`hts_lib.recursion` exports.
+_FACTORIES = (
     "gaussian_sampler",
     "rademacher_sampler",
     "uniform_sampler",
@@ -55,6 +53,13 @@ __all__ = [
     "dataset_sampler",
     "sgd1d_sampler",
     "sgd_multiplier",
+)
+
+__all__ = [
+    "InputSampler",
+    "PairSampler",
+    "MatrixAction",
+    *_FACTORIES,
     "check_covariance",
     "check_input_sampler",
     "draw_inputs",

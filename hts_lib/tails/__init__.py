@@ -8,44 +8,11 @@ Modules:
   laws.
 """
 
-from hts_lib.tails.distributions import (  # noqa: F401
-    sample_elliptical_stable,
-    sample_pareto,
-    sample_symmetric_stable,
-    student_t_tail_constant,
-    symmetric_stable_tail_constant,
-)
-from hts_lib.tails.estimators import (  # noqa: F401
-    DEFAULT_M,
-    MIN_SAMPLES,
-    MIN_TAIL,
-    HillPath,
-    TailEstimate,
-    alpha_stable,
-    hill,
-    hill_path,
-    magnitudes,
-    moment_estimator,
-    pickands,
-    powerlaw_mle,
-)
+from hts_lib.tails import distributions, estimators
+from hts_lib.tails.distributions import *  # noqa: F403
+from hts_lib.tails.estimators import *  # noqa: F403
 
 __all__ = [
-    'TailEstimate',
-    'HillPath',
-    'MIN_SAMPLES',
-    'MIN_TAIL',
-    'DEFAULT_M',
-    'hill',
-    'hill_path',
-    'pickands',
-    'moment_estimator',
-    'alpha_stable',
-    'powerlaw_mle',
-    'magnitudes',
-    'sample_pareto',
-    'sample_symmetric_stable',
-    'sample_elliptical_stable',
-    'symmetric_stable_tail_constant',
-    'student_t_tail_constant',
+    *estimators.__all__,  # the estimators and their result types
+    *distributions.__all__,  # laws with known tails
 ]
