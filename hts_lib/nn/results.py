@@ -22,6 +22,7 @@ import ast
 import hashlib
 import importlib
 import inspect
+import math
 import os
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
@@ -342,19 +343,37 @@ def _spearman(x, y) -> float:
     return float(np.mean((rx - rx.mean()) * (ry - ry.mean())) / (sx * sy)) if sx > 0 and sy > 0 else np.nan
 
 
-def spearman_interval(
-    x, y, cells, *, n_boot: int = 1000, level: float = 0.9, seed=0
-) -> tuple[float, float, float]:
-    """Spearman correlation of ``x`` and ``y`` over runs, with a hierarchical bootstrap interval.
+def _partial_spearman(x, y, z) -> float:
+    """Spearman correlation of x and y given z: the partial correlation of their ranks."""
+    rxy, rxz, ryz = _spearman(x, y), _spearman(x, z), _spearman(y, z)
+    den = math.sqrt(max(0.0, (1 - rxz**2) * (1 - ryz**2)))
+    return float((rxy - rxz * ryz) / den) if den > 0 else np.nan
 
-    Runs with a non-finite ``x`` or ``y`` are left out first. See :func:`hierarchical_bootstrap`.
+
+def spearman_interval(
+    x, y, cells, *, given=None, n_boot: int = 1000, level: float = 0.9, seed=0
+) -> tuple[float, float, float]:
+    r"""Spearman correlation of ``x`` and ``y`` over runs, with a hierarchical bootstrap interval.
+
+    With ``given = z`` it is the partial Spearman correlation of ``x`` and ``y`` at fixed ``z``: the
+    correlation of the ranks after the linear effect of the ranks of ``z`` is removed from both,
+
+    .. math:: \rho_{xy\cdot z} = \frac{\rho_{xy} - \rho_{xz}\rho_{yz}}{\sqrt{(1-\rho_{xz}^2)(1-\rho_{yz}^2)}},
+
+    e.g. sharpness against :math:`\eta/b` at matched training loss. Runs with a non-finite ``x``, ``y``
+    (or ``z``) are left out first. See :func:`hierarchical_bootstrap`.
 
     Returns
     -------
     (float, float, float)
         Correlation, interval low, interval high.
 
-    Used in: chapters/ch10_fully_connected_networks.ipynb
+    Raises
+    ------
+    TypeError, ValueError
+        Arrays that are not real or not one entry per run.
+
+    Used in: chapters/ch10_fully_connected_networks.ipynb, chapters/ch12_flatness_noise_tails.ipynb
 
     Examples
     --------
@@ -364,14 +383,27 @@ def spearman_interval(
     >>> r, lo, hi = spearman_interval(x, y, cells)
     >>> bool(hi < 0)
     True
+    >>> z = rng.normal(size=60); u, v = z + 0.3 * rng.normal(size=60), z + 0.3 * rng.normal(size=60)
+    >>> r_uv = spearman_interval(u, v, cells)[0]; r_uv_z = spearman_interval(u, v, cells, given=z)[0]
+    >>> bool(r_uv > 0.8 and abs(r_uv_z) < 0.3)   # u and v are related only through z
+    True
     """
     x, y = _as_reals("x", x), _as_reals("y", y)
+    z = None if given is None else _as_reals("given", given)
     inv = _as_cells(cells)
-    if not x.shape == y.shape == inv.shape:
-        raise ValueError(f"x {x.shape}, y {y.shape} and cells {inv.shape} must have one entry per run")
-    keep = np.isfinite(x) & np.isfinite(y)
+    if not x.shape == y.shape == inv.shape or (z is not None and z.shape != x.shape):
+        raise ValueError(
+            f"x {x.shape}, y {y.shape}{'' if z is None else f', given {z.shape}'} and cells {inv.shape} "
+            "must have one entry per run"
+        )
+    keep = np.isfinite(x) & np.isfinite(y) & (True if z is None else np.isfinite(z))
     x, y, inv = x[keep], y[keep], inv[keep]
-    return hierarchical_bootstrap(lambda i: _spearman(x[i], y[i]), inv, n_boot=n_boot, level=level, seed=seed)
+    if z is None:
+        stat = lambda i: _spearman(x[i], y[i])  # noqa: E731
+    else:
+        z = z[keep]
+        stat = lambda i: _partial_spearman(x[i], y[i], z[i])  # noqa: E731
+    return hierarchical_bootstrap(stat, inv, n_boot=n_boot, level=level, seed=seed)
 
 
 def interval_reading(lo: float, hi: float, *, positive: str = "positive", negative: str = "negative") -> str:
