@@ -10,9 +10,11 @@ import torch
 
 from hts_lib.nn.linearised import (
     check_minimum,
+    digits_mlp,
     find_minimum,
     linearised_tail_index,
     minibatch_hvp,
+    mnist_fc,
     sgd_chains_from_minimum,
     teacher_student,
 )
@@ -219,3 +221,43 @@ def test_chains_match_the_linear_recursion_on_least_squares():
     assert abs(got / var - 1) < 0.10, (got, var)
     assert not ch.diverged.any() and ch.projections["w0"].shape == (20, 200)
     assert torch.equal(w, torch.zeros(d, dtype=torch.float64))
+
+
+def test_digits_mlp_bad_input_names_the_argument():
+    with pytest.raises(ValueError, match="n_train"):
+        digits_mlp(n_train=1)
+    with pytest.raises(ValueError, match="n_train"):
+        digits_mlp(n_train=1438)  # the default split keeps 360 of the 1,797 digits for testing
+    with pytest.raises(ValueError, match="width"):
+        digits_mlp(width=0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        digits_mlp(weight_decay=0.0)
+    with pytest.raises(TypeError, match="dtype"):
+        digits_mlp(dtype="float64")
+    with pytest.raises(ValueError, match="activation"):
+        mnist_fc(n_train=10, activation="gelu")
+
+
+def test_digits_mlp_minimum_is_genuine():
+    loss, p0, data = digits_mlp(n_train=200, width=4)
+    before = {k: v.clone() for k, v in p0.items()}
+    assert sum(v.numel() for v in p0.values()) == 65 * 4 + 10 * 5
+    pm = find_minimum(loss, p0, data)
+    assert all(torch.equal(before[k], p0[k]) for k in p0)
+    lanczos = check_minimum(loss, pm, data)
+    dense = check_minimum(loss, pm, data, dense_limit=500)
+    # float64 L-BFGS to a gradient entry below 1e-7: the norm over 310 parameters is below sqrt(310) * 1e-7
+    assert lanczos.grad_norm < 2e-6
+    # weight decay 0.05 on a smooth loss: a strict minimum; Lanczos agrees with the exact lowest eigenvalue
+    # to its relative tolerance (1e-6) times the spectral radius
+    assert dense.lowest_eigenvalue > 0 and lanczos.is_minimum(2e-6, 0.0)
+    assert abs(lanczos.lowest_eigenvalue - dense.lowest_eigenvalue) < 1e-5 * dense.top_eigenvalue
+
+
+def test_mnist_fc_softplus_has_the_same_parameters():
+    _, p_relu, (x, _) = mnist_fc(n_train=20)
+    loss, p_soft, data = mnist_fc(n_train=20, activation="softplus")
+    assert list(p_relu) == list(p_soft) and all(torch.equal(p_relu[k], p_soft[k]) for k in p_relu)
+    # the softplus loss is smooth: its gradient is defined everywhere and finite
+    g = torch.func.grad(lambda p: loss(p, *data))(p_soft)
+    assert all(torch.isfinite(v).all() for v in g.values())

@@ -60,6 +60,7 @@ __all__ = [
     "ChainProjections",
     "sgd_chains_from_minimum",
     "teacher_student",
+    "digits_mlp",
     "mnist_fc",
 ]
 
@@ -1209,10 +1210,109 @@ def teacher_student(
     return loss_fn, start, (x, y)
 
 
-def mnist_fc(n_train: int = 1000, weight_decay: float = 5e-2, seed=0, dtype=torch.float32):
-    r"""Build the book's fully connected net (784-128-128-10, ReLU, no biases) on the MNIST subset.
+def digits_mlp(
+    n_train: int = 1000,
+    width: int = 8,
+    weight_decay: float = 5e-2,
+    seed=0,
+    dtype=torch.float64,
+):
+    r"""Build a one-hidden-layer tanh MLP on scikit-learn's 8x8 digits, cross-entropy plus weight decay.
 
-    The loss is cross-entropy plus weight decay.
+    The network and the loss are
+
+    .. math:: f_\theta(x) = W_2\tanh(W_1 x + b_1) + b_2, \qquad
+       L(\theta) = \frac1n\sum_{i=1}^n \mathrm{CE}(f_\theta(x_i), y_i) + \frac{\lambda}{2}\|\theta\|^2,
+
+    with :math:`x \in \mathbb{R}^{64}` the normalised pixels, 10 classes, and :math:`\lambda` =
+    ``weight_decay`` applied to all parameters (biases included).
+
+    Parameters
+    ----------
+    n_train : int
+        Training rows taken from :func:`hts_lib.nn.data.load_dataset` ``("digits")``, 2 to 1,437.
+    width : int
+        Hidden units, >= 1; the net has ``65 * width + 10 * (width + 1)`` parameters (610 for 8).
+    weight_decay : float
+        :math:`\lambda > 0`.
+    seed : int or numpy Generator
+        The data split and the initialisation (:math:`N(0, 1/\text{fan-in})` weights, zero biases).
+    dtype : torch.dtype
+        Floating type of parameters and inputs (float64 for a minimum checked to a small gradient).
+
+    Returns
+    -------
+    (loss_fn, params, data)
+        As :func:`teacher_student`: ``loss_fn(params, x, y)`` (the mean cross-entropy of the batch plus
+        the penalty, so that every minibatch loss carries it and its Hessian is
+        :math:`H_{CE,B} + \lambda I`), the initial parameters (a dict ``w1, b1, w2, b2``) and ``(X, y)``
+        with ``X`` of shape ``(n_train, 64)`` and int64 labels.
+
+    Raises
+    ------
+    ValueError
+        ``n_train``, ``width`` or ``weight_decay`` out of range (the message names it).
+    TypeError
+        ``dtype`` not a floating torch dtype.
+
+    Notes
+    -----
+    Cross-entropy is bounded below by 0, so :math:`L(\theta) \ge \frac{\lambda}{2}\|\theta\|^2 \to \infty` as
+    :math:`\|\theta\| \to \infty`: :math:`L` is coercive and continuous and attains its minimum. Without the
+    penalty it need not: on separable data scaling :math:`W_2, b_2` by :math:`c > 1` lowers every example's
+    loss (see :func:`mnist_fc`). tanh is smooth, so the Hessian exists everywhere, and the penalty lifts the
+    flat directions of the sign and permutation symmetries' neighbourhoods; a minimum found by
+    :func:`find_minimum` is checked by :func:`check_minimum` (exactly, since the net is small).
+
+    Used in: chapters/ch13_predicting_tail_index.ipynb
+
+    Examples
+    --------
+    >>> loss, params, (x, y) = digits_mlp(n_train=100)
+    >>> sum(v.numel() for v in params.values()), tuple(x.shape)
+    (610, (100, 64))
+    """
+    from hts_lib.nn.data import load_dataset
+
+    n_train = check_int("n_train", n_train, low=2, high=1437)
+    width = check_int("width", width, low=1)
+    weight_decay = check_positive("weight_decay", weight_decay)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch dtype, got {dtype!r}")
+    rng = check_rng(seed)
+    ds = load_dataset("digits", n_train=n_train, seed=int(rng.integers(2**31)))
+    x = torch.as_tensor(ds.x_train, dtype=dtype).reshape(n_train, -1)
+    y = torch.as_tensor(ds.y_train, dtype=torch.long)
+    d = x.shape[1]
+    g = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    params = {
+        "w1": torch.randn(width, d, generator=g, dtype=dtype) / math.sqrt(d),
+        "b1": torch.zeros(width, dtype=dtype),
+        "w2": torch.randn(10, width, generator=g, dtype=dtype) / math.sqrt(width),
+        "b2": torch.zeros(10, dtype=dtype),
+    }
+
+    def loss_fn(p, xb, yb):
+        logits = torch.tanh(xb @ p["w1"].T + p["b1"]) @ p["w2"].T + p["b2"]
+        ce = torch.nn.functional.cross_entropy(logits, yb)
+        return ce + 0.5 * weight_decay * sum((v**2).sum() for v in p.values())
+
+    return loss_fn, params, (x, y)
+
+
+def mnist_fc(
+    n_train: int = 1000,
+    weight_decay: float = 5e-2,
+    seed=0,
+    dtype=torch.float32,
+    activation: str = "relu",
+):
+    r"""Build the book's fully connected net (784-128-128-10, no biases) on the MNIST subset.
+
+    The network is :math:`f_\theta(x) = W_3\,\sigma(W_2\,\sigma(W_1 x))` with :math:`\sigma` ReLU (the
+    book's net) or softplus :math:`\sigma(z) = \log(1 + e^z)` (its smooth variant), and the loss is
+    cross-entropy plus weight decay,
+    :math:`L(\theta) = \frac1n\sum_i \mathrm{CE}(f_\theta(x_i), y_i) + \frac{\lambda}{2}\|\theta\|^2`.
 
     Parameters
     ----------
@@ -1224,11 +1324,21 @@ def mnist_fc(n_train: int = 1000, weight_decay: float = 5e-2, seed=0, dtype=torc
         The data split and the initialisation.
     dtype : torch.dtype
         Floating type.
+    activation : {"relu", "softplus"}
+        :math:`\sigma`. ReLU's loss is only piecewise smooth (its Hessian jumps across the kinks, where a
+        minimiser may sit); softplus makes the loss smooth, so "gradient 0 and Hessian positive semi-definite"
+        is a well-posed test.
 
     Returns
     -------
     (loss_fn, params, data)
-        As :func:`teacher_student`; ``params`` is the initialisation (118,016 parameters).
+        As :func:`teacher_student`; ``params`` is the initialisation (118,016 parameters, the same for both
+        activations at the same seed).
+
+    Raises
+    ------
+    ValueError
+        ``n_train``, ``weight_decay`` or ``activation`` out of range (the message names it).
 
     Notes
     -----
@@ -1247,9 +1357,14 @@ def mnist_fc(n_train: int = 1000, weight_decay: float = 5e-2, seed=0, dtype=torc
 
     n_train = check_int("n_train", n_train, low=2, high=4000)
     weight_decay = check_positive("weight_decay", weight_decay)
+    check_choice("activation", activation, ("relu", "softplus"))
     ds = load_dataset("mnist_subset", n_train=n_train, seed=seed)
     torch.manual_seed(int(check_rng(seed).integers(2**62)))
     net = fully_connected(ds.input_shape, 10).to(dtype)
+    if activation == "softplus":
+        for i, module in enumerate(net):
+            if isinstance(module, torch.nn.ReLU):
+                net[i] = torch.nn.Softplus()
     x = torch.as_tensor(ds.x_train, dtype=dtype).reshape(n_train, -1)
     y = torch.as_tensor(ds.y_train, dtype=torch.long)
     names = dict(net.named_parameters())
