@@ -56,6 +56,17 @@ def _check_options(**options) -> None:
             raise TypeError(f"{key} must be True or False, got {type(value).__name__} {value!r}")
 
 
+def _check_type(name, value, ok, what: str, *, optional: bool = False, **options):
+    """Return ``value`` if ``ok(value)`` (None for a None that is ``optional``); raise TypeError otherwise."""
+    _check_name(name)
+    _check_options(**options, optional=optional)
+    if value is None and optional:
+        return None
+    if not ok(value):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+    return value
+
+
 def check_real(
     name: str,
     value,
@@ -193,13 +204,10 @@ def check_str(name: str, value, *, allow_empty: bool = False, optional: bool = F
     >>> check_str("layer", "layer1")
     'layer1'
     """
-    _check_name(name)
-    _check_options(allow_empty=allow_empty, optional=optional)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
-    if not allow_empty and not value:
+    value = _check_type(
+        name, value, lambda v: isinstance(v, str), "a string", optional=optional, allow_empty=allow_empty
+    )
+    if value is not None and not allow_empty and not value:
         raise ValueError(f"{name} must be a non-empty string")
     return value
 
@@ -229,13 +237,7 @@ def check_callable(name: str, value, *, optional: bool = False):
     >>> check_callable("loss_fn", len) is len
     True
     """
-    _check_name(name)
-    _check_options(optional=optional)
-    if value is None and optional:
-        return None
-    if not callable(value):
-        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
-    return value
+    return _check_type(name, value, callable, "callable", optional=optional)
 
 
 def check_mapping(name: str, value, *, optional: bool = False):
@@ -244,15 +246,11 @@ def check_mapping(name: str, value, *, optional: bool = False):
     >>> check_mapping("overrides", {"eta": 0.1})
     {'eta': 0.1}
     """
-    _check_name(name)
-    _check_options(optional=optional)
     from collections.abc import Mapping
 
-    if value is None and optional:
-        return None
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a mapping (e.g. a dict), got {type(value).__name__}")
-    return value
+    return _check_type(
+        name, value, lambda v: isinstance(v, Mapping), "a mapping (e.g. a dict)", optional=optional
+    )
 
 
 def check_path(name: str, value, *, optional: bool = False):
@@ -261,15 +259,18 @@ def check_path(name: str, value, *, optional: bool = False):
     >>> check_path("out_dir", "results").name
     'results'
     """
-    _check_name(name)
-    _check_options(optional=optional)
     import os
     from pathlib import Path
 
-    if value is None and optional:
+    value = _check_type(
+        name,
+        value,
+        lambda v: isinstance(v, (str, os.PathLike)),
+        "a path (str or os.PathLike)",
+        optional=optional,
+    )
+    if value is None:
         return None
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
     if isinstance(value, str) and not value:
         raise ValueError(f"{name} must be a non-empty path")
     return Path(value)
@@ -283,14 +284,11 @@ def check_axes(name: str, value):
     True
     >>> plt.close(fig)
     """
-    _check_name(name)
     from matplotlib.axes import Axes
 
-    if not isinstance(value, Axes):
-        raise TypeError(
-            f"{name} must be a matplotlib Axes (e.g. from plt.subplots()), got {type(value).__name__}"
-        )
-    return value
+    return _check_type(
+        name, value, lambda v: isinstance(v, Axes), "a matplotlib Axes (e.g. from plt.subplots())"
+    )
 
 
 def check_model(name: str, value):
@@ -300,11 +298,9 @@ def check_model(name: str, value):
     >>> check_model("model", torch.nn.Linear(2, 1))
     Linear(in_features=2, out_features=1, bias=True)
     """
-    _check_name(name)
     import torch
 
-    if not isinstance(value, torch.nn.Module):
-        raise TypeError(f"{name} must be a torch.nn.Module (a network), got {type(value).__name__}")
+    _check_type(name, value, lambda v: isinstance(v, torch.nn.Module), "a torch.nn.Module (a network)")
     if not any(p.requires_grad for p in value.parameters()):
         raise ValueError(f"{name} has no trainable parameters")
     return value

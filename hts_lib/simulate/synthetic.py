@@ -175,27 +175,16 @@ class ProtocolTable:
 
     def records(self) -> list[dict]:
         """One dict per cell (``batch_size``, ``eta`` and every per-cell quantity), row-major."""
+        cell_fields = [
+            f.name for f in dataclasses.fields(self) if f.name not in ("etas", "batch_sizes", "config")
+        ]
+        kinds = {"alpha_hat_flags": str, "n_used": int}
         out = []
         for i, b in enumerate(self.batch_sizes):
             for j, eta in enumerate(self.etas):
-                out.append(
-                    dict(
-                        batch_size=int(b),
-                        eta=float(eta),
-                        alpha_hat=float(self.alpha_hat[i, j]),
-                        alpha_hat_ci_low=float(self.alpha_hat_ci_low[i, j]),
-                        alpha_hat_ci_high=float(self.alpha_hat_ci_high[i, j]),
-                        alpha_hat_flags=str(self.alpha_hat_flags[i, j]),
-                        alpha_hat_last=float(self.alpha_hat_last[i, j]),
-                        rho=float(self.rho[i, j]),
-                        alpha_exact=float(self.alpha_exact[i, j]),
-                        share_diverged=float(self.share_diverged[i, j]),
-                        median_log10_norm=float(self.median_log10_norm[i, j]),
-                        n_used=int(self.n_used[i, j]),
-                        wall_time_s=float(self.wall_time_s[i, j]),
-                        cpu_time_s=float(self.cpu_time_s[i, j]),
-                    )
-                )
+                rec = dict(batch_size=int(b), eta=float(eta))
+                rec.update((f, kinds.get(f, float)(getattr(self, f)[i, j])) for f in cell_fields)
+                out.append(rec)
         return out
 
 
@@ -217,8 +206,42 @@ def _estimate(x: np.ndarray, ms: tuple[int, ...], n_boot: int, seed) -> tuple[fl
     return float(est.alpha), float(est.ci_low), float(est.ci_high), ",".join(est.flags)
 
 
-def _check_protocol(ms, n_runs, n_steps, burn_in, sigma, seed):
-    """Check and return ``(ms, n_runs, n_steps, burn_in, sigma, seed)`` of the authors' protocol."""
+@dataclasses.dataclass(frozen=True)
+class _Protocol:
+    """The settings shared by :func:`authors_protocol` and :func:`validation_experiment`, checked."""
+
+    ms: tuple[int, ...]
+    n_runs: int
+    n_steps: int
+    burn_in: int
+    sigma: float
+    seed: int
+
+    def config(self) -> dict:
+        """Return the settings as they are recorded in a table's ``config``."""
+        return dict(
+            n_runs=self.n_runs,
+            n_steps=self.n_steps,
+            burn_in=self.burn_in,
+            sigma=self.sigma,
+            seed=self.seed,
+            ms=list(self.ms),
+        )
+
+    def chain_options(self, rng, dim: int, init_scale: float) -> dict:
+        """Return the simulator options of a cell (``n_steps`` iterates count the start: one update less)."""
+        return dict(
+            n_chains=self.n_runs,
+            n_steps=self.n_steps - 1,
+            burn_in=self.burn_in - 1,
+            seed=rng,
+            x0=np.zeros(dim),
+            init_scale=init_scale,
+        )
+
+
+def _check_protocol(ms, n_runs, n_steps, burn_in, sigma, seed) -> _Protocol:
+    """Check the settings of the authors' protocol."""
     ms_t = tuple(check_int("ms", m, low=2) for m in np.atleast_1d(np.asarray(ms, dtype=object)))
     if len(ms_t) == 0:
         raise ValueError("ms must not be empty")
@@ -227,7 +250,9 @@ def _check_protocol(ms, n_runs, n_steps, burn_in, sigma, seed):
     burn_in = check_int("burn_in", burn_in, low=1)
     if burn_in >= n_steps:
         raise ValueError(f"burn_in must be < n_steps, got burn_in={burn_in}, n_steps={n_steps}")
-    return ms_t, n_runs, n_steps, burn_in, check_positive("sigma", sigma), check_int("seed", seed, low=0)
+    return _Protocol(
+        ms_t, n_runs, n_steps, burn_in, check_positive("sigma", sigma), check_int("seed", seed, low=0)
+    )
 
 
 def _cell_seed(seed: int, b: int, eta: float) -> np.random.SeedSequence:
@@ -235,26 +260,16 @@ def _cell_seed(seed: int, b: int, eta: float) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(1, int(b), int(round(eta * 1e12))))
 
 
-def _run_cell(X, y, b, eta, n_runs, n_steps, burn_in, seed, ms, max_norm, init_scale, n_boot):
+def _run_cell(X, y, b, eta, proto: _Protocol, max_norm, init_scale, n_boot):
     t0 = time.perf_counter()
     c0 = time.process_time()
-    rng = np.random.default_rng(_cell_seed(seed, b, eta))
+    rng = np.random.default_rng(_cell_seed(proto.seed, b, eta))
     res = simulate_offline(
-        X,
-        y,
-        eta,
-        b,
-        n_chains=n_runs,
-        n_steps=n_steps - 1,
-        burn_in=burn_in - 1,
-        seed=rng,
-        x0=np.zeros(X.shape[1]),
-        init_scale=init_scale,
-        max_norm=max_norm,
+        X, y, eta, b, **proto.chain_options(rng, X.shape[1], init_scale), max_norm=max_norm
     )
     with np.errstate(all="ignore"):
-        a_avg, lo, hi, flags = _estimate(res.stable_average, ms, n_boot, rng)
-        a_last = _estimate(res.stable_last, ms, 0, None)[0]
+        a_avg, lo, hi, flags = _estimate(res.stable_average, proto.ms, n_boot, rng)
+        a_last = _estimate(res.stable_last, proto.ms, 0, None)[0]
     return dict(
         batch_size=int(b),
         eta=float(eta),
@@ -436,7 +451,8 @@ def authors_protocol(
     n = check_int("n", n, low=dim)
     if max(bs) > n:
         raise ValueError(f"batch_sizes must be <= n = {n}, got {max(bs)}")
-    ms_t, n_runs, n_steps, burn_in, sigma, seed = _check_protocol(ms, n_runs, n_steps, burn_in, sigma, seed)
+    proto = _check_protocol(ms, n_runs, n_steps, burn_in, sigma, seed)
+    sigma, seed = proto.sigma, proto.seed
     n_jobs = check_n_jobs(n_jobs)
     init_scale = check_real("init_scale", init_scale, low=0.0)
     max_norm = check_positive("max_norm", max_norm)
@@ -448,20 +464,15 @@ def authors_protocol(
         protocol="authors-synthetic",
         dim=dim,
         n=n,
-        n_runs=n_runs,
-        n_steps=n_steps,
-        burn_in=burn_in,
-        sigma=sigma,
-        seed=seed,
-        ms=list(ms_t),
+        **proto.config(),
         max_norm=max_norm,
         init_scale=init_scale,
         n_boot=n_boot,
         x_scale=3.0,
         noise=3.0,
         sampling="without replacement",
-        updates=n_steps - 1,
-        averaged_iterates=n_steps - burn_in,
+        updates=proto.n_steps - 1,
+        averaged_iterates=proto.n_steps - proto.burn_in,
     )
     fingerprint = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     cache_path = check_path("cache", cache, optional=True)
@@ -476,16 +487,7 @@ def authors_protocol(
         seed=np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))),
     )
     todo = [(b, float(eta)) for b in bs for eta in etas_a if _cell_key(b, eta) not in cells]
-    args = dict(
-        n_runs=n_runs,
-        n_steps=n_steps,
-        burn_in=burn_in,
-        seed=seed,
-        ms=ms_t,
-        max_norm=max_norm,
-        init_scale=init_scale,
-        n_boot=n_boot,
-    )
+    args = dict(proto=proto, max_norm=max_norm, init_scale=init_scale, n_boot=n_boot)
 
     bar = None
     if progress and todo:
@@ -722,7 +724,8 @@ def validation_experiment(
     d = check_int("dim", dim, low=1)
     model = check_choice("model", model, ("online", "offline"))
     n = check_int("n", n, low=max(d, b))
-    ms_t, n_runs, n_steps, burn_in, sigma, seed = _check_protocol(ms, n_runs, n_steps, burn_in, sigma, seed)
+    proto = _check_protocol(ms, n_runs, n_steps, burn_in, sigma, seed)
+    sigma, seed = proto.sigma, proto.seed
     n_boot = check_int("n_boot", n_boot, low=20)
     init_scale = check_real("init_scale", init_scale, low=0.0)
 
@@ -747,19 +750,12 @@ def validation_experiment(
     }
     for i, eta in enumerate(etas):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, i)))
-        common = dict(
-            n_chains=n_runs,
-            n_steps=n_steps - 1,
-            burn_in=burn_in - 1,
-            seed=rng,
-            x0=np.zeros(d),
-            init_scale=init_scale,
-        )
+        common = proto.chain_options(rng, d, init_scale)
         if model == "offline":
             res = simulate_offline(X, y, float(eta), b, **common)
         else:
             res = simulate_online(float(eta), b, d, sigma=sigma, noise=3.0, x_star=x_star, **common)
-        est = alpha_stable(res.stable_average, m=ms_t, n_boot=n_boot, seed=rng)
+        est = alpha_stable(res.stable_average, m=proto.ms, n_boot=n_boot, seed=rng)
         h = hill(np.linalg.norm(res.stable_last, axis=1))
         for key, val in (
             ("alpha_hat", est.alpha),
@@ -776,12 +772,7 @@ def validation_experiment(
         batch_size=b,
         dim=d,
         n=n if model == "offline" else None,
-        n_runs=n_runs,
-        n_steps=n_steps,
-        burn_in=burn_in,
-        sigma=sigma,
-        seed=seed,
-        ms=list(ms_t),
+        **proto.config(),
         n_boot=n_boot,
         init_scale=init_scale,
     )
