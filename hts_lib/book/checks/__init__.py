@@ -66,6 +66,14 @@ class Case:
     compare: Callable[[Any, Any], tuple[bool, str]] | None = None
 
 
+def _reference_cases(expected: Callable, settings, **options) -> list[Case]:
+    """Return ``Case(description, args, expected=expected(*args), **options)`` per ``(description, args)``."""
+    return [
+        Case(description, args=tuple(args), expected=expected(*args), **options)
+        for description, args in settings
+    ]
+
+
 @dataclass(frozen=True)
 class CaseResult:
     """Outcome of one case: passed or not, and a human message."""

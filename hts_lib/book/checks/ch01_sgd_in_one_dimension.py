@@ -8,7 +8,7 @@ import numpy as np
 
 from hts_lib.recursion import sgd1d_log_moment, sgd1d_tail_index
 
-from . import Case, register
+from . import Case, _reference_cases, register
 
 
 def _mc_log_moment_reference(s: float, eta: float, n: int, seed: int) -> float:
@@ -53,13 +53,9 @@ def _tail_index_reference(eta: float) -> float:
     "ch01-tail-index", "Tail index of one-dimensional SGD by root finding", reference=_tail_index_reference
 )
 def _cases_tail_index():
-    return [
-        Case(
-            f"eta={eta:g}",
-            args=(eta,),
-            expected=sgd1d_tail_index(eta),
-            rtol=1e-3,
-            reason="a root finder stopped at 1e-4 and a quadrature to 1e-6 are enough",
-        )
-        for eta in (0.3, 2 / 3, 1.0, 1.8)
-    ]
+    return _reference_cases(
+        _tail_index_reference,
+        [(f"eta={eta:g}", (eta,)) for eta in (0.3, 2 / 3, 1.0, 1.8)],
+        rtol=1e-3,
+        reason="a root finder stopped at 1e-4 and a quadrature to 1e-6 are enough",
+    )

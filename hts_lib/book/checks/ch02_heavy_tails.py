@@ -9,7 +9,7 @@ from scipy import stats
 
 from hts_lib.tails import sample_symmetric_stable
 
-from . import Case, register
+from . import Case, _reference_cases, register
 
 
 def _pareto_quantile_reference(u, alpha):
@@ -24,16 +24,12 @@ def _pareto_quantile_reference(u, alpha):
 def _cases_pareto_quantile():
     u = np.array([0.0, 0.1, 0.5, 0.9, 0.99, 0.999])
     # expected values from scipy's Pareto law (an independent implementation of the same closed form)
-    return [
-        Case(
-            f"alpha={a:g}, u={u.tolist()}",
-            args=(u, a),
-            expected=stats.pareto(a).ppf(u),
-            rtol=1e-10,
-            reason="closed form: only floating-point rounding",
-        )
-        for a in (0.5, 1.5, 3.0)
-    ]
+    return _reference_cases(
+        lambda u, a: stats.pareto(a).ppf(u),
+        [(f"alpha={a:g}, u={u.tolist()}", (u, a)) for a in (0.5, 1.5, 3.0)],
+        rtol=1e-10,
+        reason="closed form: only floating-point rounding",
+    )
 
 
 def _normalised_sums_reference(x, alpha):

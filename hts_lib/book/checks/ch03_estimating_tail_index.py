@@ -6,7 +6,7 @@ import numpy as np
 
 from hts_lib.tails import alpha_stable, hill, sample_pareto, sample_symmetric_stable
 
-from . import Case, register
+from . import _reference_cases, register
 
 
 def _data():
@@ -24,17 +24,10 @@ def _hill_reference(x, k):
 
 @register("ch03-hill", "The Hill estimator at a given k", reference=_hill_reference)
 def _cases_hill():
-    return [
-        Case(
-            f"{name}, k={k}",
-            args=(x, k),
-            expected=hill(x, k=k, ci="none").alpha,
-            rtol=1e-9,
-            reason="deterministic: only floating-point rounding",
-        )
-        for name, x in _data().items()
-        for k in (50, 500)
-    ]
+    settings = [(f"{name}, k={k}", (x, k)) for name, x in _data().items() for k in (50, 500)]
+    return _reference_cases(
+        _hill_reference, settings, rtol=1e-9, reason="deterministic: only floating-point rounding"
+    )
 
 
 def _interval_reference(x, k, level):
@@ -48,19 +41,16 @@ def _interval_reference(x, k, level):
     reference=_interval_reference,
 )
 def _cases_interval():
-    cases = []
-    for (name, x), (k, level) in zip(_data().items(), ((100, 0.9), (400, 0.95), (30, 0.8))):
-        e = hill(x, k=k, ci="gamma", level=level)
-        cases.append(
-            Case(
-                f"{name}, k={k}, level={level}",
-                args=(x, k, level),
-                expected=np.array([e.ci_low, e.ci_high]),
-                rtol=1e-8,
-                reason="deterministic: Gamma quantiles from scipy, rounding only",
-            )
-        )
-    return cases
+    settings = [
+        (f"{name}, k={k}, level={level}", (x, k, level))
+        for (name, x), (k, level) in zip(_data().items(), ((100, 0.9), (400, 0.95), (30, 0.8)))
+    ]
+    return _reference_cases(
+        _interval_reference,
+        settings,
+        rtol=1e-8,
+        reason="deterministic: Gamma quantiles from scipy, rounding only",
+    )
 
 
 def _block_reference(x, m):
@@ -69,17 +59,11 @@ def _block_reference(x, m):
 
 @register("ch03-block", "The authors' block-sum estimator at one block size", reference=_block_reference)
 def _cases_block():
-    cases = []
     rng = np.random.default_rng(7)
-    for alpha, n, m in ((1.5, 4000, 10), (0.8, 3001, 7), (1.8, 10_000, 100)):
-        x = sample_symmetric_stable(alpha, n, seed=rng)
-        cases.append(
-            Case(
-                f"SaS({alpha:g}), N={n}, m={m}",
-                args=(x, m),
-                expected=alpha_stable(x, m=m, ci="none").alpha,
-                rtol=1e-9,
-                reason="deterministic: only floating-point rounding",
-            )
-        )
-    return cases
+    settings = [
+        (f"SaS({alpha:g}), N={n}, m={m}", (sample_symmetric_stable(alpha, n, seed=rng), m))
+        for alpha, n, m in ((1.5, 4000, 10), (0.8, 3001, 7), (1.8, 10_000, 100))
+    ]
+    return _reference_cases(
+        _block_reference, settings, rtol=1e-9, reason="deterministic: only floating-point rounding"
+    )

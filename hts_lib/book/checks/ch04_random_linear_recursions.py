@@ -9,7 +9,7 @@ from scipy import special
 
 from hts_lib.recursion import gaussian_sampler, lyapunov_exponent_mc, second_moment_spectral_radius
 
-from . import Case, register
+from . import Case, _reference_cases, register
 
 N_STEPS = 40_000  # steps given to the student's estimator in every case
 
@@ -111,14 +111,10 @@ def _cases_kron():
     ]
     # Deterministic: a 4 x 4 (or 9 x 9) eigenvalue problem against the library's reduced closed form;
     # eigenvalue solvers agree to about 1e-13, so 1e-9 relative (plus 1e-12 absolute) is rounding only.
-    return [
-        Case(
-            f"eta={eta}, cov={np.round(c, 2).tolist()}",
-            args=(eta, c),
-            expected=_kron_reference(eta, c),
-            rtol=1e-9,
-            atol=1e-12,
-            reason="closed form: only floating-point rounding",
-        )
-        for eta, c in covs
-    ]
+    return _reference_cases(
+        _kron_reference,
+        [(f"eta={eta}, cov={np.round(c, 2).tolist()}", (eta, c)) for eta, c in covs],
+        rtol=1e-9,
+        atol=1e-12,
+        reason="closed form: only floating-point rounding",
+    )

@@ -8,7 +8,7 @@ import numpy as np
 
 from hts_lib.recursion import even_moment_step_size, log_moment
 
-from . import Case, register
+from . import Case, _reference_cases, register
 
 
 def _two_scalar_reference(s: float, eta: float, batch_size: int, dim: int, n: int, seed: int) -> float:
@@ -60,13 +60,9 @@ def _alpha_four_reference(batch_size: int, dim: int) -> float:
     reference=_alpha_four_reference,
 )
 def _cases_alpha_four():
-    return [
-        Case(
-            f"b={b}, d={d}",
-            args=(b, d),
-            expected=even_moment_step_size(2, b, d),
-            rtol=1e-8,
-            reason="a root of an explicit cubic: float rounding and brentq's xtol only",
-        )
-        for b, d in [(1, 1), (1, 10), (5, 10), (20, 100)]
-    ]
+    return _reference_cases(
+        _alpha_four_reference,
+        [(f"b={b}, d={d}", (b, d)) for b, d in [(1, 1), (1, 10), (5, 10), (20, 100)]],
+        rtol=1e-8,
+        reason="a root of an explicit cubic: float rounding and brentq's xtol only",
+    )

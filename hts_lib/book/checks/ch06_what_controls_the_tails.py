@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hts_lib.recursion import critical_step_sizes, even_moment_step_size
 
-from . import Case, register
+from . import _reference_cases, register
 
 
 def _window_reference(batch_size: int, dim: int) -> float:
@@ -15,16 +15,12 @@ def _window_reference(batch_size: int, dim: int) -> float:
 def _cases_window():
     # eta_max is a Brent root of rho (library: 1e-13 relative); a student's root finder with
     # xtol ~1e-10 changes the width by far less than 1e-6 relative, even for the 0.1 % windows of d = 100
-    return [
-        Case(
-            f"b={b}, d={d}",
-            args=(b, d),
-            expected=critical_step_sizes(b, d).window,
-            rtol=1e-6,
-            reason="two root findings (library and answer) to better than 1e-9 relative in eta_max",
-        )
-        for b, d in [(1, 1), (1, 2), (5, 10), (5, 100)]
-    ]
+    return _reference_cases(
+        _window_reference,
+        [(f"b={b}, d={d}", (b, d)) for b, d in [(1, 1), (1, 2), (5, 10), (5, 100)]],
+        rtol=1e-6,
+        reason="two root findings (library and answer) to better than 1e-9 relative in eta_max",
+    )
 
 
 def _eta_for_alpha_reference(alpha: float, batch_size: int, dim: int) -> float:
@@ -35,13 +31,12 @@ def _eta_for_alpha_reference(alpha: float, batch_size: int, dim: int) -> float:
 def _cases_eta_for_alpha():
     # Expected values are exact: alpha = 2k where E||M e_1||^{2k} = 1 (roots of the even-moment
     # polynomials), independent of the quadrature behind tail_index.
-    return [
-        Case(
-            f"alpha={2 * k}, b={b}, d={d}",
-            args=(2.0 * k, b, d),
-            expected=even_moment_step_size(k, b, d),
-            rtol=1e-7,
-            reason="alpha is accurate to ~1e-10 and d(alpha)/d(eta) is moderate: 1e-7 in eta",
-        )
-        for k, b, d in [(1, 1, 10), (2, 5, 10), (3, 1, 2), (1, 5, 100)]
-    ]
+    return _reference_cases(
+        _eta_for_alpha_reference,
+        [
+            (f"alpha={2 * k}, b={b}, d={d}", (2.0 * k, b, d))
+            for k, b, d in [(1, 1, 10), (2, 5, 10), (3, 1, 2), (1, 5, 100)]
+        ],
+        rtol=1e-7,
+        reason="alpha is accurate to ~1e-10 and d(alpha)/d(eta) is moderate: 1e-7 in eta",
+    )

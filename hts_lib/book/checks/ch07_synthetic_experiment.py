@@ -8,7 +8,7 @@ import numpy as np
 
 from hts_lib.recursion import critical_step_sizes, tail_index
 
-from . import Case, register
+from . import _reference_cases, register
 
 
 def _expected_draws_reference(n: int, batch_size: int) -> float:
@@ -24,16 +24,12 @@ def _cases_expected_draws():
     # expected values in exact integer arithmetic: n^b / (n (n-1) ... (n-b+1)); a float product of
     # b <= 100 factors loses at most ~1e-13 relative
     cases = [(10_000, 20), (10_000, 1), (5, 2), (100, 10), (1000, 100)]
-    return [
-        Case(
-            f"n={n}, b={b}",
-            args=(n, b),
-            expected=n**b / math.perm(n, b),
-            rtol=1e-10,
-            reason="exact rational value; a float product of b factors is accurate to ~1e-13",
-        )
-        for n, b in cases
-    ]
+    return _reference_cases(
+        lambda n, b: n**b / math.perm(n, b),
+        [(f"n={n}, b={b}", (n, b)) for n, b in cases],
+        rtol=1e-10,
+        reason="exact rational value; a float product of b factors is accurate to ~1e-13",
+    )
 
 
 def _in_window_reference(etas, batch_size: int, dim: int) -> np.ndarray:
@@ -65,14 +61,10 @@ def _cases_in_window():
         (list(np.linspace(0.6, 0.7, 11)), 5, 10),
         ([0.3, 0.9, 1.2, 1.5], 2, 3),
     ]
-    return [
-        Case(
-            f"{len(e)} step sizes, b={b}, d={d}",
-            args=(e, b, d),
-            expected=_in_window_expected(e, b, d),
-            rtol=0.0,
-            atol=0.0,
-            reason="a yes/no answer per step size (grid points are far from the edges)",
-        )
-        for e, b, d in cases
-    ]
+    return _reference_cases(
+        _in_window_expected,
+        [(f"{len(e)} step sizes, b={b}, d={d}", (e, b, d)) for e, b, d in cases],
+        rtol=0.0,
+        atol=0.0,
+        reason="a yes/no answer per step size (grid points are far from the edges)",
+    )

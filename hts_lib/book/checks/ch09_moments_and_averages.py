@@ -8,7 +8,7 @@ from scipy import stats
 from hts_lib.recursion import sgd1d_moment_path
 from hts_lib.tails import sample_symmetric_stable
 
-from . import Case, register
+from . import _reference_cases, register
 
 
 def _fourth_moment_reference(eta: float, n_steps: int) -> np.ndarray:
@@ -23,17 +23,16 @@ def _fourth_moment_reference(eta: float, n_steps: int) -> np.ndarray:
 def _cases_fourth_moment():
     # Deterministic: a hand-written recursion and the library's triangular system add the same few terms in a
     # different order; 1e-9 relative leaves room for that rounding over tens of steps of growth.
-    return [
-        Case(
-            f"eta={eta:.4g}, n_steps={n}",
-            args=(eta, n),
-            expected=sgd1d_moment_path(4, eta, n),
-            rtol=1e-9,
-            atol=1e-15,
-            reason="exact recursion: only floating-point rounding",
-        )
-        for eta, n in [(0.3, 12), (2 / 3, 15), (0.8, 10), (0.1, 5)]
-    ]
+    return _reference_cases(
+        _fourth_moment_reference,
+        [
+            (f"eta={eta:.4g}, n_steps={n}", (eta, n))
+            for eta, n in [(0.3, 12), (2 / 3, 15), (0.8, 10), (0.1, 5)]
+        ],
+        rtol=1e-9,
+        atol=1e-15,
+        reason="exact recursion: only floating-point rounding",
+    )
 
 
 def _w1_reference(u, v) -> float:
@@ -55,14 +54,10 @@ def _cases_w1():
     ]
     # Deterministic: scipy integrates |F_u - F_v| over the merged support, the quantile form averages sorted
     # differences; the two agree up to floating-point rounding (1e-9 relative).
-    return [
-        Case(
-            desc,
-            args=(u, v),
-            expected=float(stats.wasserstein_distance(u, v)),
-            rtol=1e-9,
-            atol=1e-12,
-            reason="exact identity between the CDF and quantile forms: only rounding",
-        )
-        for desc, u, v in pairs
-    ]
+    return _reference_cases(
+        _w1_reference,
+        [(desc, (u, v)) for desc, u, v in pairs],
+        rtol=1e-9,
+        atol=1e-12,
+        reason="exact identity between the CDF and quantile forms: only rounding",
+    )

@@ -8,7 +8,7 @@ import numpy as np
 
 from hts_lib.tails import alpha_stable
 
-from . import Case, register
+from . import Case, _reference_cases, register
 
 # ---------------------------------------------------------------------------------------------
 # ch10-layer-alpha: the authors' cross-sectional block estimator for one weight matrix
@@ -28,34 +28,18 @@ def _layer_alpha_reference(w, m_values) -> float:
 )
 def _cases_layer_alpha():
     rng = np.random.default_rng(10)
-    cases = []
-    for desc, w, ms in [
-        (
-            "Student-t(3) weights 128 x 784",
-            rng.standard_t(3, size=(128, 784)),
-            (2, 5, 10, 20, 50, 100, 500, 1000),
-        ),
-        (
-            "Gaussian weights 128 x 128, shifted by 0.3",
-            0.3 + rng.standard_normal((128, 128)),
-            (2, 5, 10, 20, 50, 100, 500, 1000),
-        ),
-        (
-            "Cauchy weights 10 x 128 (m = 1000 dropped)",
-            rng.standard_cauchy((10, 128)),
-            (2, 5, 10, 20, 50, 100, 500),
-        ),
-    ]:
-        cases.append(
-            Case(
-                desc,
-                args=(w, ms),
-                expected=_layer_alpha_reference(w, ms),
-                rtol=1e-9,
-                reason="deterministic; only the order of floating-point sums differs",
-            )
-        )
-    return cases
+    authors_m = (2, 5, 10, 20, 50, 100, 500, 1000)
+    settings = [
+        ("Student-t(3) weights 128 x 784", (rng.standard_t(3, size=(128, 784)), authors_m)),
+        ("Gaussian weights 128 x 128, shifted by 0.3", (0.3 + rng.standard_normal((128, 128)), authors_m)),
+        ("Cauchy weights 10 x 128 (m = 1000 dropped)", (rng.standard_cauchy((10, 128)), authors_m[:-1])),
+    ]
+    return _reference_cases(
+        _layer_alpha_reference,
+        settings,
+        rtol=1e-9,
+        reason="deterministic; only the order of floating-point sums differs",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

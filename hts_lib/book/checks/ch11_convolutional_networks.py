@@ -6,7 +6,7 @@ import numpy as np
 
 from hts_lib.tails import alpha_stable
 
-from . import Case, register
+from . import _reference_cases, register
 
 
 # ---------------------------------------------------------------------------------------------
@@ -27,23 +27,18 @@ def _vgg_params_reference(config, in_channels, n_classes, hidden, image_size) ->
 @register("ch11-vgg-params", "Number of parameters of a VGG-style network", reference=_vgg_params_reference)
 def _cases_vgg_params():
     vgg11 = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
-    cases = []
-    for desc, args in [
+    settings = [
         ("VGG11 on CIFAR-10", (vgg11, 3, 10, 512, 32)),
         ("two blocks on MNIST", ([8, "M", 16, "M"], 1, 10, 32, 28)),
         ("odd image size 15 (pools round down)", ([4, 4, "M", 6, "M"], 2, 5, 7, 15)),
-    ]:
-        cases.append(
-            Case(
-                desc,
-                args=args,
-                expected=_vgg_count_from_library(*args),
-                rtol=0.0,
-                atol=0.5,
-                reason="an integer count: exact (counted from the library's model)",
-            )
-        )
-    return cases
+    ]
+    return _reference_cases(
+        _vgg_count_from_library,
+        settings,
+        rtol=0.0,
+        atol=0.5,
+        reason="an integer count: exact (counted from the library's model)",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -61,19 +56,14 @@ def _shuffled_reference(w, m_values, seed) -> float:
 def _cases_shuffled():
     rng = np.random.default_rng(11)
     smooth = np.cumsum(rng.standard_normal((16, 8, 3, 3)), axis=-1)  # correlated neighbouring taps
-    cases = []
-    for desc, w, ms, seed in [
-        ("correlated 16 x 8 x 3 x 3 filters", smooth, (2, 5, 10, 20, 50, 100, 500), 0),
-        ("Student-t(2) weights 64 x 64", rng.standard_t(2, size=(64, 64)), (2, 5, 10, 100), 1),
-        ("shifted Gaussian weights 500", 2.0 + rng.standard_normal(500), (2, 5, 10), 2),
-    ]:
-        cases.append(
-            Case(
-                desc,
-                args=(w, ms, seed),
-                expected=_shuffled_reference(w, ms, seed),
-                rtol=1e-9,
-                reason="deterministic for a given seed; only rounding may differ",
-            )
-        )
-    return cases
+    settings = [
+        ("correlated 16 x 8 x 3 x 3 filters", (smooth, (2, 5, 10, 20, 50, 100, 500), 0)),
+        ("Student-t(2) weights 64 x 64", (rng.standard_t(2, size=(64, 64)), (2, 5, 10, 100), 1)),
+        ("shifted Gaussian weights 500", (2.0 + rng.standard_normal(500), (2, 5, 10), 2)),
+    ]
+    return _reference_cases(
+        _shuffled_reference,
+        settings,
+        rtol=1e-9,
+        reason="deterministic for a given seed; only rounding may differ",
+    )
