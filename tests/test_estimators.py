@@ -17,6 +17,7 @@ from hts_lib.tails.estimators import (
     alpha_stable,
     hill,
     hill_path,
+    magnitudes,
     moment_estimator,
     pickands,
     powerlaw_mle,
@@ -388,6 +389,19 @@ def test_vector_input_uses_norms_or_projections():
     for e in (hill(x), hill(x, direction=[1.0, -2.0, 0.5])):
         assert abs(e.alpha - 1.2) < 4 * 1.2 / math.sqrt(e.k) + 0.1  # + 0.1: Hill bias at this k
     assert hill(x, k=500).alpha == pytest.approx(hill(np.linalg.norm(x, axis=1), k=500).alpha, rel=1e-12)
+
+
+def test_magnitudes_are_what_the_estimators_see():
+    rng = np.random.default_rng(5)
+    x = rng.standard_t(3, size=(200, 3))
+    u = np.array([1.0, 2.0, -2.0])
+    np.testing.assert_array_equal(magnitudes(x[:, 0]), np.abs(x[:, 0]))
+    np.testing.assert_array_equal(magnitudes(x), np.linalg.norm(x, axis=1))
+    np.testing.assert_allclose(magnitudes(x, u), np.abs(x @ u) / 3.0, rtol=1e-12)
+    assert hill(x, k=40).alpha == hill(magnitudes(x), k=40).alpha
+    assert hill(x, k=40, direction=u).alpha == hill(magnitudes(x, u), k=40).alpha
+    with pytest.raises(ValueError, match="direction applies only"):
+        magnitudes(x[:, 0], u)
 
 
 def test_bootstrap_is_seeded():
