@@ -59,6 +59,7 @@ ALPHA_MAX = 50.0
 
 
 def _check_model(eta, batch_size, dim, sigma) -> tuple[float, int, int, float]:
+    """Check the online SGD model: step size, batch size, dimension and data scale."""
     eta = check_positive("eta", eta)
     b = check_int("batch_size", batch_size, low=1)
     d = check_int("dim", dim, low=1)

@@ -544,16 +544,9 @@ def log_moment_mc(
     True
     """
     s = check_real("s", s, low=0.0)
-    return matrix_log_moment_mc(
-        s,
-        sgd_multiplier(eta, batch_size, dim, sample_a),
-        dim,
-        n_walkers=n_walkers,
-        n_steps=n_steps,
-        burn_in=burn_in,
-        n_replicas=n_replicas,
-        seed=seed,
-    )
+    population = dict(n_walkers=n_walkers, n_steps=n_steps, burn_in=burn_in, n_replicas=n_replicas)
+    apply_m = sgd_multiplier(eta, batch_size, dim, sample_a)
+    return matrix_log_moment_mc(s, apply_m, dim, **population, seed=seed)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -715,16 +708,9 @@ def tail_index_mc(
     >>> abs(est.value - 1.0) < 4 * est.stderr + 0.02    # exact alpha = 1.000 (hts_lib.recursion.tail_index)
     True
     """
-    return matrix_tail_index_mc(
-        sgd_multiplier(eta, batch_size, dim, sample_a),
-        dim,
-        n_walkers=n_walkers,
-        n_steps=n_steps,
-        burn_in=burn_in,
-        n_replicas=n_replicas,
-        n_grid=n_grid,
-        seed=seed,
-    )
+    population = dict(n_walkers=n_walkers, n_steps=n_steps, burn_in=burn_in, n_replicas=n_replicas)
+    apply_m = sgd_multiplier(eta, batch_size, dim, sample_a)
+    return matrix_tail_index_mc(apply_m, dim, **population, n_grid=n_grid, seed=seed)
 
 
 # ----------------------------------------------------------------------------------------------

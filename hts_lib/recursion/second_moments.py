@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from hts_lib.recursion.exact import _check_model
 from hts_lib.recursion.samplers import check_covariance
 from hts_lib.validation import check_int, check_positive, check_real
 
@@ -182,10 +183,7 @@ def stationary_second_moment(
     >>> stationary_second_moment(0.2, 1, 10)   # eta above eta_crit = 2/12: infinite variance
     inf
     """
-    eta = check_positive("eta", eta)
-    b = check_int("batch_size", batch_size, low=1)
-    d = check_int("dim", dim, low=1)
-    sigma = check_positive("sigma", sigma)
+    eta, b, d, sigma = _check_model(eta, batch_size, dim, sigma)
     noise = check_real("noise", noise, low=0.0)
     kappa = check_real("kurtosis", kurtosis, low=1.0)
     if cov is None:

@@ -239,6 +239,29 @@ def _online_block_projected(rng, c, z0b, *, eta, b, sigma, noise, chol_t, data, 
     return st.finish()
 
 
+def _run_config(kind: str, eta: float, b: int, d: int, x0, init_scale: float, **model) -> dict:
+    """Return the ``config`` of a simulation: the common settings around the model's own ones."""
+    given = x0 is not None
+    return dict(kind=kind, eta=eta, batch_size=b, dim=d, **model, init_scale=init_scale, x0_given=given)
+
+
+def _run_sgd(block_fn, settings, seed, block_size, cost, centre, config, x0_arr, eta, b, init_scale, **state):
+    """Run SGD chains about ``centre`` (blocks sized for ``cost`` numbers per chain and step by default)."""
+    return run_chains(
+        block_fn,
+        settings,
+        seed=seed,
+        block_size=default_block_size(cost) if block_size is None else block_size,
+        centre=centre,
+        config=config,
+        z0=None if x0_arr is None else x0_arr - centre,
+        eta=eta,
+        b=b,
+        **state,
+        init_scale=init_scale,
+    )
+
+
 def simulate_online(
     eta: float,
     batch_size: int,
@@ -379,36 +402,12 @@ def simulate_online(
     if xs.shape != (d,):
         raise ValueError(f"x_star must have shape ({d},), got {xs.shape}")
     x0_arr = check_start(x0, settings.n_chains, d)
-    config = dict(
-        kind="online",
-        eta=eta,
-        batch_size=b,
-        dim=d,
-        sigma=sigma,
-        noise=noise,
-        data=data_name,
-        anisotropic=cov is not None,
-        method=method,
-        init_scale=init_scale,
-        x0_given=x0 is not None,
-    )
-    return run_chains(
-        _online_block if method == "full" else _online_block_projected,
-        settings,
-        seed=seed,
-        block_size=default_block_size(b * d if method == "full" else 2 * b + d)
-        if block_size is None
-        else block_size,
-        centre=xs,
-        config=config,
-        z0=None if x0_arr is None else x0_arr - xs,
-        eta=eta,
-        b=b,
-        sigma=sigma,
-        noise=noise,
-        chol_t=chol_t,
-        data=data,
-        init_scale=init_scale,
+    model = dict(sigma=sigma, noise=noise, data=data_name, anisotropic=cov is not None, method=method)
+    config = _run_config("online", eta, b, d, x0, init_scale, **model)
+    block_fn, cost = (_online_block, b * d) if method == "full" else (_online_block_projected, 2 * b + d)
+    state = dict(sigma=sigma, noise=noise, chol_t=chol_t, data=data)
+    return _run_sgd(
+        block_fn, settings, seed, block_size, cost, xs, config, x0_arr, eta, b, init_scale, **state
     )
 
 
@@ -537,30 +536,10 @@ def simulate_offline(
     res = ya - Xa @ x_ls
     x0_arr = check_start(x0, settings.n_chains, d)
     replace = check_bool("replace", replace)
-    config = dict(
-        kind="offline",
-        eta=eta,
-        batch_size=b,
-        dim=d,
-        n=n,
-        replace=replace,
-        init_scale=init_scale,
-        x0_given=x0 is not None,
-    )
-    return run_chains(
-        _offline_block,
-        settings,
-        seed=seed,
-        block_size=default_block_size(b * d) if block_size is None else block_size,
-        centre=x_ls,
-        config=config,
-        z0=None if x0_arr is None else x0_arr - x_ls,
-        X=np.ascontiguousarray(Xa),
-        res=res,
-        eta=eta,
-        b=b,
-        init_scale=init_scale,
-        replace=replace,
+    config = _run_config("offline", eta, b, d, x0, init_scale, n=n, replace=replace)
+    state = dict(X=np.ascontiguousarray(Xa), res=res, replace=replace)
+    return _run_sgd(
+        _offline_block, settings, seed, block_size, b * d, x_ls, config, x0_arr, eta, b, init_scale, **state
     )
 
 
