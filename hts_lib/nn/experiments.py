@@ -336,6 +336,16 @@ PAPER_ETAS = (
     0.1,
 )
 
+#: The paper's fully connected protocol on the MNIST subset: network, steps, averaging (grids add the rest).
+_PAPER_FC = {
+    "dataset": "mnist_subset",
+    "model": "fc",
+    "depth": 3,
+    "width": 128,
+    "n_steps": 10_000,
+    "n_average": 1000,
+}
+
 #: Named sweeps: a base config and axes (Cartesian product), used by ``run --grid NAME``.
 GRIDS: dict[str, dict] = {
     "paper-fc": {
@@ -345,16 +355,7 @@ GRIDS: dict[str, dict] = {
             "10,000 steps in the fixed data order, average of the last 1,000 iterates, seed 0 "
             "(48 runs)."
         ),
-        "base": {
-            "dataset": "mnist_subset",
-            "model": "fc",
-            "depth": 3,
-            "width": 128,
-            "n_steps": 10_000,
-            "n_average": 1000,
-            "data_order": "cycle",
-            "seed": 0,
-        },
+        "base": {**_PAPER_FC, "data_order": "cycle", "seed": 0},
         "axes": {"eta": list(PAPER_ETAS), "batch_size": [1, 5, 10]},
     },
     "paper-vgg": {
@@ -386,15 +387,7 @@ GRIDS: dict[str, dict] = {
             "sets the initialisation and one fixed permutation of the training set, cycled "
             "(240 runs; trained as ensembles, see hts_lib.nn.ensemble)."
         ),
-        "base": {
-            "dataset": "mnist_subset",
-            "model": "fc",
-            "depth": 3,
-            "width": 128,
-            "n_steps": 10_000,
-            "n_average": 1000,
-            "data_order": "permuted",
-        },
+        "base": {**_PAPER_FC, "data_order": "permuted"},
         "axes": {"eta": list(PAPER_ETAS), "batch_size": [1, 5, 10], "seed": [0, 1, 2, 3, 4]},
     },
     "paper-fc-gd": {
@@ -404,16 +397,7 @@ GRIDS: dict[str, dict] = {
             "averaging and sharpness, at eta in {0.02, 0.1}, 3 seeds (initialisation only: every "
             "step uses every example; 6 runs, trained as one ensemble)."
         ),
-        "base": {
-            "dataset": "mnist_subset",
-            "model": "fc",
-            "depth": 3,
-            "width": 128,
-            "n_steps": 10_000,
-            "n_average": 1000,
-            "data_order": "permuted",
-            "batch_size": 4000,
-        },
+        "base": {**_PAPER_FC, "data_order": "permuted", "batch_size": 4000},
         "axes": {"eta": [0.02, 0.1], "seed": [0, 1, 2]},
     },
     "lenet-seeds": {
