@@ -1,4 +1,4 @@
-"""Predicted (linearised) against measured tail indices of SGD near a verified minimum, for two networks.
+"""Predicted (linearised) against measured tail indices of SGD near a verified minimum, for ch13's networks.
 
 For each network: find and verify a minimum (L-BFGS; gradient norm; lowest Hessian eigenvalue by Lanczos),
 scan the step size at two batch sizes with a small population to place the grid, then at each grid cell
@@ -7,12 +7,14 @@ network started at the minimum (:func:`hts_lib.nn.linearised.sgd_chains_from_min
 estimator on projections of theta_k - theta* (a random direction, the top Hessian eigenvector, two single
 weights), after a burn-in, thinned.
 
-Run (the Makefile target ``linearised-results`` runs both):
+Run (the Makefile target ``linearised-results`` runs all three):
     python results/linearised/reproduce.py --network teacher_student --device cpu
+    python results/linearised/reproduce.py --network digits_mlp --device cpu
     python results/linearised/reproduce.py --network mnist_fc --device cuda
 
-Writes ``results/linearised/<network>.json`` (config, provenance, minimum check, scan, rows) and, for
-mnist_fc, ``mnist_fc_minimum.npz`` (the minimum, float32, used by the chapter and the benchmark).
+Writes ``results/linearised/<network>.json`` (config, provenance, minimum check, scan, rows) and, with
+``--save-minimum`` for the MNIST nets, ``<network>_minimum.npz`` and ``<network>_minimum.json`` (the minimum,
+float32, and its check; used by the chapter and the benchmark).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 import hts_lib  # noqa: E402
 from hts_lib.nn.linearised import (  # noqa: E402
     check_minimum,
+    digits_mlp,
     find_minimum,
     linearised_tail_index,
     mnist_fc,
@@ -64,6 +67,25 @@ CONFIGS = {
         dense_limit=100,
         dtype="float64",
     ),
+    "digits_mlp": dict(
+        problem={},
+        batch_sizes=(1, 8),
+        scan={1: np.linspace(0.04, 0.16, 7).tolist(), 8: np.linspace(0.2, 0.5, 7).tolist()},
+        linear_chains=True,
+        targets=(0.6, 0.9, 1.4, 2.0, 2.8, 4.5, 6.0),
+        divergence_cell=False,
+        walkers=64,
+        replicas=8,
+        steps=100,
+        burn=50,
+        chains=256,
+        chain_steps=5000,
+        chain_burn=1500,
+        thin=10,
+        max_norm=50.0,
+        dense_limit=1000,
+        dtype="float64",
+    ),
     "mnist_fc": dict(
         problem=dict(n_train=1000, weight_decay=5e-2),
         batch_sizes=(4, 16),
@@ -82,6 +104,25 @@ CONFIGS = {
         dense_limit=0,
         dtype="float64",
     ),
+    "mnist_fc_softplus": dict(
+        problem=dict(n_train=1000, weight_decay=5e-2, activation="softplus"),
+        batch_sizes=(4, 16),
+        scan={4: np.geomspace(0.04, 0.4, 10).tolist(), 16: np.geomspace(0.1, 1.0, 10).tolist()},
+        linear_chains=False,
+        targets=(0.8, 1.5, 2.5, 4.0, 6.0),
+        walkers=32,
+        replicas=8,
+        steps=80,
+        burn=40,
+        chains=512,
+        chain_steps=3000,
+        chain_burn=1000,
+        thin=10,
+        max_norm=1e3,
+        dense_limit=0,
+        lanczos_hvp=1500,
+        dtype="float64",
+    ),
 }
 QUICK = dict(
     walkers=8,
@@ -92,7 +133,7 @@ QUICK = dict(
     chain_steps=300,
     chain_burn=100,
     thin=5,
-    scan={1: [0.05, 0.2], 4: [0.05, 0.2, 0.8], 16: [0.05, 0.8]},
+    scan={1: [0.05, 0.2], 4: [0.05, 0.2, 0.8], 8: [0.1, 0.5], 16: [0.05, 0.8]},
 )
 
 
@@ -125,9 +166,8 @@ def problem(name, cfg, device):
         As :func:`hts_lib.nn.linearised.teacher_student` or :func:`hts_lib.nn.linearised.mnist_fc`.
     """
     dtype = getattr(torch, cfg["dtype"])
-    loss, p0, (x, y) = (teacher_student if name == "teacher_student" else mnist_fc)(
-        dtype=dtype, **cfg["problem"]
-    )
+    make = {"teacher_student": teacher_student, "digits_mlp": digits_mlp}.get(name, mnist_fc)
+    loss, p0, (x, y) = make(dtype=dtype, **cfg["problem"])
     move = {k: v.to(device) for k, v in p0.items()}
     return loss, move, (x.to(device), y.to(device))
 
@@ -204,10 +244,11 @@ def predict(loss, pm, data, eta, b, cfg, seed, check=True):
     return {k: getattr(est, k) for k in keep}
 
 
-def place_grid(scan_rows, targets):
+def place_grid(scan_rows, targets, divergence_cell=True):
     """Return the step sizes whose scanned alpha is nearest each target (log-linear interpolation).
 
-    The smallest scanned step with rho >= 0 (a predicted-divergence cell) is appended to them.
+    With ``divergence_cell``, the smallest scanned step with rho >= 0 (a predicted-divergence cell) is
+    appended.
     """
     etas = np.array([r["eta"] for r in scan_rows])
     alphas = np.array(
@@ -222,7 +263,7 @@ def place_grid(scan_rows, targets):
             if la.min() <= math.log(a) <= la.max():
                 chosen.append(float(np.exp(np.interp(math.log(a), la[order], le[order]))))
     div = [r["eta"] for r in scan_rows if r["rho"] is not None and r["rho"] >= 0]
-    if div:
+    if div and divergence_cell:
         chosen.append(float(min(div)))
     return chosen
 
@@ -265,6 +306,13 @@ def main():
         default=math.inf,
         help="seconds after which no new grid cell is started (the file then holds the cells done)",
     )
+    ap.add_argument(
+        "--etas",
+        type=float,
+        nargs="*",
+        help="run the grid cells at these step sizes, for every batch size, without the scan",
+    )
+    ap.add_argument("--suffix", default="", help="appended to the output file's name")
     args = ap.parse_args()
     torch.set_num_threads(int(torch.get_num_threads()))
     cfg = dict(CONFIGS[args.network])
@@ -272,7 +320,7 @@ def main():
         cfg["batch_sizes"] = tuple(args.batch_sizes)
     if args.quick:
         cfg.update(QUICK)
-        if args.network == "mnist_fc":
+        if args.network in ("mnist_fc", "mnist_fc_softplus", "digits_mlp"):
             cfg["problem"] = dict(cfg["problem"], n_train=200)
     t_all = time.perf_counter()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -281,7 +329,8 @@ def main():
         pm = {k: v.to(args.device) for k, v in torch.load(args.load_minimum).items()}
     else:
         pm = find_minimum(loss, p0, data, max_iter=5000 if not args.quick else 50)
-    budget = dict(tol=1e-2, max_hvp=100) if args.quick else dict(tol=1e-4, max_hvp=3000)
+    lanczos_hvp = cfg.get("lanczos_hvp", 3000)
+    budget = dict(tol=1e-2, max_hvp=100) if args.quick else dict(tol=1e-4, max_hvp=lanczos_hvp)
     chk = check_minimum(loss, pm, data, dense_limit=cfg["dense_limit"], **budget)
     lanczos = check_minimum(loss, pm, data, **budget) if cfg["dense_limit"] else chk
     print(args.network, "minimum:", chk, "lanczos lowest", lanczos.lowest_eigenvalue, flush=True)
@@ -289,9 +338,10 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     if args.save_minimum:
         torch.save({k: v.cpu() for k, v in pm.items()}, args.save_minimum)
-        if args.network == "mnist_fc" and not args.quick:
+        if args.network.startswith("mnist_fc") and not args.quick:
             np.savez_compressed(
-                out / "mnist_fc_minimum.npz", **{k: v.cpu().numpy().astype(np.float32) for k, v in pm.items()}
+                out / f"{args.network}_minimum.npz",
+                **{k: v.cpu().numpy().astype(np.float32) for k, v in pm.items()},
             )
         (out / f"{args.network}_minimum.json").write_text(
             json.dumps(
@@ -303,6 +353,14 @@ def main():
                         top_eigenvalue=chk.top_eigenvalue,
                         converged=chk.converged,
                         n_params=chk.n_params,
+                        network=args.network,
+                        problem=cfg["problem"],
+                        dtype=cfg["dtype"],
+                        lbfgs_max_iter=5000 if not args.quick else 50,
+                        lanczos=budget,
+                        device=str(args.device),
+                        wall_time_s=time.perf_counter() - t_all,
+                        command=_portable_command(sys.argv),
                     )
                 ),
                 indent=1,
@@ -333,7 +391,7 @@ def main():
         burn=max(2, cfg["burn"] // 2),
     )
     scan, grid = [], []
-    for b in cfg["batch_sizes"]:
+    for b in cfg["batch_sizes"] if not args.etas else ():
         rows_b = []
 
         def scan_one(eta):
@@ -360,7 +418,11 @@ def main():
                 scan_one(float(eta))
         rows_b.sort(key=lambda r: r["eta"])
         scan += rows_b
-        grid += [(eta, b) for eta in place_grid(jsonable(rows_b), cfg["targets"])]
+        grid += [
+            (eta, b) for eta in place_grid(jsonable(rows_b), cfg["targets"], cfg.get("divergence_cell", True))
+        ]
+    if args.etas:
+        grid = [(float(eta), b) for b in cfg["batch_sizes"] for eta in args.etas]
     rev = args.git_revision
     if rev is None:
         try:
@@ -416,6 +478,7 @@ def main():
             args.network
             + ("_quick" if args.quick else "")
             + ("_b" + "_".join(map(str, args.batch_sizes)) if args.batch_sizes else "")
+            + args.suffix
         )
         (out / f"{name}.json").write_text(json.dumps(jsonable(payload), indent=1) + "\n")
         return out / f"{name}.json"
