@@ -810,6 +810,7 @@ def check_minimum(
     max_hvp: int = 2000,
     seed=0,
     dense_limit: int = 0,
+    ncv: int = 40,
 ) -> MinimumCheck:
     r"""Gradient norm and extreme Hessian eigenvalues of the full-batch loss at ``params``.
 
@@ -825,6 +826,9 @@ def check_minimum(
         Lanczos start vectors.
     dense_limit : int
         Form the Hessian and diagonalise it exactly when the number of parameters is at most this.
+    ncv : int
+        Lanczos vectors kept between ARPACK's restarts (>= 3; at most ``p - 1`` are used). More help when the
+        lowest eigenvalues are clustered, as a weight decay's :math:`\lambda` makes them.
 
     Returns
     -------
@@ -849,6 +853,7 @@ def check_minimum(
     tol = check_real("tol", tol, low=0.0, high=0.1, low_open=True)
     max_hvp = check_int("max_hvp", max_hvp, low=1)
     dense_limit = check_int("dense_limit", dense_limit, low=0)
+    ncv = check_int("ncv", ncv, low=3)
     rng = check_rng(seed)
     flat = _Flat(params)
     theta = flat.flatten(flat.point)
@@ -874,7 +879,7 @@ def check_minimum(
             vec[:, -1],
         )
     op = LinearOperator((p, p), matvec=full_hvp, dtype=np.float64)
-    ncv = min(p - 1, 40)
+    ncv = min(p - 1, ncv)
     out, vecs, ok = [], [], True
     for which in ("SA", "LA"):
         try:

@@ -120,7 +120,9 @@ CONFIGS = {
         thin=10,
         max_norm=1e3,
         dense_limit=0,
-        lanczos_hvp=1500,
+        lanczos_hvp=3000,
+        lanczos_tol=1e-3,
+        lanczos_ncv=60,
         dtype="float64",
     ),
 }
@@ -330,7 +332,11 @@ def main():
     else:
         pm = find_minimum(loss, p0, data, max_iter=5000 if not args.quick else 50)
     lanczos_hvp = cfg.get("lanczos_hvp", 3000)
-    budget = dict(tol=1e-2, max_hvp=100) if args.quick else dict(tol=1e-4, max_hvp=lanczos_hvp)
+    budget = (
+        dict(tol=1e-2, max_hvp=100)
+        if args.quick
+        else dict(tol=cfg.get("lanczos_tol", 1e-4), max_hvp=lanczos_hvp, ncv=cfg.get("lanczos_ncv", 40))
+    )
     chk = check_minimum(loss, pm, data, dense_limit=cfg["dense_limit"], **budget)
     lanczos = check_minimum(loss, pm, data, **budget) if cfg["dense_limit"] else chk
     print(args.network, "minimum:", chk, "lanczos lowest", lanczos.lowest_eigenvalue, flush=True)
@@ -356,7 +362,8 @@ def main():
                         network=args.network,
                         problem=cfg["problem"],
                         dtype=cfg["dtype"],
-                        lbfgs_max_iter=5000 if not args.quick else 50,
+                        lbfgs_max_iter=None if args.load_minimum else (5000 if not args.quick else 50),
+                        loaded_minimum=bool(args.load_minimum),
                         lanczos=budget,
                         device=str(args.device),
                         wall_time_s=time.perf_counter() - t_all,
