@@ -119,7 +119,7 @@ linearised-results: $(STAMP)
 		--batch-sizes 1 --etas 0.07 0.085 0.119 --suffix _extra --seed 50
 	$(BIN)/python results/linearised/reproduce.py --network mnist_fc --device $(LINEARISED_DEVICE)
 	$(BIN)/python results/linearised/reproduce.py --network mnist_fc_softplus --device cpu \
-		--save-minimum results/linearised/mnist_fc_softplus_minimum.pt
+		--save-minimum $${TMPDIR:-/tmp}/mnist_fc_softplus_minimum.pt
 
 # Shipped multi-seed grids of Part III (chapters 10-12): every run through the ensemble trainer, one result file
 # per run with the source hash of the code that made it (tests/test_results.py fails when that code changes
