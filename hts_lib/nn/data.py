@@ -21,7 +21,7 @@ Downloads (``download`` or ``python -m hts_lib.nn.experiments download mnist --d
 file's SHA-256 and never leave a partial file behind. Nothing in this module downloads implicitly:
 ``load_dataset`` only reads files that are already there and says how to get them otherwise.
 
-Used in chapter: Fully connected networks; Convolutional networks.
+Used in: chapters/ch10_fully_connected_networks.ipynb, chapters/ch11_convolutional_networks.ipynb.
 """
 
 from __future__ import annotations
@@ -603,7 +603,8 @@ def load_dataset(
     Normalisation: :math:`x \leftarrow (x - \mu_c)/\sigma_c` with :math:`\mu_c, \sigma_c` the
     mean and standard deviation of channel :math:`c` over all training pixels.
 
-    Used in chapter: Fully connected networks.
+    Used in: chapters/ch10_fully_connected_networks.ipynb, chapters/ch11_convolutional_networks.ipynb,
+    chapters/ch12_flatness_noise_tails.ipynb
 
     Examples
     --------

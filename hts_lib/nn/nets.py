@@ -156,7 +156,7 @@ def fully_connected(
     For MNIST (:math:`p = 784`, :math:`w = 128`, :math:`L = 3`) that is
     100,352 + 16,384 + 1,280 = 118,016 (the paper, section 3.2).
 
-    Used in chapter: Fully connected networks.
+    Used by the runner and :func:`build_model` (no chapter calls it directly).
 
     Examples
     --------
@@ -219,7 +219,7 @@ def small_cnn(
     The default on 28x28 MNIST has 72 + 1,152 + 7,840 = 9,064 weights; it is small on purpose,
     so that a grid of runs fits in the book's execution budget on a CPU.
 
-    Used in chapter: Convolutional networks.
+    Used by the runner and :func:`build_model` (no chapter calls it directly).
 
     Examples
     --------
@@ -376,7 +376,7 @@ def vgg(
     :math:`\mathcal N(0, 2/(k^2 c_{out}))` (He et al. 2015, "fan-out"), biases with zero, as in the
     CIFAR-10 VGG code the authors cite; linear layers keep PyTorch's default.
 
-    Used in chapter: Convolutional networks.
+    Used in: chapters/ch11_convolutional_networks.ipynb
 
     Examples
     --------

@@ -244,7 +244,7 @@ def top_hessian_eigenvalue(
     computed in the model's dtype (float32 in training), which adds a relative error of order
     :math:`10^{-6}`. Models with fewer than ``DENSE_LIMIT`` parameters are diagonalised exactly.
 
-    Used in chapter: Flatness, noise and tails.
+    Used in: chapters/ch12_flatness_noise_tails.ipynb
 
     Examples
     --------
@@ -337,7 +337,7 @@ def hessian_trace(
     is the mean over probes and its standard error the sample standard deviation over
     :math:`\sqrt{n}`.
 
-    Used in chapter: Flatness, noise and tails.
+    Used in: chapters/ch12_flatness_noise_tails.ipynb
 
     Examples
     --------
@@ -391,7 +391,7 @@ def sharpness(
     ValueError
         As the two functions it calls, or for ``n_probes`` equal to 1 or negative.
 
-    Used in chapter: Flatness, noise and tails.
+    Used by the runner for every shipped FC run (chapters 10 and 12 read its results).
 
     Examples
     --------

@@ -451,7 +451,7 @@ def train_sgd(
     huge step kills every unit, the logits become constant and the loss sits at
     :math:`\log C`. Such a run is not flagged as diverged; its metrics show chance accuracy.
 
-    Used in chapter: Fully connected networks.
+    Used in: chapters/ch10_fully_connected_networks.ipynb, chapters/ch12_flatness_noise_tails.ipynb
 
     Examples
     --------
@@ -660,7 +660,7 @@ def weight_tail_indices(weights: Mapping, *, m: Sequence[int] = AUTHORS_M, seed=
     (see :func:`hts_lib.tails.estimators.alpha_stable`). It
     is not the tail index of one weight's law across runs, which is what the theory describes.
 
-    Used in chapter: Fully connected networks.
+    Used in: chapters/ch10_fully_connected_networks.ipynb
 
     Examples
     --------
@@ -744,7 +744,7 @@ def run_from_config(config: Mapping) -> dict:
     +10.6 % (two networks, three subsets; ``benchmarks/bench_sharpness.py``), 1,000 images to within
     -11 % to +27 %. The result records ``n_samples``, ``n_train`` and ``subset``.
 
-    Used in chapter: Fully connected networks; Convolutional networks; Flatness, noise and tails.
+    Used by the runner (no chapter calls it directly).
 
     Examples
     --------

@@ -38,6 +38,7 @@ __all__ = [
     "TailEstimate",
     "HillPath",
     "MIN_SAMPLES",
+    "MIN_BLOCKS",
     "MIN_TAIL",
     "DEFAULT_M",
     "hill",
