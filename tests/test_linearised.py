@@ -261,3 +261,9 @@ def test_mnist_fc_softplus_has_the_same_parameters():
     # the softplus loss is smooth: its gradient is defined everywhere and finite
     g = torch.func.grad(lambda p: loss(p, *data))(p_soft)
     assert all(torch.isfinite(v).all() for v in g.values())
+
+
+def test_check_minimum_ncv_is_checked():
+    params, data = _regression(50, 3)
+    with pytest.raises(ValueError, match="ncv"):
+        check_minimum(_lsq, params, data, ncv=2)

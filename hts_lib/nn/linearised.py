@@ -21,7 +21,9 @@ SGD chains from :math:`\theta^*` to measure the tail it predicts:
 * :func:`find_minimum` and :func:`check_minimum`: a verified minimum (full-batch L-BFGS; gradient norm and the
   Hessian's lowest eigenvalue by Lanczos), :class:`MinimumCheck`;
 * :func:`sgd_chains_from_minimum`: many SGD chains from :math:`\theta^*` as one vmapped computation, recording
-  projections of :math:`\theta_k - \theta^*` after a burn-in (:class:`ChainProjections`).
+  projections of :math:`\theta_k - \theta^*` after a burn-in (:class:`ChainProjections`);
+* :func:`teacher_student`, :func:`digits_mlp` and :func:`mnist_fc`: the chapter's networks (loss, initial
+  parameters, data).
 
 This module imports torch; ``import hts_lib`` does not import it.
 
