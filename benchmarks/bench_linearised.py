@@ -33,7 +33,9 @@ from _common import write_result  # noqa: E402
 from hts_lib.nn.linearised import find_minimum, linearised_tail_index, mnist_fc  # noqa: E402
 
 ETA, BATCH = 0.058, 16
-OPTIONS = dict(seed=0, n_walkers=16, n_replicas=8, n_steps=20, burn_in=10, n_grid=3, search_fraction=0.25)
+OPTIONS = dict(seed=0, n_walkers=16, n_replicas=8, n_steps=60, burn_in=10, n_grid=3, search_fraction=0.25)
+# a shorter run beside it: the time the 60 s target allows, and the standard error it gives
+SHORT_STEPS = 20
 # threads: 2 (the target's cores) unless BENCH_THREADS says otherwise; on a machine shared with other jobs two
 # torch threads can be much slower than one
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
@@ -54,6 +56,14 @@ def main():
     wall = time.perf_counter() - t0
     load_after = os.getloadavg()
     rel = est.alpha_se / est.alpha
+    t1 = time.perf_counter()
+    short = linearised_tail_index(loss, pm, data, ETA, BATCH, **dict(OPTIONS, n_steps=SHORT_STEPS))
+    wall_short = time.perf_counter() - t1
+    rel_short = short.alpha_se / short.alpha
+    print(
+        f"n_steps = {SHORT_STEPS}: alpha = {short.alpha:.3f} +- {short.alpha_se:.3f} "
+        f"({100 * rel_short:.1f} %), {short.hvp_count} HVPs, {wall_short:.1f} s"
+    )
     print(
         f"alpha = {est.alpha:.3f} +- {est.alpha_se:.3f} ({100 * rel:.1f} %), rho = {est.rho:.4f}, "
         f"h(2) = {est.h2:.4f}, {est.hvp_count} HVPs, {wall:.1f} s, load {load_before} -> {load_after}"
@@ -67,7 +77,7 @@ def main():
             metric="linearised alpha, fc-3 mnist_subset, one (eta, b) (s)",
             value=round(wall, 1),
             unit="s",
-            target="<= 60 s on 2 cores",
+            target="<= 60 s on 2 cores, with the standard error below",
             ok=bool(wall <= 60),
         ),
         dict(metric=f"alpha at eta = {ETA}, b = {BATCH}", value=num(est.alpha, 3), unit=""),
@@ -77,6 +87,20 @@ def main():
             unit="",
             target="<= 0.05",
             ok=bool(np.isfinite(rel) and rel <= 0.05),
+        ),
+        dict(
+            metric=f"the same with n_steps = {SHORT_STEPS} (s)",
+            value=round(wall_short, 1),
+            unit="s",
+            target="<= 60 s on 2 cores",
+            ok=bool(wall_short <= 60),
+        ),
+        dict(
+            metric=f"relative standard error of alpha with n_steps = {SHORT_STEPS}",
+            value=num(rel_short, 4),
+            unit="",
+            target="<= 0.05",
+            ok=bool(np.isfinite(rel_short) and rel_short <= 0.05),
         ),
         dict(
             metric="minibatch Hessian-vector products per second",
