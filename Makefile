@@ -113,7 +113,8 @@ clean:
 LINEARISED_DEVICE ?= cuda
 .PHONY: linearised-results
 linearised-results: $(STAMP)
-	$(BIN)/python results/linearised/reproduce.py --network teacher_student --device cpu
+	$(BIN)/python results/linearised/reproduce.py --network teacher_student --device cpu --batch-sizes 1
+	$(BIN)/python results/linearised/reproduce.py --network teacher_student --device cpu --batch-sizes 4
 	OMP_NUM_THREADS=1 $(BIN)/python results/linearised/reproduce.py --network digits_mlp --device cpu --deadline 2400
 	OMP_NUM_THREADS=1 $(BIN)/python results/linearised/reproduce.py --network digits_mlp --device cpu \
 		--batch-sizes 1 --etas 0.07 0.085 0.119 --suffix _extra --seed 50
