@@ -115,6 +115,12 @@ LINEARISED_DEVICE ?= cuda
 linearised-results: $(STAMP)
 	$(BIN)/python results/linearised/reproduce.py --network teacher_student --device cpu --batch-sizes 1
 	$(BIN)/python results/linearised/reproduce.py --network teacher_student --device cpu --batch-sizes 4
+	$(BIN)/python results/linearised/reproduce.py --network teacher_student --device cpu --batch-sizes 1 \
+		--etas 0.066 0.1045 --suffix _extra_a --seed 71
+	$(BIN)/python results/linearised/reproduce.py --network teacher_student --device cpu --batch-sizes 1 \
+		--etas 0.1065 0.108 --suffix _extra_b --seed 71
+	$(BIN)/python results/linearised/reproduce.py --network teacher_student --device cpu --batch-sizes 4 \
+		--etas 0.165 0.325 --suffix _extra_c --seed 74
 	OMP_NUM_THREADS=1 $(BIN)/python results/linearised/reproduce.py --network digits_mlp --device cpu --deadline 2400
 	OMP_NUM_THREADS=1 $(BIN)/python results/linearised/reproduce.py --network digits_mlp --device cpu \
 		--batch-sizes 1 --etas 0.07 0.085 0.119 --suffix _extra --seed 50
