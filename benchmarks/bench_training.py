@@ -511,9 +511,9 @@ if __name__ == "__main__":
         new_rows = ensemble_rows(args.grids)
         names = {r["metric"] for r in new_rows}
         load = os.getloadavg()[0]
-        result_rows = [
-            r for r in old if r["metric"] not in names and not r["metric"].startswith("load average")
-        ]
+        # rows whose name holds a measured number (the matmul rate) are replaced, not kept beside new ones
+        stale = ("load average", "ensemble FLOP rate")
+        result_rows = [r for r in old if r["metric"] not in names and not r["metric"].startswith(stale)]
         result_rows += new_rows
         result_rows.append(
             row(
