@@ -134,4 +134,5 @@ linearised-results: $(STAMP)
 .PHONY: results
 results: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m hts_lib.nn.ensemble --grid paper-fc-seeds --out results/fc_mnist_seeds
+	OMP_NUM_THREADS=2 $(BIN)/python -m hts_lib.nn.ensemble --grid paper-fc-gd --out results/fc_mnist_gd --threads 2
 	OMP_NUM_THREADS=1 $(BIN)/python -m hts_lib.nn.ensemble --grid lenet-seeds --out results/lenet_mnist_seeds

@@ -261,7 +261,8 @@ def test_named_grids():
     assert len(grid_configs("paper-vgg")) == 15 and "not known" in GRIDS["paper-vgg"]["description"]
     with pytest.raises(
         ValueError,
-        match="unknown grid 'paper'; named grids: paper-fc, paper-vgg, paper-fc-seeds, lenet-seeds, smoke",
+        match="unknown grid 'paper'; named grids: paper-fc, paper-vgg, paper-fc-seeds, paper-fc-gd, "
+        "lenet-seeds, smoke",
     ):
         grid_configs("paper")
 

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Shipped multi-seed folders and the grid that makes each (see results/README.md and `make results`).
 SHIPPED = {
     "fc_mnist_seeds": "paper-fc-seeds",
+    "fc_mnist_gd": "paper-fc-gd",
     "lenet_mnist_seeds": "lenet-seeds",
 }
 

@@ -390,6 +390,16 @@ GRIDS: dict[str, dict] = {
         "base": {**_PAPER_FC, "data_order": "permuted"},
         "axes": {"eta": list(PAPER_ETAS), "batch_size": [1, 5, 10], "seed": [0, 1, 2, 3, 4]},
     },
+    "paper-fc-gd": {
+        "description": (
+            "The control without gradient noise: full-batch gradient descent (b = 4,000, the whole "
+            "training set of the MNIST subset) on the network of paper-fc-seeds, same step count, "
+            "averaging and sharpness, at eta in {0.02, 0.1}, 3 seeds (initialisation only: every "
+            "step uses every example; 6 runs, trained as one ensemble)."
+        ),
+        "base": {**_PAPER_FC, "data_order": "permuted", "batch_size": 4000},
+        "axes": {"eta": [0.02, 0.1], "seed": [0, 1, 2]},
+    },
     "lenet-seeds": {
         "description": (
             "A LeNet-5-sized CNN (convolutions with 6 and 16 channels, hidden linear layers of 120 "

@@ -201,9 +201,42 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+#: Blocks of at least this many bytes are served by ``mmap`` (see :func:`_limit_heap_growth`).
+_MMAP_THRESHOLD = 1 << 20
+_heap_limited = False
+
+
+def _limit_heap_growth() -> None:
+    """Have glibc serve large blocks by ``mmap``, once per process (no-op elsewhere).
+
+    With its default, adaptive threshold glibc keeps freed blocks of a few MiB in the heap, and
+    a long CPU run whose steps allocate and free such temporaries can grow without bound: the
+    full-batch ensemble of the gradient-descent control (6 models, b = 4,000: 12-75 MB of
+    temporaries per step) grew by about 3 MB per step and held 23.6 GB after 8,121 steps. With
+    blocks of 1 MiB and more mapped and unmapped directly, its resident memory stays flat
+    (340 MB over 200 steps); b <= 10 ensembles ran at the same speed in the same process. The
+    numbers computed are unchanged.
+    """
+    global _heap_limited
+    if _heap_limited:
+        return
+    _heap_limited = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, _MMAP_THRESHOLD)  # -3 is M_MMAP_THRESHOLD in glibc's malloc.h
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): leave the allocator alone
+        pass
+
+
 @contextlib.contextmanager
 def _torch_settings(n_threads: int | None):
-    """Deterministic algorithms and a thread count for the duration of a run, then restore."""
+    """Deterministic algorithms and a thread count for the duration of a run, then restore.
+
+    Also limits heap growth on CPU runs (:func:`_limit_heap_growth`).
+    """
+    _limit_heap_growth()
     prev_threads = torch.get_num_threads()
     prev_det = torch.are_deterministic_algorithms_enabled()
     prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
