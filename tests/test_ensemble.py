@@ -266,8 +266,17 @@ def test_record_iterates_shapes_and_values(digits):
 def test_run_sweep_dispatches_sweeps_to_the_ensemble(tmp_path):
     from hts_lib.nn.experiments import run_sweep
 
-    base = {"dataset": "digits", "n_train": 200, "n_test": 50, "width": 8, "batch_size": 10, "n_steps": 40,
-            "n_average": 10, "eval_every": 40, "sharpness": False}
+    base = {
+        "dataset": "digits",
+        "n_train": 200,
+        "n_test": 50,
+        "width": 8,
+        "batch_size": 10,
+        "n_steps": 40,
+        "n_average": 10,
+        "eval_every": 40,
+        "sharpness": False,
+    }
     cfgs = [{**base, "eta": e, "seed": s} for e in (0.05, 0.1) for s in (0, 1)]
     run_sweep(cfgs, tmp_path / "auto", progress=False)
     run_sweep(cfgs, tmp_path / "one", progress=False, trainer="per-run")

@@ -43,6 +43,8 @@ from hts_lib.validation import check_array, check_callable, check_int, check_pos
 __all__ = [
     "MCEstimate",
     "matrix_lyapunov_exponent_mc",
+    "PopulationTrace",
+    "population_trace",
     "population_log_moments",
     "matrix_log_moment_mc",
     "matrix_tail_index_mc",
@@ -302,38 +304,141 @@ def lyapunov_exponent_mc(
 # ----------------------------------------------------------------------------------------------
 
 
-def _population_log_means(
-    s_values: np.ndarray,
+@dataclass(frozen=True)
+class PopulationTrace:
+    r"""What one run of the population Monte Carlo recorded (see :func:`population_trace`).
+
+    Attributes
+    ----------
+    orders : ndarray, shape (n_orders,)
+        The orders ``s``.
+    log_means : ndarray, shape (n_steps, n_orders, n_replicas)
+        Log of each replica's mean weight :math:`\overline{\|Mu\|^s}` at each recorded step.
+    mean_log_norm : ndarray, shape (n_orders, n_replicas)
+        Time average of the walkers' mean :math:`\log\|Mu\|` (finite values only); at order 0, where no
+        walker is reweighted, the Lyapunov exponent :math:`\rho` of each replica.
+    ess_fraction : ndarray, shape (n_orders,)
+        Mean effective sample size of the weights, :math:`(\sum w)^2/\sum w^2`, as a fraction of the
+        walkers (recorded steps and replicas averaged); near 1 when the weights are nearly equal.
+    unique_fraction : ndarray, shape (n_orders,)
+        Mean fraction of distinct walkers that survive a resampling.
+    n_resampled : int
+        Resampling events (orders > 0 x replicas x steps, burn-in included).
+    """
+
+    orders: np.ndarray
+    log_means: np.ndarray
+    mean_log_norm: np.ndarray
+    ess_fraction: np.ndarray
+    unique_fraction: np.ndarray
+    n_resampled: int
+
+    def log_moments(self) -> np.ndarray:
+        """``h(s)`` of each replica, shape (n_orders, n_replicas): log of its time-averaged mean weight."""
+        ref = self.log_means.max(axis=0)
+        return ref + np.log(np.exp(self.log_means - ref).mean(axis=0))
+
+
+def _norms(v) -> np.ndarray:
+    """Walker norms of a (n_orders, n_walkers, d) array as float64 numpy (a torch tensor is accepted)."""
+    if isinstance(v, np.ndarray):
+        return np.linalg.norm(v, axis=2)
+    return v.norm(dim=2).double().cpu().numpy()  # a torch tensor: the matrix-free actions of hts_lib.nn
+
+
+def _select(v, idx: np.ndarray, nrm: np.ndarray):
+    """Walkers ``idx`` (n_orders, n_walkers) of ``v``, each divided by its norm."""
+    n_sel = np.where(np.take_along_axis(nrm, idx, axis=1) > 0, np.take_along_axis(nrm, idx, axis=1), 1.0)
+    if isinstance(v, np.ndarray):
+        return np.take_along_axis(v, idx[:, :, None], axis=1) / n_sel[:, :, None]
+    rows = v.new_tensor(np.arange(v.shape[0])[:, None], dtype=None).long()
+    return v[rows, v.new_tensor(idx).long()] / v.new_tensor(n_sel)[:, :, None]
+
+
+def population_trace(
+    orders,
     apply_m: MatrixAction,
-    d: int,
+    start,
+    *,
     n_walkers: int,
     n_steps: int,
     burn_in: int,
-    rng: np.random.Generator,
-    n_replicas: int = 1,
-) -> np.ndarray:
-    """Log of the mean weight at each recorded step: array (n_steps, n_s, n_replicas).
+    n_replicas: int,
+    seed=None,
+    diagnostics: bool = False,
+) -> PopulationTrace:
+    r"""Run the population (cloning) Monte Carlo for ``h(s)`` at several orders from given start directions.
 
-    ``n_replicas`` independent populations of ``n_walkers`` walkers are run side by side (each
-    resampled within itself). Within a replica all orders ``s`` share the matrices and the
-    resampling uniforms (common random numbers), so the estimated ``h`` is smooth in ``s``.
+    The one engine behind :func:`population_log_moments` (matrices drawn explicitly, numpy) and
+    :func:`hts_lib.nn.linearised_tail_index` (matrix-free :math:`M_B = I - \eta H_B` from a network's
+    minibatch Hessian-vector products, torch).
+
+    Parameters
+    ----------
+    orders : array_like, shape (n_orders,)
+        Orders ``s >= 0``.
+    apply_m : callable
+        Matrix action ``apply_m(rng, u) -> v`` on a ``(n_orders, n_replicas * n_walkers, d)`` array (numpy or
+        torch): walker ``j`` of every order is moved by the same matrix (common random numbers).
+    start : array (numpy or torch), shape (n_replicas * n_walkers, d)
+        Unit start directions, shared by all orders.
+    n_walkers, n_steps, burn_in, n_replicas : int
+        Walkers per replica (>= 2), recorded steps (>= 1), burn-in steps (>= 0), independent populations (>=
+        1).
+    seed : int, numpy Generator or None
+        Randomness of ``apply_m`` and of the resampling (a Generator is used, and advanced, in place).
+    diagnostics : bool
+        Also record the effective sample size and the fraction of distinct survivors (costs a sort per step).
+
+    Returns
+    -------
+    PopulationTrace
+
+    Raises
+    ------
+    ValueError, TypeError
+        An argument outside its range, ``apply_m`` not callable, or ``start`` of the wrong shape.
+
+    Notes
+    -----
+    At each step every walker :math:`u` becomes :math:`Mu`, is weighted by :math:`w = \|Mu\|^s` and the
+    population of each replica is resampled in proportion to the weights (systematic resampling, one uniform
+    per replica shared by all orders), the survivors renormalised to the sphere. The log of the mean weight is
+    recorded; :meth:`PopulationTrace.log_moments` averages the mean weights over time before taking the log.
+    A walker with :math:`Mu = 0` gets weight 0 at every order. Chapters 6 and 13 use it (through the functions
+    above).
     """
+    s_values = _check_orders(orders)
+    check_callable("apply_m", apply_m)
+    n_walkers, n_steps, burn_in, n_replicas = _check_population(
+        n_walkers, n_steps, burn_in, n_replicas, min_replicas=1
+    )
+    rng = check_rng(seed)
     n_s, n_r, n_w = s_values.size, n_replicas, n_walkers
     n_tot = n_r * n_w
-    u = np.broadcast_to(_random_directions(rng, n_tot, d), (n_s, n_tot, d)).copy()
+    if getattr(start, "ndim", None) != 2 or start.shape[0] != n_tot:
+        raise ValueError(f"start must have shape (n_replicas * n_walkers, d) = ({n_tot}, d)")
+    if isinstance(start, np.ndarray):
+        u = np.broadcast_to(start, (n_s,) + start.shape).copy()
+    else:
+        u = start.expand((n_s,) + tuple(start.shape)).clone()
     out = np.empty((n_steps, n_s, n_r))
+    lognorm = np.zeros((n_s, n_r))
+    ess, uniq = np.zeros(n_s), np.zeros(n_s)
     offsets = np.arange(n_w) / n_w
     base = (np.arange(n_r) * n_w)[:, None]
     for t in range(-burn_in, n_steps):
         v = apply_m(rng, u)
-        nrm = np.linalg.norm(v, axis=2)
+        nrm = _norms(v)
         with np.errstate(divide="ignore"):
-            logw = (s_values[:, None] * np.log(nrm)).reshape(n_s, n_r, n_w)
+            ln = np.log(nrm)
+        logw = np.where(nrm > 0, s_values[:, None] * ln, -np.inf).reshape(n_s, n_r, n_w)
         mx = logw.max(axis=2, keepdims=True)
         w = np.exp(logw - mx)
         tot = w.sum(axis=2)
         if t >= 0:
             out[t] = mx[:, :, 0] + np.log(tot / n_w)
+            lognorm += np.where(nrm > 0, ln, 0.0).reshape(n_s, n_r, n_w).mean(axis=2) / n_steps
         # systematic resampling within each replica, one uniform per replica shared by all orders
         cum = np.cumsum(w, axis=2) / tot[:, :, None]
         cum[:, :, -1] = 1.0
@@ -343,11 +448,21 @@ def _population_log_means(
             for r in range(n_r):
                 idx[i, r] = np.searchsorted(cum[i, r], pos[r], side="right")
         np.minimum(idx, n_w - 1, out=idx)
+        if diagnostics and t >= 0:
+            ess += np.mean(tot**2 / (w**2).sum(axis=2), axis=1) / n_w / n_steps
+            uniq += np.mean([[np.unique(idx[i, r]).size for r in range(n_r)] for i in range(n_s)], axis=1) / (
+                n_w * n_steps
+            )
         idx = (idx + base[None, :, :]).reshape(n_s, n_tot)
-        v_sel = np.take_along_axis(v, idx[:, :, None], axis=1)
-        n_sel = np.take_along_axis(nrm, idx, axis=1)
-        u = v_sel / np.where(n_sel > 0, n_sel, 1.0)[:, :, None]
-    return out
+        u = _select(v, idx, nrm)
+    return PopulationTrace(
+        orders=s_values,
+        log_means=out,
+        mean_log_norm=lognorm,
+        ess_fraction=ess if diagnostics else np.full(n_s, np.nan),
+        unique_fraction=uniq if diagnostics else np.full(n_s, np.nan),
+        n_resampled=int(np.count_nonzero(s_values > 0)) * n_r * (n_steps + burn_in),
+    )
 
 
 def population_log_moments(
@@ -423,9 +538,10 @@ def population_log_moments(
     n_walkers, n_steps, burn_in, n_replicas = _check_population(
         n_walkers, n_steps, burn_in, n_replicas, min_replicas=1
     )
-    lm = _population_log_means(s_values, apply_m, d, n_walkers, n_steps, burn_in, check_rng(seed), n_replicas)
-    ref = lm.max(axis=0)
-    return ref + np.log(np.exp(lm - ref).mean(axis=0))
+    rng = check_rng(seed)
+    start = _random_directions(rng, n_replicas * n_walkers, d)
+    options = dict(n_walkers=n_walkers, n_steps=n_steps, burn_in=burn_in, n_replicas=n_replicas, seed=rng)
+    return population_trace(s_values, apply_m, start, **options).log_moments()
 
 
 def matrix_log_moment_mc(
