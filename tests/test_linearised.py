@@ -14,6 +14,7 @@ from hts_lib.nn.linearised import (
     find_minimum,
     linearised_tail_index,
     minibatch_hvp,
+    mlp_minibatch_hvp,
     mnist_fc,
     sgd_chains_from_minimum,
     teacher_student,
@@ -193,6 +194,65 @@ def test_minibatch_hvp_matches_the_dense_hessian():
         h = torch.autograd.functional.hessian(lambda t: loss(unflat(t), x[idx[i]], y[idx[i]]), flat0)
         # float64 products: only rounding
         assert torch.allclose(out[i], h @ u[i], atol=1e-12, rtol=1e-10)
+
+
+@pytest.mark.parametrize("activation", ["softplus", "relu"])
+def test_mlp_minibatch_hvp_matches_the_dense_hessian(activation):
+    """The closed-form R-operator against the dense Hessian (autograd) of the same loss."""
+    g = torch.Generator().manual_seed(1)
+    shapes = {"a": (6, 4), "b": (5, 6), "c": (3, 5)}
+    params = {k: torch.randn(s, dtype=torch.float64, generator=g) for k, s in shapes.items()}
+    x = torch.randn(30, 4, dtype=torch.float64, generator=g)
+    y = torch.randint(0, 3, (30,), generator=g)
+    act = torch.nn.functional.softplus if activation == "softplus" else torch.relu
+    lam = 0.05
+
+    def loss(flat, xb, yb):
+        w, i = [], 0
+        for s in shapes.values():
+            w.append(flat[i : i + s[0] * s[1]].reshape(s))
+            i += s[0] * s[1]
+        out = act(act(xb @ w[0].T) @ w[1].T) @ w[2].T
+        return torch.nn.functional.cross_entropy(out, yb) + 0.5 * lam * (flat**2).sum()
+
+    flat0 = torch.cat([v.reshape(-1) for v in params.values()])
+    hvp, p = mlp_minibatch_hvp(params, (x, y), activation=activation, weight_decay=lam, chunk_size=2)
+    idx = torch.tensor([[1, 4, 9], [0, 2, 3], [5, 6, 7]])
+    u = torch.randn(3, p, dtype=torch.float64, generator=g)
+    out = hvp(u, idx)
+    for i in range(3):
+        h = torch.autograd.functional.hessian(lambda t: loss(t, x[idx[i]], y[idx[i]]), flat0)
+        # float64 products in a different order: only rounding
+        assert torch.allclose(out[i], h @ u[i], atol=1e-12, rtol=1e-10)
+
+
+def test_mlp_minibatch_hvp_matches_torch_func_on_the_mnist_net():
+    loss, p0, (x, y) = mnist_fc(n_train=60, activation="softplus", dtype=torch.float64)
+    fast, p = mlp_minibatch_hvp(p0, (x, y), activation="softplus", weight_decay=0.05)
+    ref, _ = minibatch_hvp(loss, p0, (x, y))
+    u = torch.randn(5, p, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    idx = torch.randint(0, 60, (5, 16), generator=torch.Generator().manual_seed(3))
+    # float64, two summation orders of the same products: rounding only
+    assert torch.allclose(fast(u, idx), ref(u, idx), atol=1e-12, rtol=1e-9)
+
+
+def test_mlp_minibatch_hvp_bad_input_names_the_argument():
+    w = {"a": torch.zeros(3, 4), "b": torch.zeros(2, 3)}
+    data = (torch.zeros(5, 4), torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="activation"):
+        mlp_minibatch_hvp(w, data, activation="tanh")
+    with pytest.raises(ValueError, match="weight_decay"):
+        mlp_minibatch_hvp(w, data, activation="relu", weight_decay=-1.0)
+    with pytest.raises(TypeError, match=r"params\['a'\] must be a 2-D"):
+        mlp_minibatch_hvp({"a": torch.zeros(3)}, data, activation="relu")
+    with pytest.raises(ValueError, match="has 2 inputs"):
+        mlp_minibatch_hvp({"a": torch.zeros(3, 4), "b": torch.zeros(2, 2)}, data, activation="relu")
+    with pytest.raises(TypeError, match="integer class labels"):
+        mlp_minibatch_hvp(w, (data[0], torch.zeros(5)), activation="relu")
+    with pytest.raises(ValueError, match="features per row"):
+        mlp_minibatch_hvp(w, (torch.zeros(5, 7), data[1]), activation="relu")
+    with pytest.raises(TypeError, match="hvp"):
+        linearised_tail_index(_lsq, *_regression(100, 2), 0.1, 1, hvp=3)
 
 
 def test_teacher_student_minimum_is_genuine():
