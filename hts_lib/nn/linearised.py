@@ -33,6 +33,7 @@ Used in: chapters/ch13_predicting_tail_index.ipynb
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -152,8 +153,8 @@ def minibatch_hvp(
     Returns
     -------
     (callable, int)
-        ``hvp(U, idx)`` for ``U`` of shape ``(n, p)`` and integer ``idx`` of shape ``(n, b)`` returns the
-        ``(n, p)`` tensor of :math:`H_{B_i}u_i`, and ``p``.
+        ``hvp(U, idx, out=None)`` for ``U`` of shape ``(n, p)`` and integer ``idx`` of shape ``(n, b)``
+        returns the ``(n, p)`` tensor of :math:`H_{B_i}u_i` (written into ``out`` when given), and ``p``.
 
     Raises
     ------
@@ -191,8 +192,8 @@ def minibatch_hvp(
 
     batched = vmap(one)
 
-    def hvp(u: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        out = torch.empty_like(u)
+    def hvp(u: torch.Tensor, idx: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        out = torch.empty_like(u) if out is None else out
         for i in range(0, u.shape[0], chunk_size):
             j = idx[i : i + chunk_size]
             out[i : i + chunk_size] = batched(u[i : i + chunk_size], x_all[j], y_all[j])
@@ -300,7 +301,7 @@ def mlp_minibatch_hvp(
         sig = torch.sigmoid(z)
         return F.softplus(z), sig, sig * (1 - sig)
 
-    def chunk(u, xb, yb):
+    def chunk(u, xb, yb, dest):  # writes H_B u of each walker into the rows of dest
         n, b = xb.shape[:2]
         vs = [v.reshape((n,) + s) for v, s in zip(torch.split(u, sizes, dim=1), shapes)]
         hs, ds, dds, zs = [xb], [], [], []  # h_l, sigma'(z_l), sigma''(z_l), R z_l
@@ -320,12 +321,12 @@ def mlp_minibatch_hvp(
         p = z.softmax(dim=-1)
         g = p.scatter_add(2, yb.unsqueeze(2), torch.full_like(p[..., :1], -1.0)) / b
         rg = p * (rz - (p * rz).sum(dim=-1, keepdim=True)) / b
-        out = [None] * len(ws)
+        blocks = torch.split(dest, sizes, dim=1)
         for k in range(len(ws) - 1, -1, -1):
             hv = torch.bmm(rg.transpose(1, 2), hs[k])
             if rhs[k] is not None:
-                hv += torch.bmm(g.transpose(1, 2), rhs[k])
-            out[k] = hv.reshape(n, -1)
+                hv.baddbmm_(g.transpose(1, 2), rhs[k])
+            blocks[k].copy_(hv.reshape(n, -1))
             if k > 0:
                 gh = g @ ws[k]
                 rgh = rg @ ws[k] + torch.bmm(g, vs[k])
@@ -333,14 +334,14 @@ def mlp_minibatch_hvp(
                 if dds[k - 1] is not None:
                     rg += gh * dds[k - 1] * zs[k - 1]
                 g = gh * ds[k - 1]
-        hv = torch.cat(out, dim=1)
-        return hv + weight_decay * u if weight_decay else hv
+        if weight_decay:
+            dest.add_(u, alpha=weight_decay)
 
-    def hvp(u: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        out = torch.empty_like(u)
+    def hvp(u: torch.Tensor, idx: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        out = torch.empty_like(u) if out is None else out
         for i in range(0, u.shape[0], chunk_size):
             j = idx[i : i + chunk_size]
-            out[i : i + chunk_size] = chunk(u[i : i + chunk_size], x_all[j], y_all[j])
+            chunk(u[i : i + chunk_size], x_all[j], y_all[j], out[i : i + chunk_size])
         return out
 
     return hvp, int(sum(sizes))
@@ -646,9 +647,10 @@ def linearised_tail_index(
     chunk_size : int, optional
         Walkers per vmapped Hessian-vector call (see :func:`minibatch_hvp`).
     hvp : callable, optional
-        ``hvp(U, idx)``: the batched minibatch Hessian-vector products to use instead of
-        :func:`minibatch_hvp`'s, e.g. the closed form :func:`mlp_minibatch_hvp` of the same loss (faster). It
-        must compute the same products as ``loss_fn`` would; ``loss_fn`` still gives the start directions.
+        ``hvp(U, idx)`` (optionally ``hvp(U, idx, out=...)``, writing into ``out``): the batched minibatch
+        Hessian-vector products to use instead of :func:`minibatch_hvp`'s, e.g. the closed form
+        :func:`mlp_minibatch_hvp` of the same loss (faster). It must compute the same products as ``loss_fn``
+        would; ``loss_fn`` still gives the start directions.
 
     Returns
     -------
@@ -739,9 +741,18 @@ def linearised_tail_index(
         p = flat.p
     count = [0]
 
-    def step(u, idx):
+    takes_out = "out" in inspect.signature(hvp).parameters
+    buffer: list[torch.Tensor] = []
+
+    def step(u, idx):  # u - eta H_B u, in a buffer reused from step to step
         count[0] += u.shape[0]
-        return u - eta * hvp(u, idx.to(x_all.device))
+        if takes_out:
+            if not buffer or buffer[0].shape != u.shape:
+                buffer[:] = [torch.empty_like(u)]
+            v = hvp(u, idx.to(x_all.device), out=buffer[0])
+        else:
+            v = hvp(u, idx.to(x_all.device))
+        return v.mul_(-eta).add_(u)
 
     start_rng = torch.Generator(device="cpu").manual_seed(int(seeds[4]) % (2**63))
 

@@ -346,13 +346,24 @@ def _norms(v) -> np.ndarray:
     return v.norm(dim=2).double().cpu().numpy()  # a torch tensor: the matrix-free actions of hts_lib.nn
 
 
-def _select(v, idx: np.ndarray, nrm: np.ndarray):
-    """Walkers ``idx`` (n_orders, n_walkers) of ``v``, each divided by its norm."""
+def _select(v, idx: np.ndarray, nrm: np.ndarray, out=None):
+    """Walkers ``idx`` (n_orders, n_walkers) of ``v``, each divided by its norm.
+
+    For a torch ``v`` the result is written into ``out`` when given (a tensor of ``v``'s shape that does not
+    share its memory): the network walkers are hundreds of MB, and a fresh tensor per step costs more than the
+    copy itself.
+    """
     n_sel = np.where(np.take_along_axis(nrm, idx, axis=1) > 0, np.take_along_axis(nrm, idx, axis=1), 1.0)
     if isinstance(v, np.ndarray):
         return np.take_along_axis(v, idx[:, :, None], axis=1) / n_sel[:, :, None]
-    rows = v.new_tensor(np.arange(v.shape[0])[:, None], dtype=None).long()
-    return v[rows, v.new_tensor(idx).long()] / v.new_tensor(n_sel)[:, :, None]
+    import torch  # v is a torch tensor, so torch is there
+
+    n_s, n_w, d = v.shape
+    rows = torch.from_numpy((idx + n_w * np.arange(n_s)[:, None]).ravel()).to(v.device)
+    if out is None or out.data_ptr() == v.data_ptr():
+        out = torch.empty_like(v)
+    torch.index_select(v.reshape(-1, d), 0, rows, out=out.view(-1, d))
+    return out.div_(torch.from_numpy(n_sel).to(v)[:, :, None])
 
 
 def population_trace(
@@ -454,7 +465,7 @@ def population_trace(
                 n_w * n_steps
             )
         idx = (idx + base[None, :, :]).reshape(n_s, n_tot)
-        u = _select(v, idx, nrm)
+        u = _select(v, idx, nrm, out=None if isinstance(u, np.ndarray) else u)
     return PopulationTrace(
         orders=s_values,
         log_means=out,
