@@ -166,8 +166,8 @@ def minibatch_hvp(
     :math:`H_B u = \nabla_\theta\,(u^\top\nabla L_B(\theta))|_{\theta^*}`: ``torch.func.vjp`` of
     ``torch.func.grad`` (reverse over reverse), vmapped over walkers, each with its own batch. Cost per
     walker: a few gradients of a batch of ``b`` rows. On the 118,016-parameter MNIST net at b = 16 this ran
-    1.6 to 1.8 times as many products per second as forward over reverse (``torch.func.jvp`` of the
-    gradient), with the same results to rounding.
+    about 1.6 times as many products per second as forward over reverse (``torch.func.jvp`` of the gradient),
+    with the same results to rounding (``benchmarks/bench_linearised.py``).
 
     Used in: chapters/ch13_predicting_tail_index.ipynb
 
@@ -253,7 +253,7 @@ def mlp_minibatch_hvp(
     :math:`(H_BV)_l = Rg_l^\top h_{l-1} + g_l^\top Rh_{l-1} + \lambda V_l`, with
     :math:`g_{l-1} = g_lW_l\odot\sigma'(z_{l-1})` and
     :math:`Rg_{l-1} = (Rg_lW_l + g_lV_l)\odot\sigma'(z_{l-1}) + g_lW_l\odot\sigma''(z_{l-1})\,Rz_{l-1}`.
-    On the 118,016-parameter MNIST net at b = 16 it computes 1.6 times as many products per second as
+    On the 118,016-parameter MNIST net at b = 16 it computes twice as many products per second as
     :func:`minibatch_hvp` (``benchmarks/bench_linearised.py``); ``tests/test_linearised.py`` checks it
     against :func:`minibatch_hvp` to rounding.
 
