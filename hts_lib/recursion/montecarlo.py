@@ -416,8 +416,8 @@ def population_trace(
     population of each replica is resampled in proportion to the weights (systematic resampling, one uniform
     per replica shared by all orders), the survivors renormalised to the sphere. The log of the mean weight is
     recorded; :meth:`PopulationTrace.log_moments` averages the mean weights over time before taking the log.
-    A walker with :math:`Mu = 0` gets weight 0 at every order. Chapters 6 and 13 use it (through the functions
-    above).
+    A walker with :math:`Mu = 0` gets weight 0 at every order. Chapters 4, 8 and 13 use it (through the
+    functions above).
     """
     s_values = _check_orders(orders)
     check_callable("apply_m", apply_m)
