@@ -546,8 +546,9 @@ if __name__ == "__main__":
         new_rows = [grid_row(g, run=True) for g in args.grid] if args.grid else ensemble_rows(args.grids)
         names = {r["metric"] for r in new_rows}
         load = os.getloadavg()[0]
-        # rows whose name holds a measured number (the matmul rate) are replaced, not kept beside new ones
-        stale = ("load average", "ensemble FLOP rate")
+        # rows whose name holds a measured number (the matmul rate) are replaced, not kept beside new ones;
+        # the load average is always this run's
+        stale = ("load average",) + (("ensemble FLOP rate",) if any("FLOP rate" in n for n in names) else ())
         result_rows = [r for r in old if r["metric"] not in names and not r["metric"].startswith(stale)]
         result_rows += new_rows
         result_rows.append(
