@@ -192,14 +192,23 @@ def minibatch_hvp(
 
     batched = vmap(one)
 
+    def into(u, xb, yb, dest):
+        dest.copy_(batched(u, xb, yb))
+
+    return _chunked_hvp(into, x_all, y_all, chunk_size), flat.p
+
+
+def _chunked_hvp(into, x_all, y_all, chunk_size: int):
+    """Build ``hvp(U, idx, out=None)`` from ``into(U_part, X_part, y_part, dest_part)``, chunk by chunk."""
+
     def hvp(u: torch.Tensor, idx: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         out = torch.empty_like(u) if out is None else out
         for i in range(0, u.shape[0], chunk_size):
             j = idx[i : i + chunk_size]
-            out[i : i + chunk_size] = batched(u[i : i + chunk_size], x_all[j], y_all[j])
+            into(u[i : i + chunk_size], x_all[j], y_all[j], out[i : i + chunk_size])
         return out
 
-    return hvp, flat.p
+    return hvp
 
 
 _MLP_CHUNK = 16  # walkers per batched call of mlp_minibatch_hvp: the fastest of 16, 64, 256 on 2 cores
@@ -337,14 +346,7 @@ def mlp_minibatch_hvp(
         if weight_decay:
             dest.add_(u, alpha=weight_decay)
 
-    def hvp(u: torch.Tensor, idx: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        out = torch.empty_like(u) if out is None else out
-        for i in range(0, u.shape[0], chunk_size):
-            j = idx[i : i + chunk_size]
-            chunk(u[i : i + chunk_size], x_all[j], y_all[j], out[i : i + chunk_size])
-        return out
-
-    return hvp, int(sum(sizes))
+    return _chunked_hvp(chunk, x_all, y_all, chunk_size), int(sum(sizes))
 
 
 def _chunk(chunk_size, p: int) -> int:

@@ -353,7 +353,8 @@ def _select(v, idx: np.ndarray, nrm: np.ndarray, out=None):
     share its memory): the network walkers are hundreds of MB, and a fresh tensor per step costs more than the
     copy itself.
     """
-    n_sel = np.where(np.take_along_axis(nrm, idx, axis=1) > 0, np.take_along_axis(nrm, idx, axis=1), 1.0)
+    n_sel = np.take_along_axis(nrm, idx, axis=1)
+    n_sel = np.where(n_sel > 0, n_sel, 1.0)
     if isinstance(v, np.ndarray):
         return np.take_along_axis(v, idx[:, :, None], axis=1) / n_sel[:, :, None]
     import torch  # v is a torch tensor, so torch is there
