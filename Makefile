@@ -133,6 +133,6 @@ linearised-results: $(STAMP)
 # without a re-run). Delete a folder first to remake it: existing valid files are kept.
 .PHONY: results
 results: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m hts_lib.nn.ensemble --grid paper-fc-seeds --out results/fc_mnist_seeds
+	OMP_NUM_THREADS=2 $(BIN)/python -m hts_lib.nn.ensemble --grid paper-fc-seeds --out results/fc_mnist_seeds --threads 2
 	OMP_NUM_THREADS=2 $(BIN)/python -m hts_lib.nn.ensemble --grid paper-fc-gd --out results/fc_mnist_gd --threads 2
-	OMP_NUM_THREADS=1 $(BIN)/python -m hts_lib.nn.ensemble --grid lenet-seeds --out results/lenet_mnist_seeds
+	OMP_NUM_THREADS=2 $(BIN)/python -m hts_lib.nn.ensemble --grid lenet-seeds --out results/lenet_mnist_seeds --threads 2

@@ -144,6 +144,34 @@ def test_record_fn_sees_the_last_iterates(digits):
     np.testing.assert_allclose(seen[-1][1].numpy(), last, rtol=0, atol=0)  # the same numbers
 
 
+def test_average_is_the_mean_of_the_last_iterates(digits):
+    nets = [build_model("fc", digits.input_shape, 10, seed=s, width=16) for s in (0, 1)]
+    seen = []
+    res = train_ensemble(
+        nets,
+        digits,
+        [0.05, 0.1],
+        7,
+        100,
+        n_average=25,  # blocks of 10, 10 and 5 iterates: the last block is partial
+        eval_every=50,
+        record_every=1,
+        record_last=25,
+        record_fn=lambda step, p: seen.append({k: v.double().clone() for k, v in p.items()}),
+    )
+    assert len(seen) == 25
+    for name in seen[0]:
+        mean = torch.stack([s[name] for s in seen]).mean(dim=0)
+        for i in range(2):
+            # float32 sums of k <= 10 iterates err by at most (k - 1) * 2**-24 * (sum of |w|), so the three
+            # blocks by (9 * 10 + 9 * 10 + 4 * 5) * 2**-24 * max|w| = 200 * 2**-24 * max|w|, the mean of 25
+            # by 8 * 2**-24 * max|w|: the bound below is 10 of those units (float64 steps add ~1e-16).
+            w_max = float(mean[i].abs().max())
+            np.testing.assert_allclose(
+                res[i].average[name], mean[i].numpy(), rtol=0, atol=10 * 2**-24 * w_max
+            )
+
+
 def test_run_ensemble_matches_run_from_config():
     base = {
         "dataset": "digits",

@@ -120,6 +120,19 @@ def _linear_stack(dims: Sequence[int], first: int, bias: bool) -> list:
     return mods
 
 
+def _plain_mlp(model: nn.Module) -> bool:
+    """Tell whether ``model`` is a bias-free ``[Flatten,] Linear, ReLU, ..., Linear`` stack (model "fc")."""
+    mods = list(model.children())
+    if mods and isinstance(mods[0], nn.Flatten):
+        mods = mods[1:]
+    if len(mods) % 2 == 0:
+        return False
+    return all(
+        isinstance(m, nn.Linear) and m.bias is None if i % 2 == 0 else isinstance(m, nn.ReLU)
+        for i, m in enumerate(mods)
+    )
+
+
 def fully_connected(
     input_shape, n_classes: int, *, depth: int = 3, width: int = 128, bias: bool = False
 ) -> nn.Sequential:

@@ -63,14 +63,18 @@ SOURCE_FUNCTIONS = (
     "hts_lib.nn.ensemble:run_ensemble",
     "hts_lib.nn.training:weight_tail_indices",
     "hts_lib.nn.training:normalise_config",
-    "hts_lib.nn.training:_analyse_run",
+    "hts_lib.nn.training:_analyse_runs",
     "hts_lib.nn.training:_run_record",
     "hts_lib.nn.nets:fully_connected",
     "hts_lib.nn.nets:lenet5",
+    "hts_lib.nn.nets:_plain_mlp",
     "hts_lib.tails.estimators:alpha_stable",
     "hts_lib.tails.estimators:hill",
-    "hts_lib.nn.sharpness:sharpness",
-    "hts_lib.nn.sharpness:top_hessian_eigenvalue",
+    "hts_lib.nn.sharpness:ensemble_sharpness",
+    "hts_lib.nn.sharpness:_top_eigenvalues",
+    "hts_lib.nn.sharpness:_lanczos_top",
+    "hts_lib.nn.sharpness:_MlpHessian",
+    "hts_lib.nn.sharpness:hessian_vector_product",
 )
 
 

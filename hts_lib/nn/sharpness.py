@@ -1,25 +1,28 @@
 """Sharpness of a trained network: top Hessian eigenvalue (Lanczos) and trace (Hutchinson).
 
-Both use only Hessian-vector products of the training loss, computed with ``torch.func``
-(reverse-over-reverse: the ``vjp`` of ``grad``), so the Hessian (118,016 x 118,016 for the
-paper's fully connected net) is never formed. The top eigenvalue comes from ARPACK's Lanczos
-method (``scipy.sparse.linalg.eigsh`` on a ``LinearOperator``) with a relative tolerance and a
-convergence flag; the trace from Hutchinson's estimator with Rademacher probes and its standard
-error.
+Both use only Hessian-vector products of the training loss, so the Hessian (118,016 x 118,016 for the
+paper's fully connected net) is never formed: computed with ``torch.func`` (reverse-over-reverse: the
+``vjp`` of ``grad``) for any model, and in closed form (Pearlmutter's R-operator) for the bias-free ReLU
+MLPs of the fully connected chapters. The top eigenvalue comes from the Lanczos method with full
+reorthogonalisation, ARPACK's stopping rule (a relative tolerance) and a convergence flag; the models of
+an ensemble run their recursions together (:func:`ensemble_sharpness`). The trace comes from
+Hutchinson's estimator with Rademacher probes and its standard error.
 
 This module imports torch; ``import hts_lib`` does not import it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from hts_lib.nn.nets import _plain_mlp
 from hts_lib.validation import check_callable, check_inputs, check_int, check_model, check_real, check_rng
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "top_hessian_eigenvalue",
     "hessian_trace",
     "sharpness",
+    "ensemble_sharpness",
     "stratified_subset",
     "SHARPNESS_EXAMPLES",
 ]
@@ -44,6 +48,11 @@ SHARPNESS_EXAMPLES = {"cnn": 2048, "vgg": 2048}
 
 #: Below this many parameters the Hessian is formed column by column and diagonalised exactly.
 DENSE_LIMIT = 64
+
+#: Lanczos vectors kept (float64) before the recursion restarts from its best Ritz vector.
+LANCZOS_VECTORS = 20
+
+_BATCH_BYTES = 2**30  # memory of the models whose Lanczos recursions run together (basis and forward pass)
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,7 @@ class SharpnessEstimate:
     n_samples : int
         Number of training examples in the loss.
     method : str
-        ``"lanczos"`` (ARPACK) or ``"dense"`` (exact, for fewer than ``DENSE_LIMIT`` parameters).
+        ``"lanczos"`` or ``"dense"`` (exact, for fewer than ``DENSE_LIMIT`` parameters).
     trace, trace_se : float or None
         Hutchinson trace and its standard error (None when not requested).
     n_probes : int
@@ -192,6 +201,194 @@ def hessian_vector_product(
     return hvp, n_total
 
 
+class _MlpHessian:
+    r"""Closed-form Hessian-vector products of M bias-free ReLU MLPs, mean cross-entropy on shared data.
+
+    Pearlmutter's R-operator written out with matrix products (the formulas of
+    :func:`hts_lib.nn.linearised.mlp_minibatch_hvp`, here with every model on the same examples): the
+    forward and backward passes at the models' weights are computed once, so a product costs only the
+    R-passes, and the first layer's products for all the models are two large matrix products with the
+    shared inputs. ``keep(rows)`` drops the models not in ``rows``.
+    """
+
+    def __init__(self, models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor):
+        layers = [[m.weight.detach() for m in net.children() if isinstance(m, nn.Linear)] for net in models]
+        self.ws = [torch.stack(ws) for ws in zip(*layers)]  # (M, out, in) per layer
+        self.dtype = self.ws[0].dtype
+        self.x = x.reshape(x.shape[0], -1).to(self.ws[0])
+        n = self.x.shape[0]
+        hs, ds = [self.x], []
+        for k, w in enumerate(self.ws):
+            z = self._first(w) if k == 0 else torch.bmm(hs[-1], w.transpose(1, 2))
+            if k < len(self.ws) - 1:
+                ds.append((z > 0).to(z.dtype))  # relu'(z); relu'' = 0, as autograd takes them
+                hs.append(z.clamp_min(0))
+        self.p = z.softmax(dim=-1)
+        g = self.p.clone()
+        g[:, torch.arange(n, device=g.device), y] -= 1.0
+        gs = [g / n]  # d(mean loss)/dz_l, from the last layer back
+        for k in range(len(self.ws) - 1, 0, -1):
+            gs.insert(0, torch.bmm(gs[0], self.ws[k]) * ds[k - 1])
+        self.hs, self.ds, self.gs = hs, ds, gs
+
+    def _first(self, v: torch.Tensor) -> torch.Tensor:  # x @ v_i^T for every model i: (m, n, out)
+        m, out, _ = v.shape
+        return (self.x @ v.reshape(m * out, -1).T).view(-1, m, out).transpose(0, 1)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.ws = [w[rows] for w in self.ws]
+        self.hs = self.hs[:1] + [h[rows] for h in self.hs[1:]]
+        self.ds, self.gs, self.p = [d[rows] for d in self.ds], [g[rows] for g in self.gs], self.p[rows]
+
+    def __call__(self, u: torch.Tensor) -> torch.Tensor:
+        """Products ``H_i u_i`` for the rows ``u_i`` of ``u`` (m, n_params), in the models' dtype."""
+        m, n = u.shape[0], self.x.shape[0]
+        vs = [
+            v.reshape(w.shape)
+            for v, w in zip(torch.split(u, [w[0].numel() for w in self.ws], dim=1), self.ws)
+        ]
+        rhs = [None]  # R h_0 = 0: the inputs do not depend on the weights
+        for k, (w, v) in enumerate(zip(self.ws, vs)):
+            if k == 0:
+                rz = self._first(v)
+            else:
+                rz = torch.bmm(rhs[-1], w.transpose(1, 2)).baddbmm_(self.hs[k], v.transpose(1, 2))
+            if k < len(self.ws) - 1:
+                rhs.append(self.ds[k] * rz)
+        rg = self.p * (rz - (self.p * rz).sum(dim=-1, keepdim=True)) / n
+        out = [None] * len(self.ws)
+        for k in range(len(self.ws) - 1, -1, -1):
+            if k == 0:
+                out[k] = (rg.transpose(0, 1).reshape(n, -1).T @ self.x).reshape(m, -1)
+            else:
+                hv = torch.bmm(rg.transpose(1, 2), self.hs[k]).baddbmm_(self.gs[k].transpose(1, 2), rhs[k])
+                out[k] = hv.reshape(m, -1)
+                rg = torch.bmm(rg, self.ws[k]).baddbmm_(self.gs[k], vs[k]).mul_(self.ds[k - 1])
+        return torch.cat(out, dim=1)
+
+
+class _AutogradHessians:
+    """Hessian-vector products of M models, one :func:`hessian_vector_product` each (any model and loss)."""
+
+    def __init__(self, models, x, y, loss_fn, chunk_size):
+        self.hvps = [
+            hessian_vector_product(m, x, y, loss_fn=loss_fn, chunk_size=chunk_size)[0] for m in models
+        ]
+        self.dtype = next(models[0].parameters()).dtype
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.hvps = [self.hvps[int(i)] for i in rows]
+
+    def __call__(self, u: torch.Tensor) -> torch.Tensor:
+        return torch.stack([hvp(row) for hvp, row in zip(self.hvps, u)])
+
+
+def _lanczos_top(products, v0: torch.Tensor, tol: float, max_hvp: int, n_vectors: int = LANCZOS_VECTORS):
+    r"""Largest eigenvalue of M symmetric operators at once, by Lanczos; ``(values, converged, n_products)``.
+
+    ``products(U)`` returns the rows :math:`H_i u_i` (``products.keep(rows)`` drops operators). Each
+    operator runs its own Lanczos recursion
+    :math:`\beta_k q_{k+1} = H q_k - \alpha_k q_k - \beta_{k-1} q_{k-1}` from the unit vector of
+    ``v0``'s row, with full reorthogonalisation (one classical Gram-Schmidt pass, in float64). After
+    each product the top eigenpair :math:`(\theta, s)` of the tridiagonal :math:`T_k` gives the residual
+    :math:`\|H y - \theta y\| = \beta_k |s_k|` of the Ritz vector :math:`y`, and the operator stops
+    when it is at most ``tol`` :math:`\max(|\theta|, \epsilon^{2/3})` (ARPACK's rule). After
+    ``n_vectors`` products the recursion restarts from :math:`y`. An operator that has not converged
+    after ``max_hvp`` products gets NaN.
+    """
+    from scipy.linalg import eigh_tridiagonal
+
+    n_ops, dim = v0.shape
+    values, converged = np.full(n_ops, np.nan), np.zeros(n_ops, dtype=bool)
+    used = np.zeros(n_ops, dtype=int)
+    ids = np.arange(n_ops)  # the operators still running
+    q = v0 / v0.norm(dim=1, keepdim=True)
+    basis = torch.empty((n_ops, n_vectors, dim), dtype=torch.float64, device=v0.device)
+    count, floor = 0, np.finfo(float).eps ** (2 / 3)
+    while ids.size:
+        alpha, beta = np.zeros((ids.size, n_vectors)), np.zeros((ids.size, n_vectors))
+        basis[:, 0] = q
+        for k in range(n_vectors):
+            qk = basis[:, k]
+            w = products(qk.to(products.dtype)).to(torch.float64)
+            count += 1
+            a = (qk * w).sum(dim=1)
+            w -= a[:, None] * qk
+            if k > 0:
+                w -= torch.from_numpy(beta[:, k - 1]).to(w)[:, None] * basis[:, k - 1]
+            # full reorthogonalisation: w loses the components along the basis that rounding put back
+            prev = basis[:, : k + 1]
+            w -= torch.bmm(torch.bmm(prev, w[:, :, None]).transpose(1, 2), prev)[:, 0]
+            b = w.norm(dim=1)
+            alpha[:, k], beta[:, k] = a.cpu().numpy(), b.cpu().numpy()
+            tops = [
+                eigh_tridiagonal(alpha[j, : k + 1], beta[j, :k], select="i", select_range=(k, k))
+                for j in range(ids.size)
+            ]
+            theta = np.array([t[0][0] for t in tops])
+            done = beta[:, k] * np.array([abs(t[1][-1, 0]) for t in tops]) <= tol * np.maximum(
+                np.abs(theta), floor
+            )
+            values[ids[done]], converged[ids[done]], used[ids[done]] = theta[done], True, count
+            if count >= max_hvp:
+                used[ids[~done]] = count
+                return values, converged, used
+            if done.any():
+                rows = np.flatnonzero(~done)
+                ids, alpha, beta, tops = ids[rows], alpha[rows], beta[rows], [tops[j] for j in rows]
+                rows_t = torch.from_numpy(rows).to(v0.device)
+                basis, w, b = basis[rows_t], w[rows_t], b[rows_t]
+                products.keep(rows_t)
+                if not ids.size:
+                    break
+            if k + 1 < n_vectors:
+                basis[:, k + 1] = w / b[:, None]
+        else:  # restart from each operator's Ritz vector
+            s = torch.from_numpy(np.stack([t[1][:, 0] for t in tops])).to(basis)
+            q = torch.bmm(s[:, None, :], basis)[:, 0]
+            q /= q.norm(dim=1, keepdim=True)
+    return values, converged, used
+
+
+def _top_eigenvalues(models, x, y, *, tol, max_hvp, seeds, loss_fn, chunk_size) -> list[SharpnessEstimate]:
+    """Run the engine of :func:`top_hessian_eigenvalue` and :func:`ensemble_sharpness` (checked input)."""
+    dims = {sum(p.numel() for p in m.parameters() if p.requires_grad) for m in models}
+    if len(dims) > 1:
+        raise ValueError(f"models must have the same number of trainable parameters, got {sorted(dims)}")
+    n = dims.pop()
+    xt, yt = _as_tensors(models[0], x, y, loss_fn)
+    starts = [check_rng(s).standard_normal(n) for s in seeds]
+    if n <= DENSE_LIMIT:
+        return [_dense_top(m, xt, yt, tol, loss_fn, chunk_size) for m in models]
+    closed = loss_fn is None and len(xt) <= chunk_size and all(_plain_mlp(m) for m in models)
+    # float64 Lanczos basis, and for the closed form the forward pass kept per model (4 bytes a number)
+    units = sum(m.out_features for m in models[0].modules() if isinstance(m, nn.Linear))
+    per_model = LANCZOS_VECTORS * n * 8 + (len(xt) * units * 4 * 4 if closed else 0)
+    batch = max(1, _BATCH_BYTES // per_model)
+    out = []
+    for i in range(0, len(models), batch):
+        group = models[i : i + batch]
+        if closed:
+            ops = _MlpHessian(group, xt, yt)
+        else:
+            ops = _AutogradHessians(group, xt, yt, loss_fn, chunk_size)
+        v0 = torch.from_numpy(np.stack(starts[i : i + batch])).to(xt.device)
+        vals, conv, used = _lanczos_top(ops, v0, tol, max_hvp)
+        out += [
+            SharpnessEstimate(float(v), bool(c), int(u), tol, len(xt), "lanczos")
+            for v, c, u in zip(vals, conv, used)
+        ]
+    return out
+
+
+def _dense_top(model, x, y, tol, loss_fn, chunk_size) -> SharpnessEstimate:
+    hvp, n = hessian_vector_product(model, x, y, loss_fn=loss_fn, chunk_size=chunk_size)
+    eye = torch.eye(n, dtype=torch.float64)
+    h = torch.stack([hvp(eye[i]) for i in range(n)]).double().cpu().numpy()
+    lam = float(np.linalg.eigvalsh(0.5 * (h + h.T))[-1])
+    return SharpnessEstimate(lam, True, n, tol, len(x), "dense")
+
+
 def top_hessian_eigenvalue(
     model: nn.Module,
     x,
@@ -203,7 +400,7 @@ def top_hessian_eigenvalue(
     loss_fn: Callable | None = None,
     chunk_size: int = 4096,
 ) -> SharpnessEstimate:
-    r"""Largest eigenvalue of the Hessian of the mean training loss, by Lanczos (ARPACK).
+    r"""Largest eigenvalue of the Hessian of the mean training loss, by Lanczos.
 
     Parameters
     ----------
@@ -212,12 +409,10 @@ def top_hessian_eigenvalue(
     x, y : array-like or torch.Tensor
         The examples whose mean loss is differentiated (the book passes the full training set).
     tol : float
-        Relative tolerance of ARPACK (in (0, 0.1]); see Notes.
+        Relative tolerance of the Lanczos residual (in (0, 0.1]); see Notes.
     max_hvp : int
-        Budget of Hessian-vector products, rounded up to whole ARPACK restarts of about 20
-        products each (so ``n_iter`` can exceed it by up to a restart). If it is exhausted
-        before convergence, the result has ``converged=False`` and ``top_eigenvalue`` is NaN
-        (ARPACK returns no value it has not converged).
+        Budget of Hessian-vector products. If it is exhausted before convergence, the result has
+        ``converged=False`` and ``top_eigenvalue`` is NaN.
     seed : int, numpy Generator or None
         Seed of the Lanczos starting vector (the result is deterministic for a given seed).
     loss_fn : callable, optional
@@ -237,12 +432,19 @@ def top_hessian_eigenvalue(
 
     Notes
     -----
-    ARPACK stops when the Ritz estimate of the residual satisfies
-    :math:`\|H u - \theta u\| \le \mathrm{tol}\,|\theta|`; for a symmetric matrix some
-    eigenvalue then lies within that distance of :math:`\theta`, and with a random start that
-    eigenvalue is the largest one (Lanczos finds extreme eigenvalues first). The products are
-    computed in the model's dtype (float32 in training), which adds a relative error of order
-    :math:`10^{-6}`. Models with fewer than ``DENSE_LIMIT`` parameters are diagonalised exactly.
+    The Lanczos recursion on :math:`H` from a random unit vector, with full reorthogonalisation,
+    restarted from the best Ritz vector every ``LANCZOS_VECTORS`` products. It stops when the
+    residual of the top Ritz pair satisfies :math:`\|H u - \theta u\| \le \mathrm{tol}\,|\theta|`
+    (ARPACK's rule, :cite:`lehoucq1998arpack`); for a symmetric matrix some eigenvalue then lies
+    within that distance of :math:`\theta`, and with a random start that eigenvalue is the largest
+    one (Lanczos finds extreme eigenvalues first). The recursion is written out here, rather than
+    taken from ARPACK (``scipy.sparse.linalg.eigsh``), so that the models of an ensemble run it
+    together (:func:`ensemble_sharpness`); the tests check it against exact diagonalisation and
+    against ``eigsh``. For bias-free ReLU MLPs with the default loss (model ``"fc"``) the products
+    are the closed-form R-operator (forward pass computed once), otherwise
+    :func:`hessian_vector_product`. The products are computed in the model's dtype (float32 in
+    training), which adds a relative error of order :math:`10^{-6}`. Models with fewer than
+    ``DENSE_LIMIT`` parameters are diagonalised exactly.
 
     Used in: chapters/ch12_flatness_noise_tails.ipynb
 
@@ -255,43 +457,26 @@ def top_hessian_eigenvalue(
     >>> est.converged, est.method
     (True, 'dense')
     """
-    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
+    tol, max_hvp, chunk_size = _check_lanczos(tol, max_hvp, chunk_size)
+    check_model("model", model)
+    return _top_eigenvalues(
+        [model],
+        x,
+        y,
+        tol=tol,
+        max_hvp=max_hvp,
+        seeds=[check_rng(seed)],
+        loss_fn=loss_fn,
+        chunk_size=chunk_size,
+    )[0]
 
-    tol = check_real("tol", tol, low=0.0, high=0.1, low_open=True)
-    max_hvp = check_int("max_hvp", max_hvp, low=1)
-    rng = check_rng(seed)
-    hvp, n = hessian_vector_product(model, x, y, loss_fn=loss_fn, chunk_size=chunk_size)
-    n_samples = len(x)
-    if n <= DENSE_LIMIT:
-        eye = torch.eye(n, dtype=torch.float64)
-        h = torch.stack([hvp(eye[i]) for i in range(n)]).double().cpu().numpy()
-        lam = float(np.linalg.eigvalsh(0.5 * (h + h.T))[-1])
-        return SharpnessEstimate(lam, True, n, tol, n_samples, "dense")
-    count = [0]
 
-    def matvec(v):
-        count[0] += 1
-        out = hvp(torch.from_numpy(np.ascontiguousarray(np.ravel(v))))
-        return out.detach().to("cpu", torch.float64).numpy()
-
-    v0 = rng.standard_normal(n)
-    if not np.any(matvec(v0)):
-        # H v0 = 0 for a random v0 means v0' H^2 v0 = 0, which for a symmetric H happens with
-        # probability one only when H = 0 (e.g. a collapsed ReLU net whose units are all dead).
-        # ARPACK would stop with "starting vector is zero"; the answer is exactly 0.
-        return SharpnessEstimate(0.0, True, count[0], tol, n_samples, "lanczos")
-    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-    ncv = min(n - 1, 20)
-    maxiter = max(1, math.ceil(max_hvp / max(1, ncv - 1)))
-    try:
-        lam = eigsh(op, k=1, which="LA", tol=tol, ncv=ncv, maxiter=maxiter, v0=v0, return_eigenvectors=False)
-        return SharpnessEstimate(float(lam[0]), True, count[0], tol, n_samples, "lanczos")
-    except ArpackNoConvergence as exc:
-        vals = np.asarray(exc.eigenvalues, dtype=float)
-        lam = float(vals.max()) if vals.size else float("nan")
-        return SharpnessEstimate(lam, False, count[0], tol, n_samples, "lanczos")
-    except ArpackError:  # any other ARPACK failure: report it as not converged rather than crash a sweep
-        return SharpnessEstimate(float("nan"), False, count[0], tol, n_samples, "lanczos")
+def _check_lanczos(tol, max_hvp, chunk_size) -> tuple[float, int, int]:
+    return (
+        check_real("tol", tol, low=0.0, high=0.1, low_open=True),
+        check_int("max_hvp", max_hvp, low=1),
+        check_int("chunk_size", chunk_size, low=1),
+    )
 
 
 def hessian_trace(
@@ -402,28 +587,105 @@ def sharpness(
     >>> est.n_probes, est.trace is not None
     (4, True)
     """
+    check_model("model", model)
+    est = ensemble_sharpness(
+        [model],
+        x,
+        y,
+        tol=tol,
+        max_hvp=max_hvp,
+        n_probes=n_probes,
+        seeds=[check_rng(seed)],
+        loss_fn=loss_fn,
+        chunk_size=chunk_size,
+    )
+    return est[0]
+
+
+def ensemble_sharpness(
+    models: Sequence[nn.Module],
+    x,
+    y,
+    *,
+    tol: float = 1e-4,
+    max_hvp: int = 400,
+    n_probes: int = 0,
+    seeds=None,
+    loss_fn: Callable | None = None,
+    chunk_size: int = 4096,
+) -> list[SharpnessEstimate]:
+    """:func:`sharpness` of several models of one architecture on the same examples, computed together.
+
+    Parameters
+    ----------
+    models : sequence of torch.nn.Module
+        Networks with the same number of trainable parameters (e.g. an ensemble's members).
+    x, y, tol, max_hvp, n_probes, loss_fn, chunk_size
+        As in :func:`sharpness`.
+    seeds : sequence of (int, numpy Generator or None), optional
+        One seed per model, used as :func:`sharpness` uses its ``seed`` (default 0 for every model).
+
+    Returns
+    -------
+    list of SharpnessEstimate
+        One per model, in order: the same values as :func:`sharpness` model by model, to the rounding
+        of the Hessian-vector products.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`sharpness`, for ``models`` that is not a sequence of modules, models that differ in
+        their number of parameters, or ``seeds`` of the wrong length.
+
+    Notes
+    -----
+    The models' Lanczos recursions advance together: each step asks one Hessian-vector product of
+    every model still running, and for bias-free ReLU MLPs (model ``"fc"``) those products share two
+    large matrix products with the inputs. A model leaves the batch as soon as it converges.
+
+    Used by :func:`hts_lib.nn.ensemble.run_ensemble` (the shipped grids of chapters 10-12).
+
+    Examples
+    --------
+    >>> from hts_lib.nn.nets import build_model
+    >>> nets = [build_model("fc", (3,), 2, seed=s, width=16, dtype=torch.float64) for s in (0, 1)]
+    >>> xs = torch.linspace(-1, 1, 60, dtype=torch.float64).reshape(20, 3)
+    >>> ests = ensemble_sharpness(nets, xs, torch.arange(20) % 2, seeds=[0, 1])
+    >>> [e.converged for e in ests], [e.method for e in ests]
+    ([True, True], ['lanczos', 'lanczos'])
+    """
+    if isinstance(models, (str, bytes, nn.Module)) or not hasattr(models, "__iter__"):
+        raise TypeError(f"models must be a sequence of torch.nn.Module, got {type(models).__name__}")
+    models = [check_model(f"models[{i}]", m) for i, m in enumerate(models)]
+    if not models:
+        raise ValueError("models must hold at least one model")
+    tol, max_hvp, chunk_size = _check_lanczos(tol, max_hvp, chunk_size)
     n_probes = check_int("n_probes", n_probes, low=0)
     if n_probes == 1:
         raise ValueError("n_probes must be 0 (no trace) or >= 2 (a standard error needs two probes), got 1")
-    rng = check_rng(seed)
-    seeds = rng.spawn(2)
-    top = top_hessian_eigenvalue(
-        model, x, y, tol=tol, max_hvp=max_hvp, seed=seeds[0], loss_fn=loss_fn, chunk_size=chunk_size
+    seeds = [0] * len(models) if seeds is None else seeds
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise TypeError(f"seeds must be a sequence with one seed per model, got {type(seeds).__name__}")
+    streams = [check_rng(s).spawn(2) for s in seeds]
+    if len(streams) != len(models):
+        raise ValueError(f"seeds must hold one seed per model ({len(models)}), got {len(streams)}")
+    tops = _top_eigenvalues(
+        models,
+        x,
+        y,
+        tol=tol,
+        max_hvp=max_hvp,
+        seeds=[s[0] for s in streams],
+        loss_fn=loss_fn,
+        chunk_size=chunk_size,
     )
     if n_probes == 0:
-        return top
-    tr = hessian_trace(model, x, y, n_probes=n_probes, seed=seeds[1], loss_fn=loss_fn, chunk_size=chunk_size)
-    return SharpnessEstimate(
-        top.top_eigenvalue,
-        top.converged,
-        top.n_iter,
-        top.tol,
-        top.n_samples,
-        top.method,
-        tr.trace,
-        tr.se,
-        tr.n_probes,
-    )
+        return tops
+    out = []
+    for model, top, st in zip(models, tops, streams):
+        tr = hessian_trace(model, x, y, n_probes=n_probes, seed=st[1], loss_fn=loss_fn, chunk_size=chunk_size)
+        out.append(dataclasses.replace(top, trace=tr.trace, trace_se=tr.se, n_probes=tr.n_probes))
+    return out
 
 
 def stratified_subset(y, n: int, *, seed=0) -> np.ndarray:

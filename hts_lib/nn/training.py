@@ -816,7 +816,7 @@ def run_from_config(config: Mapping) -> dict:
         seed=seeds[0],
         device=cfg["device"],
     )
-    alpha, sharp, post = _analyse_run(cfg, model, res, ds, dev, seeds)
+    ((alpha, sharp, post),) = _analyse_runs([cfg], [model], [res], ds, dev, [seeds])
     timings = {
         "data_loading_s": t_load + res.timings.get("data_loading_s", 0.0),
         "training_s": res.timings.get("training_s", 0.0),
@@ -826,43 +826,51 @@ def run_from_config(config: Mapping) -> dict:
     return _run_record(cfg, model, res, dev, alpha, sharp, time.perf_counter() - t0, timings)
 
 
-def _analyse_run(cfg, model, res, ds, dev, seeds, n_threads: int | None = 1) -> tuple:
-    """Compute a trained run's tail indices and sharpness: ``(alpha, sharpness, seconds)``."""
+def _analyse_runs(cfgs, models, results, ds, dev, seeds, n_threads: int | None = 1) -> list[tuple]:
+    """Compute trained runs' tail indices and sharpness: one ``(alpha, sharpness, seconds)`` per run.
+
+    The runs share everything but ``seed`` and ``eta`` (one run, or an ensemble's); the sharpness of
+    those that did not diverge is computed together (:func:`hts_lib.nn.sharpness.ensemble_sharpness`),
+    each run's seconds being an equal share.
+    """
     from hts_lib.tails.estimators import MIN_SAMPLES
 
-    alpha, sharp = {}, None
-    seconds = {"tail_estimates_s": 0.0, "sharpness_s": 0.0}
-    if res.diverged:
-        return alpha, sharp, seconds
-    t_phase = time.perf_counter()
-    # layers too small for the estimators (e.g. a narrow first convolution) are left out
-    weights = {k: w for k, w in res.averaged_layer_weights().items() if w.size >= MIN_SAMPLES}
-    alpha = weight_tail_indices(weights, seed=seeds[1])
-    seconds["tail_estimates_s"] = time.perf_counter() - t_phase
-    if cfg["sharpness"]:
-        from hts_lib.nn.sharpness import SHARPNESS_EXAMPLES, sharpness, stratified_subset
+    alphas, sharps = [{} for _ in cfgs], [None for _ in cfgs]
+    seconds = [{"tail_estimates_s": 0.0, "sharpness_s": 0.0} for _ in cfgs]
+    live = [i for i, res in enumerate(results) if not res.diverged]
+    for i in live:
+        t_phase = time.perf_counter()
+        # layers too small for the estimators (e.g. a narrow first convolution) are left out
+        weights = {k: w for k, w in results[i].averaged_layer_weights().items() if w.size >= MIN_SAMPLES}
+        alphas[i] = weight_tail_indices(weights, seed=seeds[i][1])
+        seconds[i]["tail_estimates_s"] = time.perf_counter() - t_phase
+    cfg = cfgs[0]
+    if cfg["sharpness"] and live:
+        from hts_lib.nn.sharpness import SHARPNESS_EXAMPLES, ensemble_sharpness, stratified_subset
 
         t_phase = time.perf_counter()
         n_train = len(ds.y_train)
         n_sharp = cfg["sharpness_examples"] or min(SHARPNESS_EXAMPLES.get(cfg["model"], n_train), n_train)
         rows = stratified_subset(ds.y_train, n_sharp) if n_sharp < n_train else slice(None)
         with _torch_settings(n_threads if dev.type == "cpu" else None):
-            est = sharpness(
-                model,
+            ests = ensemble_sharpness(
+                [models[i] for i in live],
                 _to_tensor(ds.x_train[rows], dev, torch.float32),
                 _to_tensor(ds.y_train[rows], dev),
                 tol=_SHARPNESS_TOL,
                 n_probes=cfg["trace_probes"],
-                seed=seeds[2],
+                seeds=[seeds[i][2] for i in live],
                 chunk_size=4096 if cfg["model"] == "fc" else 512,
             )
-        sharp = {
-            **dataclasses.asdict(est),
-            "n_train": n_train,
-            "subset": "all" if n_sharp == n_train else "stratified, seed 0",
-        }
-        seconds["sharpness_s"] = time.perf_counter() - t_phase
-    return alpha, sharp, seconds
+        share = (time.perf_counter() - t_phase) / len(live)
+        for i, est in zip(live, ests):
+            sharps[i] = {
+                **dataclasses.asdict(est),
+                "n_train": n_train,
+                "subset": "all" if n_sharp == n_train else "stratified, seed 0",
+            }
+            seconds[i]["sharpness_s"] = share
+    return list(zip(alphas, sharps, seconds))
 
 
 def _run_record(cfg, model, res, dev, alpha, sharp, wall_time_s: float, timings: dict) -> dict:
