@@ -568,9 +568,9 @@ if __name__ == "__main__":
         import json
 
         old = json.loads((ROOT / "benchmarks" / "results" / "bench_training.json").read_text())["rows"]
+        load = os.getloadavg()[0]  # before the timed runs: the work of others, not this run's own threads
         new_rows = [grid_row(g, run=True) for g in args.grid] if args.grid else ensemble_rows(args.grids)
         names = {r["metric"] for r in new_rows}
-        load = os.getloadavg()[0]
         # rows whose name holds a measured number (the matmul rate) are replaced, not kept beside new ones;
         # the load average is always this run's
         stale = ("load average",) + (("ensemble FLOP rate",) if any("FLOP rate" in n for n in names) else ())
