@@ -65,6 +65,7 @@ from hts_lib.validation import check_callable, check_choice, check_int, check_ma
 __all__ = [
     "RESULT_SCHEMA",
     "GRIDS",
+    "VGG_CODE_DEFAULTS",
     "SweepReport",
     "validate_result",
     "sweep_grid",
@@ -347,6 +348,18 @@ _PAPER_FC = {
 }
 
 #: Named sweeps: a base config and axes (Cartesian product), used by ``run --grid NAME``.
+#: The training settings of the public CIFAR-10 VGG code the paper's README names
+#: (``chengyangfu/pytorch-vgg-cifar10``): its defaults, read from that code. Grid ``paper-vgg`` keeps its
+#: step size and batch size among its cells but trains with plain SGD (no momentum, weight decay or
+#: augmentation); chapter 11's exercise on the choice quotes these values.
+VGG_CODE_DEFAULTS = {
+    "eta": 0.05,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "batch_size": 128,
+    "augmentation": True,
+}
+
 GRIDS: dict[str, dict] = {
     "paper-fc": {
         "description": (
