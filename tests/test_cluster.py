@@ -33,6 +33,7 @@ LOGGED_RUN = f"{THIS_FILE}:logged_run"
 START_TIMEOUT_S = 90
 SWEEP_TIMEOUT_S = 180
 STOP_TIMEOUT_S = 30
+EXIT_GRACE_S = 5  # seconds a process of the command may take to finish exiting after it
 
 
 # ------------------------------------------------------------------------------------------
@@ -351,7 +352,11 @@ def test_cli_local_cluster_resume_retries_and_crash(tmp_path):
         if proc.poll() is None:
             kill_group(proc.pid)
             proc.wait()
-        leftover = group_members(proc.pid)
+        # a worker or resource tracker may still be in its last milliseconds when the command returns
+        # (seen in about 1 run of 20); one still alive a few seconds later has outlived it
+        deadline = time.monotonic() + EXIT_GRACE_S
+        while (leftover := group_members(proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
         kill_group(proc.pid)
     assert leftover == [], "the local cluster's processes outlived the command"
     assert proc.returncode == 1, stderr  # failed runs make the exit status 1
